@@ -70,6 +70,14 @@ fn peak_rss_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 fn location(base: &str, r: &reqwest::Response) -> String {
     let loc = r
         .headers()
@@ -245,8 +253,10 @@ async fn main() {
         .unwrap();
     assert_eq!(r.status(), 201, "manifest PUT");
 
+    let cpu0 = a.pid.and_then(cpu_ticks);
     let (rps1, p50_1, p99_1) = manifest_gets(&a, 1, "bench").await;
     let (rps16, p50_16, p99_16) = manifest_gets(&a, 16, "bench").await;
+    let cpu1 = a.pid.and_then(cpu_ticks);
 
     let mib = |d: Duration| size as f64 / (1 << 20) as f64 / d.as_secs_f64();
     println!("registry: {}", a.url);
@@ -276,6 +286,11 @@ async fn main() {
         p50_16.as_secs_f64() * 1e3,
         p99_16.as_secs_f64() * 1e3
     );
+    if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+        // USER_HZ is 100 on Linux.
+        let us = (c1 - c0) as f64 * 10_000.0 / (2 * (a.requests / 16 * 16).max(1)) as f64;
+        println!("server CPU per manifest GET: {us:.1} us");
+    }
     if let Some(pid) = a.pid {
         match peak_rss_kib(pid) {
             Some((hwm, rss)) => println!(

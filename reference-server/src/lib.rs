@@ -57,13 +57,17 @@ pub fn app(registry: Arc<Registry>) -> axum::Router {
 }
 
 async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let trace = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
     let mut resp = match dispatch(&reg, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    if let Some((method, path)) = trace {
+        tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    } else if resp.status().is_server_error() {
+        tracing::warn!(status = resp.status().as_u16(), "request failed");
+    }
     resp.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),

@@ -149,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = Cli::parse().into_config()?;
     tracing::info!(?config, "starting");
@@ -156,6 +157,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the server")?;
     tracing::info!(url = %server.url(), "listening");
+    // One plain line on stdout once the port is bound, for scripts that start us on port 0.
+    println!("{}", server.url());
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;

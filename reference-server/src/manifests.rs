@@ -70,12 +70,14 @@ pub async fn get(
             Reference::Tag(t) => repo.tags.get(t)?.clone(),
             Reference::InvalidTag(_) => return None,
         };
-        repo.manifests.get(&d).map(|m| (d, m.clone()))
+        repo.manifests
+            .get(&d)
+            .map(|m| (d, m.media_type.clone(), m.size))
     });
-    let (d, meta) = found.ok_or_else(|| manifest_unknown(reference))?;
+    let (d, media_type, size) = found.ok_or_else(|| manifest_unknown(reference))?;
     let h = vec![
-        ("content-type", meta.media_type.clone()),
-        ("content-length", meta.size.to_string()),
+        ("content-type", media_type),
+        ("content-length", size.to_string()),
         ("docker-content-digest", d.to_string()),
         ("etag", format!("\"{d}\"")),
     ];
