@@ -174,6 +174,9 @@ pub async fn receive(
     }
     drop(htx);
     drop(wtx);
+    if failure.is_some() {
+        crate::drain(Body::from_stream(stream)).await;
+    }
     let hashed = hashing.await;
     let written = writing.await;
     if let Some(f) = failure {
@@ -273,7 +276,7 @@ pub async fn start(
     reg: &Registry,
     name: &str,
     query: &[(String, String)],
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response, RegistryError> {
     read_only(reg)?;
     let alg = match query_get(query, "digest-algorithm") {
@@ -315,6 +318,7 @@ pub async fn start(
         created: now_secs(),
     };
     reg.storage.create_upload(&id, &meta).await?;
+    let body = body.take().unwrap_or_default();
     let result = receive(reg, &id, 0, d.algorithm().hasher(), body, None).await;
     let (hasher, n) = match result {
         Ok(r) => r,
@@ -419,7 +423,7 @@ async fn append(
     name: &str,
     g: &mut Session,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<u64, RegistryError> {
     let expected = check_chunk(reg, name, g, headers)?;
     ensure_hasher(reg, g).await?;
@@ -427,6 +431,7 @@ async fn append(
         .hasher
         .clone()
         .unwrap_or_else(|| Algorithm::Sha256.hasher());
+    let body = body.take().unwrap_or_default();
     let (hasher, n) = receive(reg, &g.id, g.meta.offset, hasher, body, expected).await?;
     if n == 0 {
         return Ok(0);
@@ -447,7 +452,7 @@ pub async fn patch(
     name: &str,
     id: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response, RegistryError> {
     read_only(reg)?;
     let (_s, mut g) = locked_session(reg, name, id).await?;
@@ -468,7 +473,7 @@ pub async fn finish(
     id: &str,
     query: &[(String, String)],
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response, RegistryError> {
     read_only(reg)?;
     let d = match query_get(query, "digest") {
