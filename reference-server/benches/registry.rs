@@ -194,6 +194,7 @@ async fn main() {
     let size = a.blob_mib << 20;
 
     // Upload: POST then one streamed PUT.
+    let cpu_up0 = a.pid.and_then(cpu_ticks);
     let t0 = Instant::now();
     let r = c
         .post(format!("{}/v2/{}/blobs/uploads/", a.url, a.repo))
@@ -216,8 +217,10 @@ async fn main() {
         .unwrap();
     assert_eq!(r.status(), 201, "blob PUT: {:?}", r.text().await);
     let up = t0.elapsed();
+    let cpu_up1 = a.pid.and_then(cpu_ticks);
 
     // Download.
+    let cpu_down0 = a.pid.and_then(cpu_ticks);
     let t0 = Instant::now();
     let r = c
         .get(format!("{}/v2/{}/blobs/{}", a.url, a.repo, blob_digest))
@@ -231,6 +234,7 @@ async fn main() {
         got += chunk.unwrap().len() as u64;
     }
     let down = t0.elapsed();
+    let cpu_down1 = a.pid.and_then(cpu_ticks);
     assert_eq!(got, size, "downloaded size");
 
     // A small image to GET.
@@ -286,6 +290,14 @@ async fn main() {
         p50_16.as_secs_f64() * 1e3,
         p99_16.as_secs_f64() * 1e3
     );
+    let gib = size as f64 / (1u64 << 30) as f64;
+    if let (Some(u0), Some(u1), Some(d0), Some(d1)) = (cpu_up0, cpu_up1, cpu_down0, cpu_down1) {
+        println!(
+            "server CPU per GiB: upload {:.2} s, download {:.2} s",
+            (u1 - u0) as f64 / 100.0 / gib,
+            (d1 - d0) as f64 / 100.0 / gib
+        );
+    }
     if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
         // USER_HZ is 100 on Linux.
         let us = (c1 - c0) as f64 * 10_000.0 / (2 * (a.requests / 16 * 16).max(1)) as f64;
