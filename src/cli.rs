@@ -114,10 +114,10 @@ pub struct RunArgs {
     #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
     /// Fail the run on SHOULD and MAY failures too, not only MUST
-    #[arg(long, env = "OCI_CONFORMANCE_STRICT")]
+    #[arg(long, env = "OCI_CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub strict: bool,
     /// Never draw a progress bar
-    #[arg(long, env = "OCI_CONFORMANCE_NO_PROGRESS")]
+    #[arg(long, env = "OCI_CONFORMANCE_NO_PROGRESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub no_progress: bool,
 }
 
