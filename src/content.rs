@@ -259,9 +259,12 @@ impl Content {
                     .entry("annotations")
                     .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(a) = ann {
-                    // The key and quotes cost ~50 bytes; "about that many bytes" is the contract.
-                    let pad = target.saturating_sub(bytes.len() + PADDING_KEY.len() + 8);
-                    a.insert(PADDING_KEY.into(), json!("a".repeat(pad)));
+                    a.insert(PADDING_KEY.into(), json!(""));
+                }
+                // Measure with an empty padding value, then fill exactly up to the target.
+                let base = encode(&Value::Object(m.clone()), i.indent).len();
+                if let Some(Value::Object(a)) = m.get_mut("annotations") {
+                    a.insert(PADDING_KEY.into(), json!("a".repeat(target.saturating_sub(base))));
                 }
                 bytes = encode(&Value::Object(m), i.indent);
             }
