@@ -28,6 +28,7 @@ pub struct Http {
     base: reqwest::Url,
     max_body: usize,
     credentials: Option<Credentials>,
+    timeout: Duration,
 }
 
 /// A request about to be sent.
@@ -37,6 +38,9 @@ pub struct Request {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Bytes>,
+    /// Send over a plain TCP socket exactly as written (no Content-Length computed), for
+    /// deliberately malformed requests that a well-behaved HTTP client refuses to produce.
+    pub raw: bool,
 }
 
 /// One request and what came back (or why nothing did).
@@ -105,6 +109,7 @@ impl Http {
             base,
             max_body,
             credentials,
+            timeout,
         })
     }
 
@@ -138,7 +143,17 @@ impl Http {
             error: None,
             elapsed_ms: 0,
         };
-        let result = self.send_inner(&req, &mut ex).await;
+        let result = if req.raw {
+            match tokio::time::timeout(self.timeout, self.send_raw(&req, &mut ex)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "timed out after {} s (raw request)",
+                    self.timeout.as_secs_f64()
+                )),
+            }
+        } else {
+            self.send_inner(&req, &mut ex).await
+        };
         if let Err(e) = result {
             ex.error = Some(e);
         }
@@ -155,7 +170,11 @@ impl Http {
             rb = rb.header(k.as_str(), v.as_str());
         }
         if let Some(c) = &self.credentials {
-            if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            if !req
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            {
                 rb = rb.basic_auth(&c.username, Some(&c.password));
                 ex.request_headers
                     .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
@@ -211,10 +230,209 @@ impl Http {
     }
 }
 
+impl Http {
+    async fn send_raw(&self, req: &Request, ex: &mut Exchange) -> Result<(), String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
+        if url.scheme() != "http" {
+            return Err("raw requests need a plain http:// registry (no TLS in raw mode)".into());
+        }
+        let host = url.host_str().ok_or("URL without host")?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let mut target = url.path().to_string();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let mut head = format!("{} {} HTTP/1.1\r\n", req.method, target);
+        let has = |name: &str| {
+            req.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        if !has("host") {
+            head.push_str(&format!("Host: {}\r\n", url.authority()));
+            ex.request_headers
+                .push(("Host".into(), url.authority().into()));
+        }
+        for (k, v) in &req.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if let Some(c) = &self.credentials {
+            if !has("authorization") {
+                let token = base64(format!("{}:{}", c.username, c.password).as_bytes());
+                head.push_str(&format!("Authorization: Basic {token}\r\n"));
+                ex.request_headers
+                    .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
+            }
+        }
+        // One exchange per connection: the response of a malformed request may leave the
+        // connection in any state, so it must never be reused.
+        if !has("connection") {
+            head.push_str("Connection: close\r\n");
+            ex.request_headers
+                .push(("Connection".into(), "close".into()));
+        }
+        head.push_str("\r\n");
+        let mut stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        if let Some(b) = &req.body {
+            // A server may answer (and close) before reading a lying body: not an error here.
+            let _ = stream.write_all(b).await;
+        }
+        let _ = stream.flush().await;
+        let limit = self.max_body + 64 * 1024;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(done) = raw_response_complete(&buf, &req.method) {
+                if done {
+                    break;
+                }
+            }
+            let n = match stream.read(&mut chunk).await {
+                Ok(n) => n,
+                // A reset after a full response (e.g. unread request body) is still an answer.
+                Err(e) if raw_status(&buf).is_some() => {
+                    tracing::debug!("raw read ended: {e}");
+                    break;
+                }
+                Err(e) => return Err(format!("connection broken before a response: {e}")),
+            };
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() > limit {
+                return Err(format!("response exceeds the {} byte limit", self.max_body));
+            }
+        }
+        let (status, headers, body_start) =
+            raw_parse_head(&buf).ok_or("no complete HTTP response head received")?;
+        ex.status = Some(status);
+        ex.response_headers = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect();
+        let mut body = buf[body_start..].to_vec();
+        let chunked = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding")
+                && v.to_ascii_lowercase().contains("chunked")
+        });
+        if chunked {
+            body = dechunk(&body).ok_or("malformed chunked response body")?;
+        } else if let Some(n) = content_length(&headers) {
+            body.truncate(n);
+        }
+        ex.response_body = if body.is_empty() {
+            None
+        } else {
+            Some(preview(&body))
+        };
+        ex.body = body.into();
+        Ok(())
+    }
+}
+
+fn raw_status(buf: &[u8]) -> Option<u16> {
+    raw_parse_head(buf).map(|(s, _, _)| s)
+}
+
+type Head = (u16, Vec<(String, String)>, usize);
+
+fn raw_parse_head(buf: &[u8]) -> Option<Head> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => Some((
+            resp.code?,
+            resp.headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
+            n,
+        )),
+        _ => None,
+    }
+}
+
+fn content_length(headers: &[(String, String)]) -> Option<usize> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+/// `Some(true)` once the whole response is in `buf`; `None` while it cannot tell yet (the
+/// caller then reads on until the server closes).
+fn raw_response_complete(buf: &[u8], method: &str) -> Option<bool> {
+    let (status, headers, start) = raw_parse_head(buf)?;
+    if method.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304 || status < 200 {
+        return Some(true);
+    }
+    let body = &buf[start..];
+    if headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+    }) {
+        return Some(dechunk(body).is_some());
+    }
+    content_length(&headers).map(|n| body.len() >= n)
+}
+
+fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    // Each round consumes at least one chunk header, so this ends with the input.
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        if body.len() < size + 2 {
+            return None;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn parse_base(base: &str) -> Result<reqwest::Url, HttpError> {
-    let mut url = reqwest::Url::parse(base).map_err(|e| HttpError::Url(base.into(), e.to_string()))?;
+    let mut url =
+        reqwest::Url::parse(base).map_err(|e| HttpError::Url(base.into(), e.to_string()))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(HttpError::Url(base.into(), "scheme must be http or https".into()));
+        return Err(HttpError::Url(
+            base.into(),
+            "scheme must be http or https".into(),
+        ));
     }
     if url.host_str().is_none() {
         return Err(HttpError::Url(base.into(), "no host".into()));
@@ -267,7 +485,11 @@ pub fn redact_header(name: &str, value: &str) -> String {
 fn preview(b: &[u8]) -> String {
     let shown = &b[..b.len().min(PREVIEW_BYTES)];
     let text = match std::str::from_utf8(shown) {
-        Ok(s) if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') => {
+        Ok(s)
+            if !s
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') =>
+        {
             s.to_string()
         }
         _ => format!("<{} bytes of binary data>", b.len()),
@@ -288,7 +510,9 @@ mod tests {
         assert!(parse_base("http://127.0.0.1:5000").is_ok());
         assert!(parse_base("ftp://x").is_err());
         assert!(parse_base("not a url").is_err());
-        let e = parse_base("http://u:secret@127.0.0.1/").unwrap_err().to_string();
+        let e = parse_base("http://u:secret@127.0.0.1/")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret"), "{e}");
         assert_eq!(
             parse_base("http://h/prefix").unwrap().as_str(),
@@ -297,8 +521,28 @@ mod tests {
     }
 
     #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_and_incomplete_ones_are_not() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(),
+            b"abcde"
+        );
+        assert!(dechunk(b"3\r\nab").is_none());
+        assert!(dechunk(b"zz\r\n").is_none());
+    }
+
+    #[test]
     fn credentials_are_redacted() {
-        assert_eq!(redact_header("Authorization", "Bearer abc.def"), "Bearer <redacted>");
+        assert_eq!(
+            redact_header("Authorization", "Bearer abc.def"),
+            "Bearer <redacted>"
+        );
         assert_eq!(redact_header("Location", "/v2/x"), "/v2/x");
     }
 }
