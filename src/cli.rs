@@ -53,7 +53,8 @@ pub struct SelectArgs {
     /// official OCI_TEST_PULL/_PUSH/_CONTENT_DISCOVERY/_CONTENT_MANAGEMENT variables
     #[arg(long, env = "OCI_CONFORMANCE_WORKFLOW", value_delimiter = ',')]
     pub workflow: Vec<String>,
-    /// Only cases whose id contains one of these substrings (comma list)
+    /// Only cases whose id contains one of these substrings, or matches one of these globs
+    /// (`*`, `?`; a glob must match the whole id), comma list
     #[arg(long, env = "OCI_CONFORMANCE_FILTER", value_delimiter = ',')]
     pub filter: Vec<String>,
     /// Spec version to test: 1.0, 1.1, 1.1.1 or dev (main branch); falls back to OCI_VERSION
@@ -242,8 +243,57 @@ fn filtered<'a>(suite: &'a Suite, filters: &[String]) -> Vec<&'a (PathBuf, Case)
     suite
         .cases
         .iter()
-        .filter(|(_, c)| filters.is_empty() || filters.iter().any(|f| c.id.contains(f.as_str())))
+        .filter(|(_, c)| filters.is_empty() || filters.iter().any(|f| id_matches(f, &c.id)))
         .collect()
+}
+
+/// A filter with `*` or `?` is a glob over the whole id (`push/*/416*`); otherwise a substring.
+pub fn id_matches(filter: &str, id: &str) -> bool {
+    if !filter.contains(['*', '?']) {
+        return id.contains(filter);
+    }
+    // Dynamic programming over (pattern, id) prefixes: linear memory, no backtracking blow-up.
+    let p: Vec<char> = filter.chars().collect();
+    let t: Vec<char> = id.chars().collect();
+    let mut row = vec![false; t.len() + 1];
+    row[0] = true;
+    for pc in &p {
+        let mut next = vec![false; t.len() + 1];
+        if *pc == '*' {
+            next[0] = row[0];
+        }
+        for j in 1..=t.len() {
+            next[j] = match pc {
+                '*' => row[j] || next[j - 1],
+                '?' => row[j - 1],
+                c => row[j - 1] && *c == t[j - 1],
+            };
+        }
+        row = next;
+    }
+    row[t.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_matches;
+
+    #[test]
+    fn filters_are_substrings_or_whole_id_globs() {
+        assert!(id_matches("chunked", "push/chunked/out-of-order-416"));
+        assert!(id_matches(
+            "push/*/out-of-order-41?",
+            "push/chunked/out-of-order-416"
+        ));
+        assert!(id_matches("*416", "push/chunked/out-of-order-416"));
+        assert!(!id_matches("push/*", "pull/manifest/get"));
+        assert!(
+            !id_matches("*chunked", "push/chunked/out-of-order-416"),
+            "globs are anchored"
+        );
+        assert!(id_matches("*", ""));
+        assert!(!id_matches("a*a*a*a*a*a*a*b", &"a".repeat(200)));
+    }
 }
 
 /// Runs the CLI; returns the process exit code. Errors are printed as one line.
