@@ -479,17 +479,28 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
 
 /// `GET /v2/` before anything else: an unreachable registry is one clear line, not a wall of
 /// identical failures.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
     let target = format!("{}/v2/", http.base().as_str().trim_end_matches('/'));
-    let ex = http
-        .send(crate::http::Request {
+    // Short, whatever --timeout says: a wrong URL should cost seconds, not a full timeout.
+    let ex = tokio::time::timeout(
+        PING_TIMEOUT,
+        http.send(crate::http::Request {
             method: "GET".into(),
             url: target,
             headers: vec![],
             body: None,
             raw: false,
-        })
-        .await;
+        }),
+    )
+    .await
+    .map_err(|_| {
+        ConfigError(format!(
+            "registry at {url} is unreachable: GET /v2/ got no answer within {} s",
+            PING_TIMEOUT.as_secs()
+        ))
+    })?;
     match ex.status {
         None => Err(ConfigError(format!(
             "registry at {url} is unreachable: {}",
