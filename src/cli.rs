@@ -108,7 +108,8 @@ pub struct RunArgs {
     /// Largest response body read, in bytes
     #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
     pub max_body: usize,
-    /// Registry user name
+    /// Registry user name: sent as Basic auth, or to the token service when the registry
+    /// answers 401 with a `Bearer` challenge (Docker token flow)
     #[arg(long, env = "OCI_USERNAME")]
     pub username: Option<String>,
     /// Registry password (prefer the environment variable to keep it out of shell history)

@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Bodies longer than this are shown truncated in transcripts (they are still checked whole).
@@ -29,6 +31,9 @@ pub struct Http {
     max_body: usize,
     credentials: Option<Credentials>,
     timeout: Duration,
+    /// Bearer tokens from the registry's token service, by repository, so that only the first
+    /// request to a repository pays the 401 round trip.
+    tokens: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// A request about to be sent.
@@ -110,6 +115,7 @@ impl Http {
             max_body,
             credentials,
             timeout,
+            tokens: Arc::default(),
         })
     }
 
@@ -161,7 +167,87 @@ impl Http {
         ex
     }
 
+    /// Sends once; on a `401` with a `Bearer` challenge (the Docker token flow both official
+    /// suites implement) fetches a token from the realm and sends once more with it.
     async fn send_inner(&self, req: &Request, ex: &mut Exchange) -> Result<(), String> {
+        let repo = repository_of(&req.url);
+        let cached = repo
+            .as_ref()
+            .and_then(|r| self.tokens.lock().expect("token cache").get(r).cloned());
+        let original_headers = ex.request_headers.clone();
+        self.send_once(req, ex, cached.as_deref()).await?;
+        if ex.status != Some(401) {
+            return Ok(());
+        }
+        let Some(challenge) = ex
+            .response_headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+            .find_map(|(_, v)| bearer_challenge(v))
+        else {
+            return Ok(());
+        };
+        let token = self.fetch_token(&challenge).await.map_err(|e| {
+            format!("got 401 with a Bearer challenge, but the token request failed: {e}")
+        })?;
+        if let Some(r) = repo {
+            self.tokens
+                .lock()
+                .expect("token cache")
+                .insert(r, token.clone());
+        }
+        ex.request_headers = original_headers;
+        ex.status = None;
+        ex.response_headers.clear();
+        ex.response_body = None;
+        ex.body = Bytes::new();
+        self.send_once(req, ex, Some(&token)).await
+    }
+
+    async fn fetch_token(&self, ch: &Challenge) -> Result<String, String> {
+        let mut url =
+            reqwest::Url::parse(&ch.realm).map_err(|e| format!("realm `{}`: {e}", ch.realm))?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = &ch.service {
+                q.append_pair("service", s);
+            }
+            for scope in &ch.scopes {
+                q.append_pair("scope", scope);
+            }
+        }
+        let mut rb = self.client.get(url.clone());
+        if let Some(c) = &self.credentials {
+            rb = rb.basic_auth(&c.username, Some(&c.password));
+        }
+        let mut resp = rb.send().await.map_err(describe_reqwest_error)?;
+        if !resp.status().is_success() {
+            return Err(format!("{} answered {}", url.path(), resp.status()));
+        }
+        let mut body = Vec::new();
+        // Token answers are small; a huge one is hostile.
+        while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest_error)? {
+            if body.len() + chunk.len() > 1 << 20 {
+                return Err("token answer exceeds 1 MiB".into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| "token answer is not JSON".to_string())?;
+        v.get("token")
+            .or_else(|| v.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .ok_or_else(|| "token answer has no `token` or `access_token`".into())
+    }
+
+    async fn send_once(
+        &self,
+        req: &Request,
+        ex: &mut Exchange,
+        bearer: Option<&str>,
+    ) -> Result<(), String> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| format!("invalid method `{}`", req.method))?;
         let url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
@@ -169,12 +255,16 @@ impl Http {
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        if let Some(c) = &self.credentials {
-            if !req
-                .headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            {
+        let case_auth = req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if let (Some(t), false) = (bearer, case_auth) {
+            rb = rb.bearer_auth(t);
+            ex.request_headers
+                .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
+        } else if let Some(c) = &self.credentials {
+            if !case_auth {
                 rb = rb.basic_auth(&c.username, Some(&c.password));
                 ex.request_headers
                     .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
@@ -337,6 +427,62 @@ impl Http {
         ex.body = body.into();
         Ok(())
     }
+}
+
+/// `/v2/<name>/(blobs|manifests|tags|referrers)/…` → `<name>`: the unit registries scope
+/// tokens to.
+fn repository_of(url: &str) -> Option<String> {
+    let path = reqwest::Url::parse(url).ok()?.path().to_string();
+    let rest = path.strip_prefix("/v2/")?;
+    for marker in ["/blobs/", "/manifests/", "/tags/", "/referrers/"] {
+        if let Some(i) = rest.find(marker) {
+            return Some(rest[..i].to_string()).filter(|n| !n.is_empty());
+        }
+    }
+    None
+}
+
+#[derive(Debug, PartialEq)]
+struct Challenge {
+    realm: String,
+    service: Option<String>,
+    scopes: Vec<String>,
+}
+
+/// `Bearer realm="…",service="…",scope="repository:a:pull,push"`: quoted values may hold commas.
+fn bearer_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, mut rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = HashMap::new();
+    // Each round consumes at least one character, so this ends with the header.
+    while !rest.trim().is_empty() {
+        rest = rest.trim_start_matches([' ', ',']);
+        let (key, after) = rest.split_once('=')?;
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"')?;
+            (&q[..end], &q[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        params.insert(key.trim().to_ascii_lowercase(), value.to_string());
+        rest = next;
+    }
+    Some(Challenge {
+        realm: params.remove("realm")?,
+        service: params.remove("service"),
+        scopes: params
+            .remove("scope")
+            .map(|s| {
+                s.split(' ')
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 fn raw_status(buf: &[u8]) -> Option<u16> {
@@ -518,6 +664,25 @@ mod tests {
             parse_base("http://h/prefix").unwrap().as_str(),
             "http://h/prefix/"
         );
+    }
+
+    #[test]
+    fn bearer_challenges_and_token_scopes() {
+        let c = bearer_challenge(
+            r#"Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "https://auth.example/token");
+        assert_eq!(c.service.as_deref(), Some("reg"));
+        assert_eq!(c.scopes, vec!["repository:a/b:pull,push"]);
+        assert!(bearer_challenge(r#"Basic realm="x""#).is_none());
+        assert!(bearer_challenge(r#"Bearer service="no-realm""#).is_none());
+        assert!(bearer_challenge(r#"Bearer realm="unterminated"#).is_none());
+        assert_eq!(
+            repository_of("http://h/v2/a/b/blobs/uploads/x").as_deref(),
+            Some("a/b")
+        );
+        assert_eq!(repository_of("http://h/v2/").as_deref(), None);
     }
 
     #[test]

@@ -169,3 +169,99 @@ async fn an_oversized_response_is_an_error_not_an_allocation() {
     let ex = http.send(req).await;
     assert!(ex.error.expect("raw must fail too").contains("limit"));
 }
+
+/// A registry behind the Docker token flow: `/token` hands out `tok-1` for Basic user:s3cret,
+/// everything else wants `Bearer tok-1` and challenges otherwise. One request per connection.
+async fn token_registry() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (b, f) = (base.clone(), fetches.clone());
+    tokio::spawn(async move {
+        for _ in 0..64 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+                match sock.read(&mut buf).await {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let auth = head
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                .map(|l| l[14..].trim().to_string())
+                .unwrap_or_default();
+            let response = if head.starts_with("GET /token?") {
+                f.fetch_add(1, Ordering::SeqCst);
+                let scoped = head.contains("scope=repository%3Ans%2Fr%3Apull");
+                if auth == "Basic dXNlcjpzM2NyZXQ=" && scoped {
+                    let body = r#"{"token":"tok-1"}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .into()
+                }
+            } else if auth == "Bearer tok-1" {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".into()
+            } else {
+                format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{b}/token\",\
+                     service=\"test\",scope=\"repository:ns/r:pull\"\r\nContent-Length: 0\r\n\
+                     Connection: close\r\n\r\n"
+                )
+            };
+            let _ = sock.write_all(response.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    (base, fetches)
+}
+
+#[tokio::test]
+async fn bearer_token_flow_fetches_once_per_repository_and_never_records_secrets() {
+    let (base, fetches) = token_registry().await;
+    let creds = Credentials {
+        username: "user".into(),
+        password: "s3cret".into(),
+    };
+    let http = Http::new(&base, Duration::from_secs(5), 1 << 20, Some(creds)).unwrap();
+    let url = format!("{base}/v2/ns/r/manifests/v1");
+    let ex = http.send(request(url.clone())).await;
+    assert_eq!(ex.status, Some(200), "{:?}", ex.error);
+    assert_eq!(&ex.body[..], b"ok");
+    let ex2 = http.send(request(url)).await;
+    assert_eq!(ex2.status, Some(200));
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the token is reused for the same repository"
+    );
+    for e in [&ex, &ex2] {
+        let text = serde_json::to_string(e).unwrap();
+        assert!(
+            !text.contains("tok-1") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert!(oci_conformance::report::curl_line(e).contains("$OCI_TOKEN"));
+    }
+
+    // Wrong credentials: the token service refuses, and the message says so.
+    let bad = Credentials {
+        username: "user".into(),
+        password: "wrong".into(),
+    };
+    let http = Http::new(&base, Duration::from_secs(5), 1 << 20, Some(bad)).unwrap();
+    let ex = http
+        .send(request(format!("{base}/v2/ns/r/manifests/v1")))
+        .await;
+    assert!(ex.error.unwrap().contains("token request failed"));
+}

@@ -51,7 +51,10 @@ pub fn curl_line(ex: &crate::http::Exchange) -> String {
         parts.push(format!("-X {}", ex.method));
     }
     for (k, v) in &ex.request_headers {
-        if k.eq_ignore_ascii_case("authorization") {
+        if k.eq_ignore_ascii_case("authorization") && v.starts_with("Bearer") {
+            // The token came from the registry's token service; fetch one the same way.
+            parts.push("-H \"Authorization: Bearer $OCI_TOKEN\"".into());
+        } else if k.eq_ignore_ascii_case("authorization") {
             parts.push("-u \"$OCI_USERNAME:$OCI_PASSWORD\"".into());
         } else {
             parts.push(format!("-H {}", q(&format!("{k}: {v}"))));
