@@ -165,7 +165,7 @@ async fn dispatch(
             Ok(r)
         }
         Route::Referrers { name, digest } if is_get => {
-            let mut r = referrers::list(reg, name, digest, &query)?;
+            let mut r = referrers::list(reg, name, digest, &query).await?;
             if head {
                 *r.body_mut() = Body::empty();
             }

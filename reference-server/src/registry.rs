@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What the registry remembers about a stored manifest (its bytes live in the blob store).
+/// Deliberately small and bounded: annotations, which can be megabytes, are read back from the
+/// manifest itself when the referrers API needs them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ManifestMeta {
     pub media_type: String,
@@ -17,8 +19,6 @@ pub struct ManifestMeta {
     pub subject: Option<Digest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One repository's index: what it can see. `BTreeMap` keys give tags in ASCII order.
