@@ -394,7 +394,10 @@ fn check_chunk(
                 "chunk does not start at the current offset",
             ));
         }
-        let len = end - start + 1;
+        // `0-18446744073709551615` is grammatical; its length is not representable.
+        let Some(len) = (end - start).checked_add(1) else {
+            return Err(range_error(name, s, "Content-Range too large"));
+        };
         if content_length.is_some_and(|cl| cl != len) {
             return Err(size_invalid("Content-Length differs from Content-Range"));
         }
