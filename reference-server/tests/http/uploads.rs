@@ -563,3 +563,45 @@ async fn large_upload_in_many_chunks_hashes_correctly() {
     assert_eq!(got.len(), data.len());
     assert!(got == data);
 }
+
+#[tokio::test]
+async fn racing_chunks_on_one_session_accept_exactly_one() {
+    let t = std::sync::Arc::new(start().await);
+    let loc = t.open_upload("a").await;
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let t = t.clone();
+        let loc = loc.clone();
+        tasks.push(tokio::spawn(async move {
+            t.patch(&loc, Some("0-3"), &[i; 4]).await.status().as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for task in tasks {
+        codes.push(task.await.unwrap());
+    }
+    assert_eq!(codes.iter().filter(|&&c| c == 202).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|&c| c == 202 || c == 416), "{codes:?}");
+    let s = t.get(&loc).await;
+    assert_eq!(header(&s, "range").as_deref(), Some("0-3"));
+}
+
+#[tokio::test]
+async fn stale_upload_sessions_are_purged() {
+    let t = start().await;
+    let loc = t.open_upload("a").await;
+    t.patch(&loc, Some("0-2"), b"abc").await;
+    // Nothing is older than a day yet.
+    assert_eq!(
+        t.server
+            .registry()
+            .purge_stale_uploads(86_400)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(t.get(&loc).await.status(), 204);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(t.server.registry().purge_stale_uploads(0).await.unwrap(), 1);
+    expect_error(t.get(&loc).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+}
