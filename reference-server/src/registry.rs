@@ -48,8 +48,9 @@ pub struct Registry {
     pub config: Config,
     pub storage: Arc<dyn Storage>,
     repos: RwLock<HashMap<String, Repo>>,
-    /// Serialises index changes and their persistence, so documents reach storage in order.
-    write_lock: tokio::sync::Mutex<()>,
+    /// One lock per repository: serialises a repository's changes and their persistence, so its
+    /// documents reach storage in order, while other repositories proceed in parallel.
+    write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     sessions: Mutex<HashMap<String, SessionRef>>,
     manifest_cache: Mutex<ManifestCache>,
 }
@@ -91,7 +92,7 @@ impl Registry {
             config,
             storage,
             repos: RwLock::new(repos),
-            write_lock: tokio::sync::Mutex::new(()),
+            write_locks: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             manifest_cache: Mutex::new(ManifestCache::default()),
         })
@@ -119,7 +120,11 @@ impl Registry {
         create: bool,
         f: impl FnOnce(&mut Repo) -> Result<R, RegistryError>,
     ) -> Result<R, RegistryError> {
-        let _guard = self.write_lock.lock().await;
+        let repo_lock = lock(&self.write_locks)
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        let _guard = repo_lock.lock().await;
         let (result, doc) = {
             let mut repos = self.repos_mut();
             let existed = repos.contains_key(name);
