@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::{FsStorage, MemoryStorage, Storage};
 
-/// Upload sessions idle longer than this are purged (the spec's "eventually time out").
+/// Upload sessions older than this are purged (the spec's "eventually time out").
 const UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How long shutdown waits for in-flight requests before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
