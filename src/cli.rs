@@ -374,7 +374,11 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
     let official = OfficialEnv::from_env()?;
     let cfg = resolve(args, &official)?;
     let suite = load_suite(&cfg.specs)?;
-    let ids: Vec<&str> = suite.cases.iter().map(|(_, c)| c.id.as_str()).collect();
+    let ids: Vec<(&str, &[String])> = suite
+        .cases
+        .iter()
+        .map(|(_, c)| (c.id.as_str(), c.requirements.as_slice()))
+        .collect();
     let expected = match &cfg.expected_failures {
         Some(p) => ExpectedFailures::load(p, &ids).map_err(ConfigError)?,
         None => ExpectedFailures::default(),

@@ -541,6 +541,23 @@ fn expected_failures_gate_on_regressions_only() {
     write(&["no/such/case"]);
     let (code, _, err) = go(args("pull/manifest/unknown-tag-404"));
     assert_eq!(code, 2, "{err}");
+    // An entry naming a requirement its case does not check excuses the wrong thing.
+    std::fs::write(
+        &list,
+        r#"{"expected_failures":[{"case":"pull/manifest/unknown-tag-404","requirement":"R-150","reason":"x"}]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = go(args("pull/manifest/unknown-tag-404"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not check R-150"), "{err}");
+    // And a reason is required.
+    std::fs::write(
+        &list,
+        r#"{"expected_failures":[{"case":"pull/manifest/unknown-tag-404","reason":" "}]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = go(args("pull/manifest/unknown-tag-404"));
+    assert_eq!(code, 2, "{err}");
     // Against the reference server the listed case passes: the stale entry fails the run.
     write(&["pull/manifest/unknown-tag-404"]);
     let a = [
