@@ -13,7 +13,9 @@ use std::time::Duration;
 
 const EXIT_CODES: &str = "Exit codes: 0 every required (MUST) case passed; 1 conformance failures \
 (or an expected failure that now passes); 2 setup or configuration error (bad flag, bad URL, \
-unreachable registry, invalid spec file); 3 nothing selected.";
+unreachable registry, invalid spec file); 3 nothing selected. The last line on stdout is \
+`N passed, N failed, N skipped`, where skipped also counts unsupported cases and expected \
+failures (stderr has the full breakdown).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,7 +91,9 @@ pub struct RunArgs {
     /// Results JSON path (default REPORT_DIR/results.json)
     #[arg(long, env = "OCI_CONFORMANCE_JSON")]
     pub json: Option<PathBuf>,
-    /// Expected-failure file: listed cases may fail; a listed case that passes fails the run
+    /// Expected-failure file (JSON: {"expected_failures": [{"case": ID, "requirement": R-…,
+    /// "reason": TEXT}]}): listed cases may fail; a listed case that passes fails the run; an
+    /// unknown case id, a requirement the case does not check or an empty reason is an error
     #[arg(long, env = "OCI_CONFORMANCE_EXPECTED_FAILURES")]
     pub expected_failures: Option<PathBuf>,
     /// First components of every repository the run creates (falls back to OCI_NAMESPACE)

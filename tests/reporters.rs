@@ -274,3 +274,48 @@ fn results_json_has_the_documented_stable_shape() {
     assert!(cases.iter().any(|c| c["outcome"] == "expected-failure"));
     assert!(cases.iter().any(|c| c["outcome"] == "unsupported"));
 }
+
+#[test]
+fn curl_script_threads_upload_locations_through_variables() {
+    let mut post = exchange();
+    post.method = "POST".into();
+    post.url = "http://127.0.0.1:1/v2/ns/r/blobs/uploads/".into();
+    post.request_headers = vec![("Content-Length".into(), "0".into())];
+    post.request_bytes = None;
+    post.status = Some(202);
+    post.response_headers = vec![(
+        "Location".into(),
+        "/v2/ns/r/blobs/uploads/abc?_state=s1".into(),
+    )];
+    let mut put = exchange();
+    put.url = "http://127.0.0.1:1/v2/ns/r/blobs/uploads/abc?_state=s1&digest=sha256%3A00".into();
+    put.request_headers = vec![];
+    put.request_bytes = Some(Bytes::from_static(b"it's"));
+    let script = oci_conformance::report::curl_script(&[post, put]);
+    let lines: Vec<&str> = script.lines().collect();
+    assert_eq!(lines.len(), 3, "{script}");
+    assert!(lines[0].starts_with("LOC_1=$(curl -sS -X POST"), "{script}");
+    assert!(
+        lines[0].contains("sed -n 's/^[Ll]ocation: *//p'"),
+        "{script}"
+    );
+    assert_eq!(
+        lines[1],
+        r#"case "$LOC_1" in /*) LOC_1='http://127.0.0.1:1'"$LOC_1";; esac"#
+    );
+    assert!(
+        lines[2].ends_with(r#""${LOC_1}"'&digest=sha256%3A00'"#),
+        "{script}"
+    );
+    assert!(
+        lines[2].contains(r#"--data-binary 'it'\''s'"#),
+        "quotes are shell-escaped: {script}"
+    );
+    // The script really is shell: `sh -n` parses it.
+    let ok = std::process::Command::new("sh")
+        .args(["-n", "-c", &script])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(true);
+    assert!(ok, "{script}");
+}

@@ -73,10 +73,7 @@ fn trace(r: &CaseResult) -> String {
         }
     }
     s.push_str("\nReproduce:\n");
-    for ex in &r.transcript {
-        s.push_str(&super::curl_line(ex));
-        s.push('\n');
-    }
+    s.push_str(&super::curl_script(&r.transcript));
     xml_safe(&s)
 }
 
