@@ -282,6 +282,15 @@ def referrers():
                    put_manifest("ri", "${ri.digest}", content_type=OCI_INDEX, headers={"OCI-Subject": {"equals": "${subj.digest}"}})],
                   ref_content(child={"image": {"config": "cfg"}}, ri={"index": {"manifests": ["child"], "subject": "subj", "artifact_type": IDX_T}}),
                   versions=V11, features=F, note="R-086 names image manifests; an index is held at SHOULD."))
+    C.append(case("referrers/tag-schema/fallback-tag", "discovery",
+                  "The referrers fallback tag `<alg>-<encoded>` is a valid tag: an index pushed under it is served back",
+                  ["R-135", "R-010"], "MUST",
+                  [push("subj", "s"), push("ra"),
+                   put_manifest("fallback", "sha256-${subj.encoded}", content_type=OCI_INDEX),
+                   get_manifest("sha256-${subj.encoded}", status=200, body={"fixture": "fallback"},
+                                headers={"Content-Type": {"equals": OCI_INDEX}})],
+                  ref_content(fallback={"index": {"manifests": ["ra"]}}), versions=V11,
+                  note="Works with or without the referrers API: clients fall back to this tag (71 chars)."))
     C.append(case("referrers/after-referrer-delete", "management",
                   "A deleted referrer disappears from the referrers list",
                   ["R-103", "R-117"], "MUST",
@@ -309,6 +318,12 @@ def extensions():
                   [step(req("GET", "/v2/_oci/ext/discover"), 200,
                         json_=[{"pointer": "/extensions/*/name", "exists": True}],
                         unsupported=NO)],
+                  versions=V11, features=["extensions"]))
+    C.append(case("extensions/discover/content-type", "discovery",
+                  "The discover payload is typed JSON through Content-Type",
+                  ["R-156", "R-158"], "SHOULD",
+                  [step(req("GET", "/v2/_oci/ext/discover", headers={"Accept": "application/json"}), 200,
+                        headers={"Content-Type": {"matches": "^application/([a-z0-9.+-]*\\+)?json"}}, unsupported=NO)],
                   versions=V11, features=["extensions"]))
     C.append(case("extensions/discover/repository", "discovery",
                   "GET /v2/<name>/_oci/ext/discover answers 200 with an `extensions` array",

@@ -119,9 +119,10 @@ def pull_cases():
                    step(req("HEAD", "/v2/${repo}/blobs/${random_digest}"), 404)]))
     # Blobs
     C.append(case("pull/blob/get-200", "pull", "GET of an existing blob returns its bytes with 200",
-                  ["R-023", "R-001"], "MUST",
+                  ["R-023", "R-001", "R-141"], "MUST",
                   [push("blob"), step(req("GET", "/v2/${repo}/blobs/${blob.digest}"), 200, body={"fixture": "blob"})],
-                  {"blob": {"blob": {"size": 65536}}}))
+                  {"blob": {"blob": {"size": 65536}}},
+                  note="Statuses are judged after redirects (R-141): the engine follows a redirect to storage, without Authorization across hosts."))
     C.append(case("pull/blob/head-200", "pull", "HEAD of an existing blob answers 200 with no body",
                   ["R-030"], "MUST",
                   [push("blob"), step(req("HEAD", "/v2/${repo}/blobs/${blob.digest}"), 200, body={"empty": True})],
