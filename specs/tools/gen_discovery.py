@@ -74,6 +74,19 @@ def tags():
                       {"paginate": req("GET", "/v2/${repo}/tags/list", query=[["n", "3"]]), "collect": "/tags",
                        "expect": {"collected": {"pointer": "", "length": 7}}}],
                   img_content(), versions=V111))
+    big = [f"{'A' if i % 3 == 0 else 'a'}{i:03d}" for i in range(120)]
+    C.append(case("tags/list/many-tags", "discovery",
+                  "120 mixed-case tags are all listed, in lexical or ASCII order, following any Link",
+                  ["R-088", "R-090", "R-093"], "MUST",
+                  tag_setup(big) + [
+                      {"paginate": req("GET", "/v2/${repo}/tags/list"), "collect": "/tags", "max_pages": 130,
+                       "expect": {"collected": {"pointer": "", "length": 120}}},
+                      {"paginate": req("GET", "/v2/${repo}/tags/list"), "collect": "/tags", "max_pages": 130,
+                       "expect": {"collected": {"pointer": "", "contains": big}}},
+                      {"paginate": req("GET", "/v2/${repo}/tags/list"), "collect": "/tags", "max_pages": 130,
+                       "expect": {"collected": {"pointer": "", "sorted": True}}}],
+                  img_content(), versions=V111,
+                  note="A registry may page the list on its own (Link) even without n."))
     C.append(case("tags/list/last", "discovery", "`last` (without `n`) returns the tags strictly after it",
                   ["R-096", "R-097"], "MUST",
                   tag_setup(TAGS5) + [step(req("GET", "/v2/${repo}/tags/list", query=[["last", "t2"]]), 200,

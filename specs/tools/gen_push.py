@@ -642,6 +642,16 @@ def errors():
                   ["R-052"] + ER, "SHOULD",
                   [post_upload(), patch_chunk("${upload}", "blob", 0, 511, content_range="0-1023", status=[400, 416],
                                               codes=["SIZE_INVALID", "BLOB_UPLOAD_INVALID"])], B, features=["chunked-upload"]))
+    C.append(case("errors/lying-content-length-put", "push",
+                  "A blob PUT whose Content-Length undercounts the body is refused (400, SIZE_INVALID or DIGEST_INVALID) and not stored",
+                  ["R-045", "R-028"] + ER, "SHOULD",
+                  [post_upload(),
+                   step(req("PUT", url="${upload}", query=[["digest", "${blob.digest}"]], raw=True,
+                            headers={"Content-Type": OCTET, "Content-Length": "100"}, body={"fixture": "blob"}),
+                        400, codes=["SIZE_INVALID", "DIGEST_INVALID"]),
+                   step(req("GET", "/v2/${repo}/blobs/${blob.digest}"), 404, name="nothing stored under the digest")],
+                  {"blob": {"blob": {"size": 200}}},
+                  note="Raw request (plain http only): 200 bytes sent with Content-Length: 100. The registry reads 100 bytes whose digest cannot match."))
     C.append(case("errors/blob-upload-invalid-out-of-order", "push",
                   "An out-of-order chunk's 416 carries a spec error body (BLOB_UPLOAD_INVALID)",
                   ["R-056"] + ER, "SHOULD",
