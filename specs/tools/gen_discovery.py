@@ -45,7 +45,7 @@ def tags():
     C.append(case("tags/list/n-larger-than-total", "discovery", "n larger than the number of tags returns all of them",
                   ["R-092"], "MUST",
                   tag_setup(TAGS5) + [step(req("GET", "/v2/${repo}/tags/list", query=[["n", "100"]]), 200,
-                                           json_=[{"pointer": "/tags", "equals": TAGS5}])],
+                                           json_=[{"pointer": "/tags", "length": 5}, {"pointer": "/tags", "contains": TAGS5}])],
                   img_content()))
     C.append(case("tags/list/n-first-page", "discovery",
                   "n=2 returns exactly the first 2 tags, or fewer with a Link",

@@ -113,7 +113,16 @@ def chunked():
                    put_close("${upload}", "${blob.digest}", headers={"Location": {"present": True}},
                              capture={"loc": {"header": "Location"}}),
                    step(req("GET", url="${loc}"), 200, body={"fixture": "blob"}), GETBLOB()],
-                  B, features=F))
+                  B, versions=V11, features=F))
+    C.append(case("push/chunked/three-chunks-1-0", "push",
+                  "Chunks PATCHed in order answer 202 + Location (1.0: no Range yet); the closing PUT answers 201 + Location",
+                  ["R-054", "R-057", "R-059"], "MUST",
+                  [post_upload(),
+                   patch_chunk("${upload}", "blob", 0, 1023, headers={"Location": {"present": True}}),
+                   patch_chunk("${upload}", "blob", 1024, 2047, headers={"Location": {"present": True}}),
+                   patch_chunk("${upload}", "blob", 2048, 3071, headers={"Location": {"present": True}}),
+                   put_close("${upload}", "${blob.digest}", headers={"Location": {"present": True}}), GETBLOB()],
+                  B, versions=["1.0"], features=F))
     C.append(case("push/chunked/final-chunk-in-put", "push",
                   "The final chunk may travel in the closing PUT (with Content-Range)",
                   ["R-057", "R-059"], "MUST",
@@ -124,7 +133,7 @@ def chunked():
     C.append(case("push/chunked/single-chunk", "push", "A single PATCH carrying the whole blob, then an empty PUT",
                   ["R-054", "R-057", "R-059"], "MUST",
                   [post_upload(), patch_chunk("${upload}", "blob", 0, 3071, headers={"Range": {"equals": "0-3071"}}),
-                   put_close("${upload}", "${blob.digest}"), GETBLOB()], B, features=F))
+                   put_close("${upload}", "${blob.digest}"), GETBLOB()], B, versions=V11, features=F))
     C.append(case("push/chunked/out-of-order-416", "push", "A first chunk that does not start at 0 is rejected with 416",
                   ["R-056"], "MUST",
                   [post_upload(), patch_chunk("${upload}", "blob", 1024, 2047, status=416)], B, features=F))
