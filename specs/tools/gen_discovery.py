@@ -271,6 +271,15 @@ def referrers():
                    referrers_get(query=[["artifactType", B]],
                                  json_=[{"pointer": "/manifests/*/digest", "equals": ["${rb.digest}"]}])],
                   ref_content(), versions=V11, features=F))
+    C.append(case("referrers/filter/index-type", "discovery",
+                  "Filtering by an index referrer's artifactType lists only that index",
+                  ["R-110", "R-104"], "SHOULD",
+                  [push("subj", "s"), probe(), push("ra"), push("ri"),
+                   referrers_get(query=[["artifactType", IDX_T]],
+                                 json_=[{"pointer": "/manifests/*/digest", "equals": ["${ri.digest}"]}])],
+                  ref_content(child={"image": {"config": "cfg"}},
+                              ri={"index": {"manifests": ["child"], "subject": "subj", "artifact_type": IDX_T}}),
+                  versions=V11, features=F))
     C.append(case("referrers/filter/no-match", "discovery",
                   "A filter that matches nothing answers 200 with an empty list and OCI-Filters-Applied",
                   ["R-110", "R-111", "R-108"], "SHOULD",

@@ -102,6 +102,11 @@ def pull_cases():
                   ["R-022", "R-033"], "MUST",
                   [push("img", "present"), get_manifest("${random_digest}", status=404),
                    get_manifest("${random_digest}", method="HEAD", status=404)], img_content()))
+    C.append(case("pull/manifest/blob-digest-is-not-a-manifest", "pull",
+                  "GET of a manifest by the digest of a layer blob answers 404: the blob is not a manifest",
+                  ["R-022"], "MUST",
+                  [push("img", "v1"), get_manifest("${layer.digest}", status=404)],
+                  img_content(), note="The layer is random bytes, so it can be no manifest of any type."))
     C.append(case("pull/manifest/other-repo-404", "pull",
                   "A manifest pushed to one repository is not served from another",
                   ["R-022"], "MUST",
