@@ -589,9 +589,9 @@ def names():
                   ["R-007", "R-037"], "MUST",
                   [push("cfg"), push("layer"), put_manifest("img", "sha256:baddigeststring", status=REJ)], img_content()))
     C.append(case("names/reference/put-digest-mismatch", "push",
-                  "PUT of a manifest to a digest that is not its own is refused (400)",
+                  "PUT of a manifest to a digest that is not its own is refused and not stored under that digest",
                   ["R-007", "R-077"], "MUST",
-                  [push("cfg"), push("layer"), put_manifest("img", "${random_digest}", status=400),
+                  [push("cfg"), push("layer"), put_manifest("img", "${random_digest}", status=REJ),
                    get_manifest("${random_digest}", status=404)], img_content()))
     return C
 
