@@ -75,6 +75,14 @@ def management():
                   ["R-118"], "MUST",
                   [step(req("DELETE", "/v2/${repo}/manifests/${random_digest}"), 404, unsupported=DEL_DISABLED("manifest"))],
                   features=["delete-manifest"]))
+    C.append(case("management/manifest/delete-other-repo-untouched", "management",
+                  "Deleting a manifest in one repository leaves the same manifest in another repository",
+                  ["R-117", "R-017"], "MUST",
+                  [push("img", "v1"), push("img", "v1", repo="${repo2}"),
+                   step(req("DELETE", "/v2/${repo}/manifests/${img.digest}"), 202, unsupported=DEL_DISABLED("manifest")),
+                   get_manifest("v1", repo="${repo2}", status=200, body={"fixture": "img"}),
+                   get_manifest("${img.digest}", repo="${repo2}", status=200)],
+                  img_content(), features=["delete-manifest"]))
     C.append(case("management/manifest/repush-after-delete", "management",
                   "A deleted manifest can be pushed again and is served again",
                   ["R-117", "R-076"], "MUST",

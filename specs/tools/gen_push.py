@@ -413,6 +413,20 @@ def manifests():
                   [push("img", "a"), put_manifest("img", "b"),
                    get_manifest("a", status=200, body={"fixture": "img"}), get_manifest("b", status=200, body={"fixture": "img"})],
                   img_content()))
+    C.append(case("manifests/put-twice-idempotent", "push",
+                  "Pushing the same manifest twice by digest answers 201 both times and serves it",
+                  ["R-076", "R-075"], "MUST",
+                  [push("cfg"), push("layer"), put_manifest("img", "${img.digest}"), put_manifest("img", "${img.digest}"),
+                   get_manifest("${img.digest}", status=200, body={"fixture": "img"})], img_content()))
+    C.append(case("manifests/sha512-layer", "push",
+                  "An image whose layer is a sha512 blob is accepted and served (mixed algorithms)",
+                  ["R-075", "R-023"], "MUST",
+                  [push("cfg"), push("layer", unsupported=unsup(400, "sha512 blobs not supported")),
+                   put_manifest("img", "t", unsupported=unsup(400, "manifests naming sha512 blobs not supported")),
+                   get_manifest("t", status=200, body={"fixture": "img"}),
+                   step(req("GET", "/v2/${repo}/blobs/${layer.digest}"), 200, body={"fixture": "layer"})],
+                  {"cfg": {"config": {}}, "layer": {"blob": {"size": 900, "algorithm": "sha512"}},
+                   "img": {"image": {"config": "cfg", "layers": ["layer"]}}}, versions=V11, features=["sha512"]))
     C.append(case("manifests/tag-moves", "push", "Pushing another manifest to an existing tag moves the tag",
                   ["R-076", "R-017"], "MUST",
                   [push("img", "t"), push("img2", "t"), get_manifest("t", status=200, body={"fixture": "img2"}),
