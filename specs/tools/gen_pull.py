@@ -197,6 +197,15 @@ def http_cases():
                                          "Content-Length": {"equals": "${img.size}"},
                                          "Docker-Content-Digest": {"equals": "${img.digest}"}})],
                   img_content(), versions=V11))
+    C.append(case("http/parity/index-head-get", "pull",
+                  "HEAD and GET of an image index agree on Content-Type and Content-Length",
+                  ["R-030", "R-032", "R-012"], "SHOULD",
+                  [push("idx", "i"),
+                   get_manifest("i", status=200, headers={"Content-Type": {"equals": OCI_INDEX},
+                                                          "Content-Length": {"equals": "${idx.size}"}}),
+                   get_manifest("i", method="HEAD", status=200, headers={"Content-Type": {"equals": OCI_INDEX},
+                                                                         "Content-Length": {"equals": "${idx.size}"}})],
+                  img_content(idx={"index": {"manifests": ["img"]}}), versions=V11))
     C.append(case("http/parity/blob-head-get", "pull",
                   "HEAD and GET of a blob agree on Content-Length and Docker-Content-Digest",
                   ["R-030", "R-031", "R-032", "R-024"], "SHOULD",

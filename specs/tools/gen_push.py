@@ -491,6 +491,13 @@ def manifests():
                                              unsupported=unsup(201, "the registry accepts manifests with missing blobs"))],
                   {"cfg": {"config": {}}, "layer": {"blob": {"size": 100, "skip_push": True}},
                    "img": {"image": {"config": "cfg", "layers": ["layer"]}}}, versions=V11))
+    C.append(case("manifests/dangling-config", "push",
+                  "A manifest whose config blob was never pushed is accepted, or rejected with MANIFEST_BLOB_UNKNOWN",
+                  ["R-035", "R-036"], "MUST",
+                  [push("layer"), put_manifest("img", "t", unsupported=MBU)],
+                  {"cfg": {"config": {}}, "layer": {"blob": {"size": 100}},
+                   "img": {"image": {"config": "cfg", "layers": ["layer"]}}}, versions=V11,
+                  note="The config fixture is never pushed (only the layer is)."))
     C.append(case("manifests/non-distributable-layer", "push",
                   "A manifest with a non-distributable layer (never uploaded) is accepted, or rejected with MANIFEST_BLOB_UNKNOWN",
                   ["R-035", "R-036", "R-075"], "MUST",
@@ -628,6 +635,10 @@ def errors():
                   "A manifest in a repository that does not exist answers 404 with NAME_UNKNOWN or MANIFEST_UNKNOWN",
                   ["R-082"] + ER, "SHOULD",
                   [get_manifest("v1", status=404, codes=["NAME_UNKNOWN", "MANIFEST_UNKNOWN"])]))
+    C.append(case("errors/unknown-repo-blob-code", "pull",
+                  "A blob in a repository that does not exist answers 404 with NAME_UNKNOWN or BLOB_UNKNOWN",
+                  ["R-082", "R-028"] + ER, "SHOULD",
+                  [step(req("GET", "/v2/${repo}/blobs/${random_digest}"), 404, codes=["NAME_UNKNOWN", "BLOB_UNKNOWN"])]))
     C.append(case("errors/blob-upload-unknown", "push", "An unknown upload session answers 404 with BLOB_UPLOAD_UNKNOWN",
                   ["R-054"] + ER, "SHOULD",
                   [push("blob"), step(req("PATCH", "/v2/${repo}/blobs/uploads/3f6a2a1e-7a0f-4a5e-9d3b-000000000001",
