@@ -312,6 +312,21 @@ fn step_label(i: usize, step: &Step) -> String {
 }
 
 impl CaseRun<'_> {
+    /// The step's `unsupported_if`: status (and error codes) via the free function, then every
+    /// header condition must hold too (e.g. a 201 without `OCI-Tag`: `?tag=` was ignored).
+    fn unsupported(&self, step: &Step, ex: &Exchange) -> Result<Option<String>, Stop> {
+        let Some(reason) = unsupported(step, ex) else {
+            return Ok(None);
+        };
+        let u = step.unsupported_if.as_ref().expect("matched above");
+        for (name, check) in &u.headers {
+            if !self.header_check(name, check, ex)?.is_empty() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(reason))
+    }
+
     fn expand(&self, s: &str) -> Result<String, Stop> {
         template::expand(s, self).map_err(Stop::Setup)
     }
@@ -331,7 +346,7 @@ impl CaseRun<'_> {
         let req = step.request.as_ref().expect("validated: one kind per step");
         let request = self.build(req)?;
         let ex = self.send(request).await;
-        if let Some(reason) = unsupported(step, &ex) {
+        if let Some(reason) = self.unsupported(step, &ex)? {
             return Err(Stop::Unsupported(reason));
         }
         let failures = self.check(&step.expect, &ex)?;
@@ -463,7 +478,7 @@ impl CaseRun<'_> {
             };
             let ex = ex?;
             if ex.status != Some(201) {
-                if let Some(reason) = unsupported(step, &ex) {
+                if let Some(reason) = self.unsupported(step, &ex)? {
                     return Err(Stop::Unsupported(reason));
                 }
                 return Err(Stop::Setup(format!(
@@ -546,7 +561,7 @@ impl CaseRun<'_> {
                 )));
             }
             let ex = self.send(request.clone()).await;
-            if let Some(reason) = unsupported(step, &ex) {
+            if let Some(reason) = self.unsupported(step, &ex)? {
                 return Err(Stop::Unsupported(reason));
             }
             let statuses = if step.expect.status.is_empty() {

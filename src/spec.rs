@@ -439,6 +439,9 @@ pub struct Unsupported {
     /// Why this answer means "not supported", for the report.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Header conditions that must all hold as well (same checks as `expect.headers`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderCheck>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -726,7 +729,8 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
                 }
             }
         }
-        for (name, check) in &step.expect.headers {
+        let unsupported_headers = step.unsupported_if.iter().flat_map(|u| u.headers.iter());
+        for (name, check) in step.expect.headers.iter().chain(unsupported_headers) {
             if let Some(re) = &check.matches {
                 regex::Regex::new(re).map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
             }
@@ -771,7 +775,8 @@ fn collect_step_strings(step: &Step, out: &mut Vec<String>) {
     }
     out.extend(step.tag.clone());
     out.extend(step.repo.clone());
-    for h in step.expect.headers.values() {
+    let unsupported_headers = step.unsupported_if.iter().flat_map(|u| u.headers.values());
+    for h in step.expect.headers.values().chain(unsupported_headers) {
         out.extend(h.equals.clone());
         out.extend(h.contains.clone());
     }

@@ -1,9 +1,11 @@
 //! Every spec case as its own test, against in-process reference servers (libtest-mimic).
 //!
-//! Two targets: the default server (everything on) where every case must pass or be
-//! unsupported-by-design nowhere, and a minimal server with every optional feature off, where
-//! no case may fail: each must pass, be unsupported or be skipped. The second proves that the
-//! cases' "feature absent" answers are classified as the spec allows. The engine's own
+//! Three reference-server variants: the default configuration, a minimal one with every
+//! optional feature off, and the default plus sparse manifests. On each, a case must pass or be
+//! unsupported (a spec-valid "not supported" answer the case names); never fail. That proves the
+//! cases' "feature absent" answers are classified as the spec allows. And every case must pass
+//! on at least one variant (`passes-somewhere::…`), so no case is unsatisfiable; a case with no
+//! `unsupported_if` can only pass, so every such MUST case must pass on the default server. The engine's own
 //! feature cases (tests/data/features) run on both targets too, named `features::…`.
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -64,37 +66,41 @@ fn main() {
         run_id: "t".into(),
         seed: 42,
     };
-    let (full, minimal) = runtime.block_on(async {
-        let full = oci_reference_server::spawn(oci_reference_server::Config::memory())
-            .await
-            .expect("reference server");
-        let minimal = oci_reference_server::spawn(minimal_config())
-            .await
-            .expect("minimal reference server");
-        (full, minimal)
+    let mut sparse_config = oci_reference_server::Config::memory();
+    sparse_config.sparse_manifests = true;
+    let configs = [
+        ("reference", oci_reference_server::Config::memory()),
+        ("minimal", minimal_config()),
+        ("sparse", sparse_config),
+    ];
+    let servers: Vec<(&str, oci_reference_server::RunningServer)> = runtime.block_on(async {
+        let mut v = Vec::new();
+        for (name, config) in configs {
+            v.push((
+                name,
+                oci_reference_server::spawn(config).await.expect("server"),
+            ));
+        }
+        v
     });
     let http =
         |url: String| Http::new(&url, Duration::from_secs(30), 64 << 20, None).expect("client");
+    // Each server answers optional features per its configuration, so on any one of them a
+    // case may be unsupported; never a failure. Every case must still pass on at least one.
+    let allowed: &'static [Outcome] = &[Outcome::Pass, Outcome::Unsupported];
     let mut targets = Vec::new();
     for (prefix, suite) in [("", &suite), ("features::", &features)] {
-        targets.push(Target {
-            name: format!("{prefix}reference"),
-            engine: Engine {
-                http: http(full.url()),
-                ctx: ctx(&format!("{prefix}full").replace("::", "")),
-                suite: (*suite).clone(),
-            },
-            allowed: &[Outcome::Pass],
-        });
-        targets.push(Target {
-            name: format!("{prefix}minimal"),
-            engine: Engine {
-                http: http(minimal.url()),
-                ctx: ctx(&format!("{prefix}minimal").replace("::", "")),
-                suite: (*suite).clone(),
-            },
-            allowed: &[Outcome::Pass, Outcome::Unsupported],
-        });
+        for (name, server) in &servers {
+            targets.push(Target {
+                name: format!("{prefix}{name}"),
+                engine: Engine {
+                    http: http(server.url()),
+                    ctx: ctx(&format!("{}{name}", prefix.replace("::", "-"))),
+                    suite: (*suite).clone(),
+                },
+                allowed,
+            });
+        }
     }
     let targets = Arc::new(targets);
     let mut trials = Vec::new();
@@ -125,7 +131,53 @@ fn main() {
             );
         }
     }
+    // passes-somewhere: fresh repositories (own namespace) on every variant, one must pass.
+    for (prefix, suite) in [("", &suite), ("features::", &features)] {
+        let engines: Arc<Vec<(&str, Engine)>> = Arc::new(
+            servers
+                .iter()
+                .map(|(name, server)| {
+                    let e = Engine {
+                        http: http(server.url()),
+                        ctx: ctx(&format!("{}somewhere-{name}", prefix.replace("::", "-"))),
+                        suite: (*suite).clone(),
+                    };
+                    (*name, e)
+                })
+                .collect(),
+        );
+        for ci in 0..suite.cases.len() {
+            let case = &suite.cases[ci].1;
+            let ignored = !case.versions.contains(&SpecVersion::Dev);
+            let (engines, suite, runtime) = (engines.clone(), (*suite).clone(), runtime.clone());
+            trials.push(
+                Trial::test(
+                    format!("{prefix}passes-somewhere::{}", case.id),
+                    move || {
+                        let (file, case) = &suite.cases[ci];
+                        let mut seen = Vec::new();
+                        for (name, e) in engines.iter() {
+                            let r = runtime.block_on(e.run_case(file, case));
+                            if r.outcome == Outcome::Pass {
+                                return Ok(());
+                            }
+                            seen.push(format!(
+                                "{name}: {} {}",
+                                r.outcome.as_str(),
+                                r.message.unwrap_or_default()
+                            ));
+                        }
+                        Err(Failed::from(format!(
+                            "passes on no reference-server variant: {}",
+                            seen.join("; ")
+                        )))
+                    },
+                )
+                .with_ignored_flag(ignored),
+            );
+        }
+    }
     let conclusion = libtest_mimic::run(&args, trials);
-    drop((full, minimal));
+    drop(servers);
     conclusion.exit();
 }

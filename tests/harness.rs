@@ -577,3 +577,41 @@ fn expected_failures_gate_on_regressions_only() {
     let (code, out, err) = run_in(dir.path(), &a);
     assert_eq!(code, 1, "{out}\n{err}");
 }
+
+#[test]
+fn should_failures_fail_the_run_only_with_strict() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Says 201 to everything: the push setup goes through, the SHOULD Range check fails.
+    let url = rt.block_on(canned_registry(Some(
+        "HTTP/1.1 201 Created\r\nLocation: /v2/x/blobs/uploads/1\r\nContent-Length: 2\r\n\r\n{}",
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "run",
+        "--url",
+        &url,
+        "--spec-version",
+        "dev",
+        "--timeout",
+        "5",
+        "--filter",
+        "pull/blob/range-suffix",
+    ];
+    let (code, out, err) = run_in(dir.path(), &base);
+    assert_eq!(
+        code, 0,
+        "a SHOULD failure alone passes the run: {out}\n{err}"
+    );
+    assert!(
+        err.contains("WARN pull/blob/range-suffix [SHOULD]"),
+        "{err}"
+    );
+    assert_eq!(
+        out.trim().lines().last(),
+        Some("0 passed, 1 failed, 0 skipped")
+    );
+    let mut strict = base.to_vec();
+    strict.push("--strict");
+    let (code, out, err) = run_in(dir.path(), &strict);
+    assert_eq!(code, 1, "--strict counts it: {out}\n{err}");
+}

@@ -252,6 +252,7 @@ fn results_json_has_the_documented_stable_shape() {
     let path = dir.path().join("results.json");
     feed(&mut JsonReport::new(path.clone()));
     let v: serde_json::Value = serde_json::from_str(&read(&path)).unwrap();
+    assert_eq!(v["format_version"], 1);
     assert_eq!(v["tool"]["name"], "oci-conformance");
     assert_eq!(v["run"]["seed"], 7);
     assert_eq!(v["summary"]["passed"], 1);

@@ -102,6 +102,11 @@ def pull_cases():
                   ["R-022", "R-033"], "MUST",
                   [push("img", "present"), get_manifest("${random_digest}", status=404),
                    get_manifest("${random_digest}", method="HEAD", status=404)], img_content()))
+    C.append(case("pull/manifest/blob-digest-is-not-a-manifest", "pull",
+                  "GET of a manifest by the digest of a layer blob answers 404: the blob is not a manifest",
+                  ["R-022"], "MUST",
+                  [push("img", "v1"), get_manifest("${layer.digest}", status=404)],
+                  img_content(), note="The layer is random bytes, so it can be no manifest of any type."))
     C.append(case("pull/manifest/other-repo-404", "pull",
                   "A manifest pushed to one repository is not served from another",
                   ["R-022"], "MUST",
@@ -119,9 +124,10 @@ def pull_cases():
                    step(req("HEAD", "/v2/${repo}/blobs/${random_digest}"), 404)]))
     # Blobs
     C.append(case("pull/blob/get-200", "pull", "GET of an existing blob returns its bytes with 200",
-                  ["R-023", "R-001"], "MUST",
+                  ["R-023", "R-001", "R-141"], "MUST",
                   [push("blob"), step(req("GET", "/v2/${repo}/blobs/${blob.digest}"), 200, body={"fixture": "blob"})],
-                  {"blob": {"blob": {"size": 65536}}}))
+                  {"blob": {"blob": {"size": 65536}}},
+                  note="Statuses are judged after redirects (R-141): the engine follows a redirect to storage, without Authorization across hosts."))
     C.append(case("pull/blob/head-200", "pull", "HEAD of an existing blob answers 200 with no body",
                   ["R-030"], "MUST",
                   [push("blob"), step(req("HEAD", "/v2/${repo}/blobs/${blob.digest}"), 200, body={"empty": True})],
@@ -191,6 +197,15 @@ def http_cases():
                                          "Content-Length": {"equals": "${img.size}"},
                                          "Docker-Content-Digest": {"equals": "${img.digest}"}})],
                   img_content(), versions=V11))
+    C.append(case("http/parity/index-head-get", "pull",
+                  "HEAD and GET of an image index agree on Content-Type and Content-Length",
+                  ["R-030", "R-032", "R-012"], "SHOULD",
+                  [push("idx", "i"),
+                   get_manifest("i", status=200, headers={"Content-Type": {"equals": OCI_INDEX},
+                                                          "Content-Length": {"equals": "${idx.size}"}}),
+                   get_manifest("i", method="HEAD", status=200, headers={"Content-Type": {"equals": OCI_INDEX},
+                                                                         "Content-Length": {"equals": "${idx.size}"}})],
+                  img_content(idx={"index": {"manifests": ["img"]}}), versions=V11))
     C.append(case("http/parity/blob-head-get", "pull",
                   "HEAD and GET of a blob agree on Content-Length and Docker-Content-Digest",
                   ["R-030", "R-031", "R-032", "R-024"], "SHOULD",

@@ -79,8 +79,9 @@ def monolithic():
                    put_close("${upload}", "${blob.digest}", body={"fixture": "blob"},
                              unsupported=unsup(400, "sha512 not supported")),
                    step(req("GET", "/v2/${repo}/blobs/${blob.digest}"), 200, body={"fixture": "blob"},
-                        headers={"Docker-Content-Digest": {"equals": "${blob.digest}"}})],
-                  {"blob": {"blob": {"size": 3000, "algorithm": "sha512"}}}, versions=DEV, features=["sha512"]))
+                        headers={"Docker-Content-Digest": {"matches": DIGEST_RE}})],
+                  {"blob": {"blob": {"size": 3000, "algorithm": "sha512"}}}, versions=DEV, features=["sha512"],
+                  note="The digest header may name the blob in another algorithm (e.g. sha256); only its grammar is checked."))
     C.append(case("push/monolithic/sha512-push-and-pull", "push",
                   "A sha512 blob pushed with POST + PUT ?digest=sha512:… is served by that digest",
                   ["R-023", "R-043"], "MUST",
@@ -112,7 +113,16 @@ def chunked():
                    put_close("${upload}", "${blob.digest}", headers={"Location": {"present": True}},
                              capture={"loc": {"header": "Location"}}),
                    step(req("GET", url="${loc}"), 200, body={"fixture": "blob"}), GETBLOB()],
-                  B, features=F))
+                  B, versions=V11, features=F))
+    C.append(case("push/chunked/three-chunks-1-0", "push",
+                  "Chunks PATCHed in order answer 202 + Location (1.0: no Range yet); the closing PUT answers 201 + Location",
+                  ["R-054", "R-057", "R-059"], "MUST",
+                  [post_upload(),
+                   patch_chunk("${upload}", "blob", 0, 1023, headers={"Location": {"present": True}}),
+                   patch_chunk("${upload}", "blob", 1024, 2047, headers={"Location": {"present": True}}),
+                   patch_chunk("${upload}", "blob", 2048, 3071, headers={"Location": {"present": True}}),
+                   put_close("${upload}", "${blob.digest}", headers={"Location": {"present": True}}), GETBLOB()],
+                  B, versions=["1.0"], features=F))
     C.append(case("push/chunked/final-chunk-in-put", "push",
                   "The final chunk may travel in the closing PUT (with Content-Range)",
                   ["R-057", "R-059"], "MUST",
@@ -123,7 +133,7 @@ def chunked():
     C.append(case("push/chunked/single-chunk", "push", "A single PATCH carrying the whole blob, then an empty PUT",
                   ["R-054", "R-057", "R-059"], "MUST",
                   [post_upload(), patch_chunk("${upload}", "blob", 0, 3071, headers={"Range": {"equals": "0-3071"}}),
-                   put_close("${upload}", "${blob.digest}"), GETBLOB()], B, features=F))
+                   put_close("${upload}", "${blob.digest}"), GETBLOB()], B, versions=V11, features=F))
     C.append(case("push/chunked/out-of-order-416", "push", "A first chunk that does not start at 0 is rejected with 416",
                   ["R-056"], "MUST",
                   [post_upload(), patch_chunk("${upload}", "blob", 1024, 2047, status=416)], B, features=F))
@@ -270,7 +280,7 @@ def mount():
     B = {"blob": {"blob": {"size": 2048}}}
     C.append(case("mount/from-other-repo-201", "push",
                   "Mounting a blob from another repository answers 201 + Location that serves it",
-                  ["R-066"], "MUST",
+                  ["R-066", "R-067"], "MUST",
                   [push("blob", repo="${repo2}"),
                    step(req("POST", "/v2/${repo}/blobs/uploads/", query=[["mount", "${blob.digest}"], ["from", "${repo2}"]],
                             headers={"Content-Length": "0"}), 201, headers={"Location": {"present": True}},
@@ -279,7 +289,7 @@ def mount():
                    step(req("GET", url="${loc}"), 200, body={"fixture": "blob"}),
                    step(req("HEAD", "/v2/${repo}/blobs/${blob.digest}"), 200)],
                   B, features=F,
-                  note="Any Location that serves the blob passes; it need not be /v2/<name>/blobs/<digest> (G's U19 mistake)."))
+                  note="Any Location that serves the blob passes; it need not be /v2/<name>/blobs/<digest> (G's U19 mistake). The mount answer's Docker-Content-Digest MAY differ (R-067), so it is not compared."))
     C.append(case("mount/missing-blob-202", "push",
                   "Mounting a blob the source does not have answers 202 + Location, and the session then accepts the blob",
                   ["R-069", "R-038"], "SHOULD",
@@ -403,6 +413,20 @@ def manifests():
                   [push("img", "a"), put_manifest("img", "b"),
                    get_manifest("a", status=200, body={"fixture": "img"}), get_manifest("b", status=200, body={"fixture": "img"})],
                   img_content()))
+    C.append(case("manifests/put-twice-idempotent", "push",
+                  "Pushing the same manifest twice by digest answers 201 both times and serves it",
+                  ["R-076", "R-075"], "MUST",
+                  [push("cfg"), push("layer"), put_manifest("img", "${img.digest}"), put_manifest("img", "${img.digest}"),
+                   get_manifest("${img.digest}", status=200, body={"fixture": "img"})], img_content()))
+    C.append(case("manifests/sha512-layer", "push",
+                  "An image whose layer is a sha512 blob is accepted and served (mixed algorithms)",
+                  ["R-075", "R-023"], "MUST",
+                  [push("cfg"), push("layer", unsupported=unsup(400, "sha512 blobs not supported")),
+                   put_manifest("img", "t", unsupported=unsup(400, "manifests naming sha512 blobs not supported")),
+                   get_manifest("t", status=200, body={"fixture": "img"}),
+                   step(req("GET", "/v2/${repo}/blobs/${layer.digest}"), 200, body={"fixture": "layer"})],
+                  {"cfg": {"config": {}}, "layer": {"blob": {"size": 900, "algorithm": "sha512"}},
+                   "img": {"image": {"config": "cfg", "layers": ["layer"]}}}, versions=V11, features=["sha512"]))
     C.append(case("manifests/tag-moves", "push", "Pushing another manifest to an existing tag moves the tag",
                   ["R-076", "R-017"], "MUST",
                   [push("img", "t"), push("img2", "t"), get_manifest("t", status=200, body={"fixture": "img2"}),
@@ -467,6 +491,13 @@ def manifests():
                                              unsupported=unsup(201, "the registry accepts manifests with missing blobs"))],
                   {"cfg": {"config": {}}, "layer": {"blob": {"size": 100, "skip_push": True}},
                    "img": {"image": {"config": "cfg", "layers": ["layer"]}}}, versions=V11))
+    C.append(case("manifests/dangling-config", "push",
+                  "A manifest whose config blob was never pushed is accepted, or rejected with MANIFEST_BLOB_UNKNOWN",
+                  ["R-035", "R-036"], "MUST",
+                  [push("layer"), put_manifest("img", "t", unsupported=MBU)],
+                  {"cfg": {"config": {}}, "layer": {"blob": {"size": 100}},
+                   "img": {"image": {"config": "cfg", "layers": ["layer"]}}}, versions=V11,
+                  note="The config fixture is never pushed (only the layer is)."))
     C.append(case("manifests/non-distributable-layer", "push",
                   "A manifest with a non-distributable layer (never uploaded) is accepted, or rejected with MANIFEST_BLOB_UNKNOWN",
                   ["R-035", "R-036", "R-075"], "MUST",
@@ -489,20 +520,35 @@ def manifests():
                   [push("cfg"), push("layer"),
                    step(req("PUT", "/v2/${repo}/manifests/${img.digest}", query=[["tag", t] for t in TAGS],
                             headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), 201,
-                        unsupported=unsup([400, 414], "tag parameters not supported or too many"))]
+                        unsupported=unsup([400, 414], "tag parameters not supported or too many")),
+                   get_manifest(TAGS[0], status=200, name="probe: the first tag exists",
+                                unsupported=unsup(404, "the registry ignores `tag` parameters"))]
                   + [get_manifest(t, status=200, body={"fixture": "img"}) for t in TAGS],
                   img_content(), versions=DEV, features=TP))
     C.append(case("manifests/tag-param/oci-tag-header", "push",
                   "PUT by digest with `tag` parameters answers with an OCI-Tag entry per accepted tag",
                   ["R-081", "R-078"], "MUST",
-                  [push("cfg"), push("layer")] + [
+                  [push("cfg"), push("layer"),
+                   step(req("PUT", "/v2/${repo}/manifests/${img.digest}", query=[["tag", "probe"]],
+                            headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), 201, name="PUT with one tag",
+                        unsupported=unsup([400, 414], "tag parameters not supported")),
+                   get_manifest("probe", status=200, name="probe: the tag exists",
+                                unsupported=unsup(404, "the registry ignores `tag` parameters"))] + [
                    step(req("PUT", "/v2/${repo}/manifests/${img.digest}", query=[["tag", "a"], ["tag", "b"], ["tag", "c"]],
                             headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), 201,
                         headers={"OCI-Tag": {"contains": t}}, name=f"PUT with tags a, b, c: OCI-Tag lists {t}",
                         unsupported=unsup([400, 414], "tag parameters not supported"))
                    for t in ("a", "b", "c")],
                   img_content(), versions=DEV, features=TP,
-                  note="A registry that silently ignores `tag` fails here; run with --disable-feature tag-param if it does not support them."))
+                  note="A registry that ignores `tag` (the probe tag answers 404) is unsupported, not failed."))
+    C.append(case("manifests/tag-param/too-many-tags", "push",
+                  "PUT by digest with 1000 `tag` parameters is accepted, or refused with 414 (or 431)",
+                  ["R-080", "R-078"], "MAY",
+                  [push("cfg"), push("layer"),
+                   step(req("PUT", "/v2/${repo}/manifests/${img.digest}", query=[["tag", f"tag-number-{i:04d}"] for i in range(1000)],
+                            headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), [201, 414, 431],
+                        unsupported=unsup(400, "tag parameters not supported"))],
+                  img_content(), versions=DEV, features=TP))
     return C
 
 
@@ -564,9 +610,9 @@ def names():
                   ["R-007", "R-037"], "MUST",
                   [push("cfg"), push("layer"), put_manifest("img", "sha256:baddigeststring", status=REJ)], img_content()))
     C.append(case("names/reference/put-digest-mismatch", "push",
-                  "PUT of a manifest to a digest that is not its own is refused (400)",
+                  "PUT of a manifest to a digest that is not its own is refused and not stored under that digest",
                   ["R-007", "R-077"], "MUST",
-                  [push("cfg"), push("layer"), put_manifest("img", "${random_digest}", status=400),
+                  [push("cfg"), push("layer"), put_manifest("img", "${random_digest}", status=REJ),
                    get_manifest("${random_digest}", status=404)], img_content()))
     return C
 
@@ -589,6 +635,10 @@ def errors():
                   "A manifest in a repository that does not exist answers 404 with NAME_UNKNOWN or MANIFEST_UNKNOWN",
                   ["R-082"] + ER, "SHOULD",
                   [get_manifest("v1", status=404, codes=["NAME_UNKNOWN", "MANIFEST_UNKNOWN"])]))
+    C.append(case("errors/unknown-repo-blob-code", "pull",
+                  "A blob in a repository that does not exist answers 404 with NAME_UNKNOWN or BLOB_UNKNOWN",
+                  ["R-082", "R-028"] + ER, "SHOULD",
+                  [step(req("GET", "/v2/${repo}/blobs/${random_digest}"), 404, codes=["NAME_UNKNOWN", "BLOB_UNKNOWN"])]))
     C.append(case("errors/blob-upload-unknown", "push", "An unknown upload session answers 404 with BLOB_UPLOAD_UNKNOWN",
                   ["R-054"] + ER, "SHOULD",
                   [push("blob"), step(req("PATCH", "/v2/${repo}/blobs/uploads/3f6a2a1e-7a0f-4a5e-9d3b-000000000001",
@@ -626,6 +676,16 @@ def errors():
                   ["R-052"] + ER, "SHOULD",
                   [post_upload(), patch_chunk("${upload}", "blob", 0, 511, content_range="0-1023", status=[400, 416],
                                               codes=["SIZE_INVALID", "BLOB_UPLOAD_INVALID"])], B, features=["chunked-upload"]))
+    C.append(case("errors/lying-content-length-put", "push",
+                  "A blob PUT whose Content-Length undercounts the body is refused (400, SIZE_INVALID or DIGEST_INVALID) and not stored",
+                  ["R-045", "R-028"] + ER, "SHOULD",
+                  [post_upload(),
+                   step(req("PUT", url="${upload}", query=[["digest", "${blob.digest}"]], raw=True,
+                            headers={"Content-Type": OCTET, "Content-Length": "100"}, body={"fixture": "blob"}),
+                        400, codes=["SIZE_INVALID", "DIGEST_INVALID"]),
+                   step(req("GET", "/v2/${repo}/blobs/${blob.digest}"), 404, name="nothing stored under the digest")],
+                  {"blob": {"blob": {"size": 200}}},
+                  note="Raw request (plain http only): 200 bytes sent with Content-Length: 100. The registry reads 100 bytes whose digest cannot match."))
     C.append(case("errors/blob-upload-invalid-out-of-order", "push",
                   "An out-of-order chunk's 416 carries a spec error body (BLOB_UPLOAD_INVALID)",
                   ["R-056"] + ER, "SHOULD",

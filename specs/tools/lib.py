@@ -111,10 +111,10 @@ def unsup(status, reason, codes=None):
     return u
 
 
-def put_manifest(name, ref, repo="${repo}", content_type=None, status=201, **kw):
-    ct = content_type or "${%s.media_type}" % name
+def put_manifest(fixture, ref, repo="${repo}", content_type=None, status=201, **kw):
+    ct = content_type or "${%s.media_type}" % fixture
     return step(req("PUT", f"/v2/{repo}/manifests/{ref}", headers={"Content-Type": ct},
-                    body={"fixture": name}), status, **kw)
+                    body={"fixture": fixture}), status, **kw)
 
 
 def get_manifest(ref, repo="${repo}", accept=None, method="GET", **kw):

@@ -1,4 +1,28 @@
-//! Results JSON for machines: `{"tool", "run", "summary", "cases": [...]}`.
+//! Results JSON for machines. The shape is stable: fields may be added, none renamed or removed
+//! without bumping `format_version`.
+//!
+//! ```text
+//! {
+//!   "format_version": 1,
+//!   "tool":    {"name": "oci-conformance", "version": "0.1.0"},
+//!   "run":     {"target": URL, "embedded": bool, "spec_version": "1.0"|"1.1"|"1.1.1"|"dev",
+//!               "seed": u64, "run_id": str, "selected": n, "total": n},
+//!   "summary": {"passed", "failed", "errors", "skipped", "unsupported", "expected_failures",
+//!               "unexpected_passes", "soft_failures": n, "duration_ms": n},
+//!   "cases": [ // sorted by id
+//!     {"id", "title", "workflow": "pull"|"push"|"discovery"|"management",
+//!      "level": "MUST"|"SHOULD"|"MAY",
+//!      "requirements": [{"id": "R-017", "level": "MUST", "statement": str}],
+//!      "outcome": "pass"|"fail"|"error"|"skip"|"unsupported"|"expected-failure"|"unexpected-pass",
+//!      "message": str|null, "duration_ms": n, "file": path, "repositories": [str],
+//!      "transcript": [{"method", "url", "request_headers": [[name, value]],
+//!                      "request_body": str|null, "status": n|null,
+//!                      "response_headers": [[name, value]], "response_body": str|null,
+//!                      "error": str|null, "elapsed_ms": n}]}]
+//! }
+//! ```
+//! Bodies in transcripts are previews (binary bodies described, long ones truncated);
+//! credentials are placeholders (`Basic $OCI_CREDENTIALS`, `Bearer $OCI_TOKEN`).
 
 use super::Collected;
 use crate::engine::{Event, Reporter};
@@ -25,6 +49,7 @@ impl Reporter for JsonReport {
     }
     fn finish(&mut self) -> std::io::Result<()> {
         let doc = json!({
+            "format_version": 1,
             "tool": {"name": "oci-conformance", "version": env!("CARGO_PKG_VERSION")},
             "run": self.data.info,
             "summary": self.data.summary,
