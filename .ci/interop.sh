@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Interop with clients we did not write: skopeo (Debian) and the Python oras client (PyPI).
+# Interop with clients we did not write: skopeo and podman (Debian), the Python oras client (PyPI).
 #   .ci/interop.sh HOST:PORT [PYTHON]
 # Builds an OCI image layout by hand (no network pulls), copies it into the registry with skopeo,
 # inspects it, lists tags, copies it back and compares every digest and byte, deletes it; then
-# pushes and pulls an artifact with oras. Exits non-zero on the first mismatch.
+# pushes and pulls an artifact with oras; finally `podman search` must find the skopeo repository
+# through the registry's /v2/_catalog. Exits non-zero on the first mismatch.
 set -euo pipefail
 reg=${1:?usage: interop.sh HOST:PORT [PYTHON]}
 py=${2:-python3}
@@ -89,4 +90,14 @@ assert manifest["layers"][0]["digest"] == "sha256:" + hashlib.sha256(data).hexdi
 client.delete_tags(target, ["v1"])
 print("interop: ok: oras push, get_tags, pull (bytes identical), get_manifest, delete_tags")
 PY
+# --- podman search (the _catalog extension) ---------------------------------------------------------
+# State in a temp dir, no daemon, no cgroups needed. The skopeo repository still links its blobs
+# after the manifest delete above, so it is still a repository on every registry.
+pm=$work/podman
+podman_() { timeout 120 podman --root "$pm/root" --runroot "$pm/run" --storage-driver vfs \
+  --cgroup-manager cgroupfs --events-backend none "$@"; }
+podman_ search --tls-verify=false --limit 1000 --format '{{.Name}}' "$reg/$repo" > "$work/search.txt" \
+  || fail "podman search $reg/$repo"
+grep -qx "$reg/$repo" "$work/search.txt" || fail "podman search did not find $repo: $(cat "$work/search.txt")"
+ok "podman search finds $repo (via /v2/_catalog)"
 echo "interop: all checks passed"

@@ -23,6 +23,9 @@ pub struct Config {
     pub delete_blobs: bool,
     /// Off: the referrers endpoint answers 404 and pushes get no `OCI-Subject`.
     pub referrers: bool,
+    /// The `_catalog` extension (`GET /v2/_catalog`, listed by `_oci/ext/discover`); off: 404
+    /// `UNSUPPORTED`.
+    pub catalog: bool,
     /// Mount without `from`: 201 when any repository links the blob (no auth, so "anywhere").
     pub auto_mount: bool,
     /// Mount with `from`: off turns every mount into a 202 upload session.
@@ -59,6 +62,7 @@ impl Default for Config {
             delete_tags: true,
             delete_blobs: true,
             referrers: true,
+            catalog: true,
             auto_mount: true,
             cross_mount: true,
             single_post: true,
@@ -113,6 +117,7 @@ impl Config {
             delete_tags,
             delete_blobs,
             referrers,
+            catalog,
             auto_mount,
             cross_mount,
             single_post,
@@ -147,6 +152,7 @@ struct FileConfig {
     delete_tags: Option<bool>,
     delete_blobs: Option<bool>,
     referrers: Option<bool>,
+    catalog: Option<bool>,
     auto_mount: Option<bool>,
     cross_mount: Option<bool>,
     single_post: Option<bool>,
@@ -170,6 +176,9 @@ mod tests {
         c.apply_toml("delete_blobs = false\nchunk_min_length = 1024\nroot = \"/tmp/x\"\n")
             .unwrap();
         assert!(!c.delete_blobs);
+        assert!(c.catalog);
+        c.apply_toml("catalog = false").unwrap();
+        assert!(!c.catalog);
         assert!(c.delete_tags);
         assert_eq!(c.chunk_min_length, Some(1024));
         assert_eq!(c.storage, StorageConfig::Filesystem("/tmp/x".into()));

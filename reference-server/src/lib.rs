@@ -3,6 +3,7 @@
 //! Start it in-process with [`spawn`] (tests, the harness's embedded target) or run the binary.
 
 pub mod blobs;
+pub mod catalog;
 pub mod config;
 pub mod digest;
 pub mod errors;
@@ -137,7 +138,9 @@ async fn dispatch(
     };
     match &route {
         Route::Base if is_get => Ok(json("{}")),
-        Route::Discover { .. } if is_get => Ok(json(r#"{"extensions":[]}"#)),
+        Route::Catalog if !reg.config.catalog => Err(catalog::disabled()),
+        Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query)?)),
+        Route::Discover { name } if is_get => Ok(json(&catalog::discover(reg, name.as_deref()))),
         Route::Manifest { name, reference } if is_get => {
             manifests::get(reg, name, reference, head).await
         }

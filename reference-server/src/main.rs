@@ -37,6 +37,9 @@ struct Cli {
     /// Disable the referrers API (404) and OCI-Subject.
     #[arg(long, env = "OCI_SERVER_NO_REFERRERS")]
     no_referrers: bool,
+    /// Disable the _catalog extension (GET /v2/_catalog answers 404 UNSUPPORTED).
+    #[arg(long, env = "OCI_SERVER_NO_CATALOG")]
+    no_catalog: bool,
     /// Mount without `from` opens an upload session instead of searching every repository.
     #[arg(long, env = "OCI_SERVER_NO_AUTO_MOUNT")]
     no_auto_mount: bool,
@@ -95,6 +98,7 @@ impl Cli {
         c.delete_tags &= !self.no_delete_tags;
         c.delete_blobs &= !self.no_delete_blobs;
         c.referrers &= !self.no_referrers;
+        c.catalog &= !self.no_catalog;
         c.auto_mount &= !self.no_auto_mount;
         c.cross_mount &= !self.no_cross_mount;
         c.single_post &= !self.no_single_post;

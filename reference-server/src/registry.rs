@@ -30,6 +30,13 @@ pub struct Repo {
     pub tags: BTreeMap<String, Digest>,
 }
 
+impl Repo {
+    /// No tag, manifest or blob link: the repository no longer exists (see `mutate`).
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty() && self.manifests.is_empty() && self.tags.is_empty()
+    }
+}
+
 /// A live upload session. The hasher is rebuilt from the stored data when missing (after a
 /// restart, or when the closing digest uses another algorithm).
 pub struct Session {
@@ -82,6 +89,7 @@ impl Registry {
         let mut repos = HashMap::new();
         for doc in storage.load_repos().await? {
             match serde_json::from_slice::<Repo>(&doc) {
+                Ok(r) if r.is_empty() => {}
                 Ok(r) => {
                     repos.insert(r.name.clone(), r);
                 }
@@ -114,6 +122,10 @@ impl Registry {
     /// Applies `f` to a repository and persists it. With `create`, a missing repository starts
     /// empty (and is dropped again if `f` fails); without, it is 404 `NAME_UNKNOWN`. `f` must
     /// validate before it mutates: a failing `f` must leave the repository untouched.
+    ///
+    /// A repository that `f` leaves empty (its last tag, manifest and blob link deleted) is
+    /// removed, index and document: it is then unknown (404 `NAME_UNKNOWN`) and leaves the
+    /// catalog, exactly as if it had never been pushed.
     pub async fn mutate<R>(
         &self,
         name: &str,
@@ -136,9 +148,13 @@ impl Registry {
                 ..Repo::default()
             });
             match f(repo) {
+                Ok(r) if repo.is_empty() => {
+                    repos.remove(name);
+                    (r, None)
+                }
                 Ok(r) => {
                     let doc = serde_json::to_vec(repo).map_err(RegistryError::internal)?;
-                    (r, doc)
+                    (r, Some(doc))
                 }
                 Err(e) => {
                     if !existed {
@@ -148,7 +164,10 @@ impl Registry {
                 }
             }
         };
-        self.storage.save_repo(name, doc).await?;
+        match doc {
+            Some(doc) => self.storage.save_repo(name, doc).await?,
+            None => self.storage.delete_repo(name).await?,
+        }
         Ok(result)
     }
 

@@ -7,7 +7,9 @@
 //!   no repository to be unknown);
 //! - a name outside the 1.1 grammar, or longer than 255 bytes (the spec's implementer note), is
 //!   400 `NAME_INVALID`;
-//! - upload session ids are UUIDs; anything else is an unknown session (404 `BLOB_UPLOAD_UNKNOWN`).
+//! - upload session ids are UUIDs; anything else is an unknown session (404 `BLOB_UPLOAD_UNKNOWN`);
+//! - a path segment starting with `_` names an extension (names cannot contain one): `_catalog`
+//!   and `_oci/ext/discover` are known, any other is 404 `UNSUPPORTED` (see `catalog.rs`).
 
 use crate::errors::{Code, RegistryError};
 
@@ -15,6 +17,8 @@ use crate::errors::{Code, RegistryError};
 pub enum Route {
     /// `/v2/`
     Base,
+    /// `/v2/_catalog`.
+    Catalog,
     /// `/v2/_oci/ext/discover` (name None) and `/v2/<name>/_oci/ext/discover`.
     Discover {
         name: Option<String>,
@@ -48,9 +52,11 @@ impl Route {
     /// Methods each endpoint answers; anything else is 405 `UNSUPPORTED`.
     pub fn allowed_methods(&self) -> &'static str {
         match self {
-            Route::Base | Route::Discover { .. } | Route::Tags { .. } | Route::Referrers { .. } => {
-                "GET, HEAD"
-            }
+            Route::Base
+            | Route::Catalog
+            | Route::Discover { .. }
+            | Route::Tags { .. }
+            | Route::Referrers { .. } => "GET, HEAD",
             Route::Manifest { .. } => "GET, HEAD, PUT, DELETE",
             Route::Blob { .. } => "GET, HEAD, DELETE",
             Route::UploadStart { .. } => "POST",
@@ -60,6 +66,11 @@ impl Route {
 }
 
 pub const MAX_NAME_LEN: usize = 255;
+
+fn unknown_extension(path: &str, ext: &str) -> RegistryError {
+    RegistryError::not_found(Code::Unsupported, "unknown extension")
+        .with_detail(serde_json::json!({ "path": path, "extension": ext }))
+}
 
 fn unknown_route(path: &str) -> RegistryError {
     RegistryError::not_found(Code::Unsupported, "no such endpoint")
@@ -90,6 +101,8 @@ pub fn parse_path(path: &str) -> Result<Route, RegistryError> {
             return Ok(Route::Discover { name: None });
         }
         tail(3).map(|name| Route::Discover { name: Some(name) })
+    } else if segs == ["_catalog"] {
+        return Ok(Route::Catalog);
     } else if n >= 3 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
         let id = segs[n - 1];
         tail(3).map(|name| {
@@ -122,9 +135,19 @@ pub fn parse_path(path: &str) -> Result<Route, RegistryError> {
     } else {
         None
     };
-    let route = route.ok_or_else(|| unknown_route(path))?;
+    // Nothing matched: a `_` segment (never part of a name; the last segment may be a tag such
+    // as `_x`, so it only counts on its own) names an extension we do not have.
+    let route = route.ok_or_else(|| {
+        match segs[..n.saturating_sub(1).max(1)]
+            .iter()
+            .find(|s| s.starts_with('_'))
+        {
+            Some(ext) => unknown_extension(path, ext),
+            None => unknown_route(path),
+        }
+    })?;
     let name = match &route {
-        Route::Base | Route::Discover { name: None } => return Ok(route),
+        Route::Base | Route::Catalog | Route::Discover { name: None } => return Ok(route),
         Route::Discover { name: Some(name) }
         | Route::Manifest { name, .. }
         | Route::Blob { name, .. }
@@ -319,6 +342,33 @@ mod tests {
         assert_eq!(
             parse_path("/v2/_oci/ext/discover").unwrap(),
             Route::Discover { name: None }
+        );
+        assert_eq!(parse_path("/v2/_catalog").unwrap(), Route::Catalog);
+    }
+
+    #[test]
+    fn unknown_extensions_are_404_unsupported() {
+        for p in [
+            "/v2/_foo",
+            "/v2/_foo/bar/baz",
+            "/v2/a/_foo/bar",
+            "/v2/_catalog/x",
+            "/v2/a/_catalog",
+            "/v2/_oci/ext/other",
+        ] {
+            let e = parse_path(p).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code()),
+                (404, Code::Unsupported),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            parse_path("/v2/a/manifests/_x").unwrap(),
+            Route::Manifest {
+                name: "a".into(),
+                reference: "_x".into()
+            }
         );
     }
 

@@ -1,10 +1,11 @@
-//! GET `/v2/<name>/tags/list[?n=&last=]`.
+//! GET `/v2/<name>/tags/list[?n=&last=]`, and the pagination rules every listing shares.
 //!
 //! Tags come in ASCII (byte) order, which main allows besides lexical order. `last` need not
 //! exist: the list starts strictly after it. `n=0` gives an empty list and no `Link`. A page that
 //! stops before the end (because of `n` or the configured page cap) carries
 //! `Link: </v2/<name>/tags/list?n=<n>&last=<tag>>; rel="next"`. An `n` that is not a
-//! non-negative integer is 400 `UNSUPPORTED` (the spec has no better code).
+//! non-negative integer is 400 `UNSUPPORTED` (the spec has no better code). The repository
+//! catalog (`catalog.rs`) pages with the same [`Page`].
 
 use crate::errors::{Code, RegistryError};
 use crate::registry::{name_unknown, Registry};
@@ -15,48 +16,75 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use std::ops::Bound;
 
+/// `n` and `last` of a listing request, with the server's page cap applied.
+pub struct Page<'q> {
+    /// Most entries in this answer (None: all).
+    pub limit: Option<usize>,
+    /// Entries start strictly after this one.
+    pub last: Option<&'q str>,
+}
+
+impl<'q> Page<'q> {
+    pub fn parse(query: &'q [(String, String)], cap: Option<usize>) -> Result<Self, RegistryError> {
+        let n = match query_get(query, "n") {
+            None | Some("") => None,
+            Some(v) => Some(v.parse::<usize>().map_err(|_| {
+                RegistryError::bad_request(Code::Unsupported, "n must be a non-negative integer")
+                    .with_detail(serde_json::json!({ "n": v }))
+            })?),
+        };
+        let limit = match (n, cap) {
+            (Some(n), Some(k)) => Some(n.min(k)),
+            (Some(n), None) => Some(n),
+            (None, k) => k,
+        };
+        let last = query_get(query, "last").filter(|l| !l.is_empty());
+        Ok(Page { limit, last })
+    }
+
+    /// The lower bound for a sorted collection's `range`.
+    pub fn start(&self) -> Bound<String> {
+        match self.last {
+            Some(l) => Bound::Excluded(l.to_string()),
+            None => Bound::Unbounded,
+        }
+    }
+
+    /// One page from entries already in order and after `last`; true when more follow.
+    pub fn take<'a>(&self, entries: impl Iterator<Item = &'a String>) -> (Vec<String>, bool) {
+        let mut it = entries.cloned();
+        let take = self.limit.unwrap_or(usize::MAX);
+        let page: Vec<String> = it.by_ref().take(take).collect();
+        let more = take > 0 && it.next().is_some();
+        (page, more)
+    }
+
+    /// The JSON answer, with `Link: <path?n=..&last=..>; rel="next"` when more entries follow.
+    pub fn respond(&self, path: &str, page: &[String], more: bool, body: String) -> Response {
+        let mut h = vec![("content-type", "application/json".to_string())];
+        if more {
+            if let (Some(l), Some(lim)) = (page.last(), self.limit) {
+                h.push(("link", format!("<{path}?n={lim}&last={l}>; rel=\"next\"")));
+            }
+        }
+        respond(StatusCode::OK, h, Body::from(body))
+    }
+}
+
 pub fn list(
     reg: &Registry,
     name: &str,
     query: &[(String, String)],
 ) -> Result<Response, RegistryError> {
-    let n = match query_get(query, "n") {
-        None | Some("") => None,
-        Some(v) => Some(v.parse::<usize>().map_err(|_| {
-            RegistryError::bad_request(Code::Unsupported, "n must be a non-negative integer")
-                .with_detail(serde_json::json!({ "n": v }))
-        })?),
-    };
-    let last = query_get(query, "last").filter(|l| !l.is_empty());
-    let limit = match (n, reg.config.tag_page_size) {
-        (Some(n), Some(k)) => Some(n.min(k)),
-        (Some(n), None) => Some(n),
-        (None, k) => k,
-    };
+    let page = Page::parse(query, reg.config.tag_page_size)?;
     let (tags, more) = reg.with_repo(name, |repo| {
         let repo = repo.ok_or_else(|| name_unknown(name))?;
-        let start = match last {
-            Some(l) => Bound::Excluded(l.to_string()),
-            None => Bound::Unbounded,
-        };
-        let mut it = repo
+        let it = repo
             .tags
-            .range::<String, _>((start, Bound::Unbounded))
-            .map(|(t, _)| t.clone());
-        let take = limit.unwrap_or(usize::MAX);
-        let tags: Vec<String> = it.by_ref().take(take).collect();
-        let more = take > 0 && it.next().is_some();
-        Ok::<_, RegistryError>((tags, more))
+            .range::<String, _>((page.start(), Bound::Unbounded))
+            .map(|(t, _)| t);
+        Ok::<_, RegistryError>(page.take(it))
     })?;
-    let mut h = vec![("content-type", "application/json".to_string())];
-    if more {
-        if let (Some(l), Some(lim)) = (tags.last(), limit) {
-            h.push((
-                "link",
-                format!("</v2/{name}/tags/list?n={lim}&last={l}>; rel=\"next\""),
-            ));
-        }
-    }
     let body = serde_json::json!({ "name": name, "tags": tags }).to_string();
-    Ok(respond(StatusCode::OK, h, Body::from(body)))
+    Ok(page.respond(&format!("/v2/{name}/tags/list"), &tags, more, body))
 }

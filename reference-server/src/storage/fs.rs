@@ -591,4 +591,15 @@ impl Storage for FsStorage {
         let path = Self::repo_path(&root, name);
         Box::pin(async move { blocking(move || Self::write_atomic(&root, &path, &doc)).await })
     }
+
+    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
+        let path = Self::repo_path(&self.root, name);
+        Box::pin(async move {
+            blocking(move || match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            })
+            .await
+        })
+    }
 }

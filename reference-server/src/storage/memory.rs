@@ -175,4 +175,11 @@ impl Storage for MemoryStorage {
             Ok(())
         })
     }
+
+    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            lock(&self.repos).remove(name);
+            Ok(())
+        })
+    }
 }

@@ -89,6 +89,8 @@ pub trait Storage: Send + Sync + 'static {
     fn load_repos(&self) -> BoxFuture<'_, io::Result<Vec<Vec<u8>>>>;
     /// Replaces a repository's document atomically.
     fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>>;
+    /// Removes a repository's document (the repository was emptied); absent is not an error.
+    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>>;
 }
 
 /// Turns a tokio channel of chunks into a stream (used by both backends' readers).

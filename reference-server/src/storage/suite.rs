@@ -124,6 +124,10 @@ pub async fn repository_documents_round_trip(st: Arc<dyn Storage>) {
     let mut docs = st.load_repos().await.unwrap();
     docs.sort();
     assert_eq!(docs, vec![b"{\"v\":2}".to_vec(), b"{\"v\":3}".to_vec()]);
+    st.delete_repo("a/b").await.unwrap();
+    st.delete_repo("a/b").await.unwrap();
+    st.delete_repo("never").await.unwrap();
+    assert_eq!(st.load_repos().await.unwrap(), vec![b"{\"v\":3}".to_vec()]);
 }
 
 pub async fn large_blob_streams_in_several_chunks(st: Arc<dyn Storage>) {

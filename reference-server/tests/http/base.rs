@@ -70,13 +70,14 @@ async fn wrong_methods_are_405_unsupported_with_allow() {
 }
 
 #[tokio::test]
-async fn extension_discovery_lists_no_extensions() {
+async fn extension_discovery_answers_an_extensions_list() {
+    // What it lists is tested in catalog.rs.
     let t = start().await;
     for p in ["/v2/_oci/ext/discover", "/v2/a/b/_oci/ext/discover"] {
         let r = t.get(p).await;
         assert_eq!(r.status(), 200);
         let v: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(v["extensions"], serde_json::json!([]));
+        assert!(v["extensions"].is_array());
     }
 }
 

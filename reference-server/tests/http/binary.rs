@@ -58,7 +58,11 @@ async fn binary_serves_and_exits_cleanly_on_sigterm() {
 async fn flags_env_and_config_file_switch_features_off() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("server.toml");
-    std::fs::write(&cfg, "delete_blobs = false\nreferrers = false\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "delete_blobs = false\nreferrers = false\ncatalog = false\n",
+    )
+    .unwrap();
     let root = dir.path().join("data");
     let (child, url) = start(
         &[
@@ -85,6 +89,8 @@ async fn flags_env_and_config_file_switch_features_off() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "referrers off from the file");
+    let r = c.get(format!("{url}/v2/_catalog")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "catalog off from the file");
     assert!(root.join("blobs").is_dir(), "filesystem root created");
     assert!(terminate(child).success());
 }
@@ -106,6 +112,7 @@ fn help_lists_every_switch() {
         "--no-delete-tags",
         "--no-delete-blobs",
         "--no-referrers",
+        "--no-catalog",
         "--no-auto-mount",
         "--no-cross-mount",
         "--no-single-post",

@@ -4,6 +4,7 @@ mod base;
 #[cfg(unix)]
 mod binary;
 mod blobs;
+mod catalog;
 mod common;
 mod discovery;
 mod management;
