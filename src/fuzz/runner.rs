@@ -166,7 +166,27 @@ fn ping(client: &mut Client, url: &str) -> Result<(), FuzzError> {
     }
 }
 
+/// Runs a fuzz campaign. Blocking: call it from a plain thread or `spawn_blocking`, not from
+/// inside an async task.
 pub fn run(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
+    on_big_stack(|| run_inner(cfg))
+}
+
+/// Deeply nested proptest strategies (and their value trees while shrinking) need more stack
+/// than a test harness thread's 2 MiB in debug builds; run on a thread with room to spare.
+fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("oci-fuzz".into())
+            .stack_size(256 << 20)
+            .spawn_scoped(s, f)
+            .expect("spawn fuzz thread")
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
     let start = Instant::now();
     let mut client = Client::new(&cfg.url, cfg.timeout, cfg.rate)?;
     ping(&mut client, &cfg.url)?;
@@ -403,6 +423,10 @@ pub enum ReplayOutcome {
 
 /// Re-runs the input of a reproducer file against `cfg.url` with the fuzz oracle.
 pub fn replay(path: &Path, cfg: &FuzzConfig) -> Result<ReplayOutcome, FuzzError> {
+    on_big_stack(|| replay_inner(path, cfg))
+}
+
+fn replay_inner(path: &Path, cfg: &FuzzConfig) -> Result<ReplayOutcome, FuzzError> {
     let loaded = repro::load(path)?;
     let bad = |e: serde_json::Error| FuzzError::Reproducer {
         path: path.display().to_string(),
