@@ -178,7 +178,16 @@ impl Client {
         self.last_sent = Some(Instant::now());
         self.requests += 1;
         let url = self.resolve(&req.target);
-        let answer = self.perform(&url, &req);
+        let mut answer = self.perform(&url, &req);
+        // RFC 9112 §9.3.1: a client may retry an idempotent request when a pooled connection was
+        // closed before any answer arrived (a keep-alive race, not a registry fault). A response
+        // cut short after it started is *not* retried: that is a finding.
+        if matches!(&answer, Answer::Broken(e) if e.contains("connection closed before message completed"))
+            && (req.method == "GET" || req.method == "HEAD")
+        {
+            self.requests += 1;
+            answer = self.perform(&url, &req);
+        }
         self.transcript.push(Exchange {
             req,
             url,

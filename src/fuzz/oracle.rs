@@ -79,6 +79,29 @@ impl Violation {
     }
 }
 
+/// Requirements whose keyword is SHOULD (requirements.md §1.4); a breach citing only these is
+/// reported at SHOULD level. R-140 stands for "RFC 9110 where the spec is silent".
+const SHOULD_LEVEL: &[&str] = &[
+    "R-013", "R-015", "R-029", "R-037", "R-046", "R-050", "R-063", "R-071", "R-079", "R-083",
+    "R-084", "R-085", "R-110", "R-140", "R-148",
+];
+
+impl Violation {
+    /// MUST unless every cited requirement is a SHOULD. Crashes (5xx, no answer) are always MUST:
+    /// the oracle never allows them whatever the request.
+    pub fn level(&self) -> &'static str {
+        let crash = matches!(self.kind.as_str(), "5xx" | "connection-broken" | "timeout");
+        if !crash
+            && !self.requirements.is_empty()
+            && self.requirements.iter().all(|r| SHOULD_LEVEL.contains(r))
+        {
+            "SHOULD"
+        } else {
+            "MUST"
+        }
+    }
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} [{}]: {}", self.what, self.kind, self.detail)?;

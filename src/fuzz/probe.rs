@@ -192,6 +192,18 @@ pub enum Probe {
 }
 
 impl Probe {
+    /// Whether the probe reads the run's fixture repository (reproducers then rebuild it).
+    pub fn uses_fixture(&self) -> bool {
+        match self {
+            Probe::GetManifest { repo, .. }
+            | Probe::GetBlob { repo, .. }
+            | Probe::ListTags { repo, .. }
+            | Probe::Referrers { repo, .. } => {
+                matches!(repo, Repo::Fixture)
+            }
+            _ => false,
+        }
+    }
     pub fn kind(&self) -> &'static str {
         match self {
             Probe::GetManifest { .. } => "get-manifest",
@@ -654,7 +666,7 @@ fn get_blob(
     }
     let a = ctx.send(&mut j, req);
     let reqs: &[&'static str] = if range.is_some() {
-        &["R-029", "R-023"]
+        &["R-029"]
     } else {
         &["R-023", "R-028"]
     };
@@ -785,19 +797,31 @@ fn put_manifest(
         }
         v
     };
-    let (class, allowed, codes): (String, Vec<u16>, &[&str]) = if let Some(nc) = nc {
-        (nc.into(), vec![400, 404], &[])
-    } else if matches!(reference, PutRef::Tag(t) if !valid_tag(t)) {
-        ("invalid-tag".into(), vec![400, 404], &[])
-    } else if let PutRef::Literal(d) = reference {
-        match classify_digest(d) {
-            DigestClass::Sha256 => (
-                "digest-mismatch".into(),
-                vec![400],
-                &["DIGEST_INVALID", "MANIFEST_INVALID"],
-            ),
-            c => (c.label().into(), vec![400, 404], &[]),
-        }
+    // The reference decides first (a literal may be a tag, a digest, or neither), then the body.
+    let literal = match reference {
+        PutRef::Literal(d) => Some(classify_reference(d)),
+        PutRef::Tag(t) if !valid_tag(t) => Some(RefClass::Invalid),
+        _ => None,
+    };
+    type Expect = (
+        String,
+        Vec<u16>,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let (class, allowed, codes, reqs): Expect = if let Some(nc) = nc {
+        (nc.into(), vec![400, 404], &[], &["R-008"])
+    } else if literal == Some(RefClass::Digest(DigestClass::Sha256)) && reference_s != body_digest {
+        (
+            "digest-mismatch".into(),
+            vec![400],
+            &["DIGEST_INVALID", "MANIFEST_INVALID"],
+            &["R-077", "R-037"],
+        )
+    } else if let Some(rc @ (RefClass::Invalid | RefClass::Digest(_))) =
+        literal.filter(|l| *l != RefClass::Digest(DigestClass::Sha256))
+    {
+        (rc.label().into(), vec![400, 404], &[], &["R-007", "R-037"])
     } else {
         match body {
             _ if parsed.is_none() => {
@@ -807,21 +831,45 @@ fn put_manifest(
                     _ => "not-json",
                 };
                 // A parser's nesting limit may refuse deep JSON: 400 is fine, a crash is not.
-                (label.into(), vec![400], &["MANIFEST_INVALID"])
+                (label.into(), vec![400], &["MANIFEST_INVALID"], &["R-143"])
             }
-            Body::Valid => ("valid".into(), lenient_ct(vec![201]), &[]),
+            Body::Valid => (
+                "valid".into(),
+                lenient_ct(vec![201]),
+                &[],
+                &["R-075", "R-076"],
+            ),
             Body::Huge(_) if bytes.len() <= MUST_ACCEPT_MANIFEST => {
-                ("large".into(), lenient_ct(vec![201]), &[])
+                ("large".into(), lenient_ct(vec![201]), &[], &["R-085"])
             }
-            Body::Huge(_) => ("huge".into(), lenient_ct(vec![201, 413]), &[]),
+            Body::Huge(_) => ("huge".into(), lenient_ct(vec![201, 413]), &[], &["R-084"]),
+            // a rejection for missing blobs names MANIFEST_BLOB_UNKNOWN; with a wrong
+            // Content-Type the rejection may be about the type instead.
+            Body::Dangling if ct_ok => (
+                "dangling".into(),
+                vec![201, 400],
+                &["MANIFEST_BLOB_UNKNOWN"],
+                &["R-035", "R-036"],
+            ),
             Body::Dangling => (
                 "dangling".into(),
                 lenient_ct(vec![201, 400]),
-                &["MANIFEST_BLOB_UNKNOWN"],
+                &[],
+                &["R-035"],
             ),
-            Body::MediaType(_) => ("media-type".into(), vec![201, 400, 415], &[]),
-            Body::Deep(_) => ("deep-nesting".into(), lenient_ct(vec![201, 400]), &[]),
-            _ => ("mutated-json".into(), lenient_ct(vec![201, 400]), &[]),
+            Body::MediaType(_) => ("media-type".into(), vec![201, 400, 415], &[], &["R-072"]),
+            Body::Deep(_) => (
+                "deep-nesting".into(),
+                lenient_ct(vec![201, 400]),
+                &[],
+                &["R-140"],
+            ),
+            _ => (
+                "mutated-json".into(),
+                lenient_ct(vec![201, 400]),
+                &[],
+                &["R-140"],
+            ),
         }
     };
     let allowed = allow_long(&name, allowed);
@@ -844,7 +892,7 @@ fn put_manifest(
         ContentType::Other(o) => req = req.header("Content-Type", o.clone()),
     }
     let a = ctx.send(&mut j, req);
-    let r = j.check(&a, &allowed, codes, &["R-075", "R-036", "R-084", "R-085"])?;
+    let r = j.check(&a, &allowed, codes, reqs)?;
     if r.status != 201 {
         return Ok(());
     }

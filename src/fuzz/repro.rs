@@ -210,7 +210,7 @@ impl Reproducer<'_> {
                 "workflow": workflow(&self.violation.what),
                 "title": self.violation.to_string().chars().take(300).collect::<String>(),
                 "requirements": reqs,
-                "level": "MUST",
+                "level": self.violation.level(),
                 "steps": steps,
                 "fuzz": {
                     "layer": self.layer,

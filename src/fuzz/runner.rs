@@ -19,6 +19,8 @@ use super::{FuzzConfig, FuzzError, Layer};
 #[derive(Debug, Clone)]
 pub struct Finding {
     pub signature: String,
+    /// MUST or SHOULD (see `Violation::level`).
+    pub level: &'static str,
     pub layer: &'static str,
     pub message: String,
     pub path: PathBuf,
@@ -73,7 +75,8 @@ impl std::fmt::Display for RunSummary {
         for x in &self.findings {
             writeln!(
                 f,
-                "FAIL {} ({} hits) -> {}\n     {}",
+                "FAIL [{}] {} ({} hits) -> {}\n     {}",
+                x.level,
                 x.signature,
                 x.hits,
                 x.path.display(),
@@ -288,7 +291,11 @@ fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
                 let id = s.next_id();
                 let rf = Fixture::new(format!("{}/fixture{id}", s.prefix), cfg.seed);
                 s.client.transcript.clear();
-                let pushed = rf.push(&mut s.client);
+                let pushed = if minimal.uses_fixture() {
+                    rf.push(&mut s.client)
+                } else {
+                    Ok(())
+                };
                 let setup = std::mem::take(&mut s.client.transcript);
                 let (v, names) = if pushed.is_ok() {
                     exec_probe(&mut s, &rf, cfg, &minimal)
@@ -394,13 +401,15 @@ fn record(
     let path = rep.write(&cfg.out_dir)?;
     if cfg.verbose {
         eprintln!(
-            "fuzz: FAIL {signature}: {v}\n      reproducer: {}",
+            "fuzz: FAIL [{}] {signature}: {v}\n      reproducer: {}",
+            v.level(),
             path.display()
         );
     }
     s.known.insert(signature.clone(), s.findings.len());
     s.findings.push(Finding {
         signature,
+        level: v.level(),
         layer,
         message: v.to_string(),
         path,
