@@ -46,11 +46,17 @@ impl Violation {
     /// or neither is one finding, not four.
     pub fn signature(&self, layer: &str) -> String {
         let what = self.what.strip_prefix("model.").unwrap_or(&self.what);
+        // GET and HEAD share a handler in every registry we know: one bug, one file.
+        let what = what.replacen("head-", "get-", 1);
         let segs: Vec<&str> = what
             .split('.')
             .filter(|s| !s.starts_with("after-"))
             .collect();
         let crash = matches!(self.kind.as_str(), "5xx" | "connection-broken" | "timeout");
+        if crash && segs.contains(&"long-name") {
+            // A crash on an over-long name is about the name, whichever endpoint saw it.
+            return format!("{layer}-long-name-{}", self.kind);
+        }
         let keep = if crash {
             segs.len()
         } else if segs.first() == Some(&"invariant") {
@@ -301,4 +307,51 @@ pub fn sorted_orders(tags: &[String]) -> (Vec<String>, Vec<String>) {
     let mut lexical = tags.to_vec();
     lexical.sort_by(|a, b| a.to_lowercase().cmp(&b.to_lowercase()).then(a.cmp(b)));
     (ascii, lexical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(what: &str, kind: &str) -> Violation {
+        Violation {
+            what: what.into(),
+            kind: kind.into(),
+            detail: "x".into(),
+            requirements: vec!["R-090"],
+            allowed: vec![],
+            exchange: None,
+        }
+    }
+
+    #[test]
+    fn signatures_group_one_bug_into_one_file() {
+        // Content breaches group by endpoint, whatever the input class.
+        assert_eq!(
+            v("list-tags.n", "tags-order").signature("request"),
+            v("list-tags.last", "tags-order").signature("request")
+        );
+        // Crashes keep the class; GET and HEAD are one handler.
+        assert_eq!(
+            v("head-manifest.malformed-digest", "5xx").signature("request"),
+            "request-get-manifest-malformed-digest-5xx"
+        );
+        assert_ne!(
+            v("get-blob.range-invalid", "5xx").signature("request"),
+            v("get-blob.range", "5xx").signature("request")
+        );
+        assert_eq!(
+            v("list-tags.long-name", "5xx").signature("request"),
+            v("get-blob.long-name", "5xx").signature("request")
+        );
+        // Model invariants keep their check name but not the operation they followed.
+        assert_eq!(
+            v(
+                "model.invariant.deleted-tag.after-delete-manifest",
+                "status-200"
+            )
+            .signature("model"),
+            "model-invariant-deleted-tag-status-200"
+        );
+    }
 }

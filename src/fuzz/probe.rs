@@ -491,6 +491,11 @@ fn get_manifest(
         }
     };
     let allowed = allow_long(&name, allowed);
+    let class: String = if name.len() > 255 {
+        "long-name".into()
+    } else {
+        class.to_string()
+    };
     let method = if head { "HEAD" } else { "GET" };
     let mut j = Judge::new(format!("{}-manifest.{class}", method.to_lowercase()));
     let mut req = Req::new(
@@ -655,6 +660,11 @@ fn get_blob(
         }
     };
     let allowed = allow_long(&name, allowed);
+    let class: String = if name.len() > 255 {
+        "long-name".into()
+    } else {
+        class.to_string()
+    };
     let method = if head { "HEAD" } else { "GET" };
     let mut j = Judge::new(format!("{}-blob.{class}", method.to_lowercase()));
     let mut req = Req::new(
@@ -873,6 +883,11 @@ fn put_manifest(
         }
     };
     let allowed = allow_long(&name, allowed);
+    let class: String = if name.len() > 255 {
+        "long-name".into()
+    } else {
+        class.to_string()
+    };
     let mut j = Judge::new(format!("put-manifest.{class}"));
     let mut req = Req::new(
         "PUT",
@@ -1168,6 +1183,11 @@ fn list_tags(ctx: &mut ProbeCtx, repo: &Repo, n: Option<&str>, last: Option<&Tar
         ("all", vec![200])
     };
     let allowed = allow_long(&name, allowed);
+    let class: String = if name.len() > 255 {
+        "long-name".into()
+    } else {
+        class.to_string()
+    };
     let mut j = Judge::new(format!("list-tags.{class}"));
     let a = ctx.send(&mut j, Req::new("GET", path));
     let r = j.check(&a, &allowed, &[], &["R-088", "R-091", "R-092"])?;
@@ -1326,6 +1346,11 @@ fn referrers(
         }
     };
     allowed = allow_long(&name, allowed);
+    let class: String = if name.len() > 255 {
+        "long-name".into()
+    } else {
+        class.to_string()
+    };
     if !ctx.features.referrers {
         allowed.push(404);
     }
