@@ -69,6 +69,9 @@ pub struct FuzzArgs {
     /// close-upload, list-tags, referrers, delete).
     #[arg(long, value_delimiter = ',')]
     pub probes: Vec<String>,
+    /// Shrinking budget per failure (0: report failures unshrunk, e.g. to measure throughput).
+    #[arg(long, default_value_t = 256)]
+    pub shrink_iters: u32,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -114,6 +117,7 @@ impl FuzzArgs {
         c.out_dir = self.out.clone();
         c.max_ops = self.max_ops;
         c.probe_kinds = self.probes.clone();
+        c.max_shrink_iters = self.shrink_iters;
         c.verbose = true;
         c
     }

@@ -108,6 +108,21 @@ impl Violation {
     }
 }
 
+impl Violation {
+    /// What the shrinker holds constant: endpoint and kind only. The input class is free to
+    /// change while shrinking (a 500 first met with an odd reference may really be about the
+    /// body), and the final signature is taken from the minimal input.
+    pub fn shrink_key(&self, layer: &str) -> String {
+        let what = self
+            .what
+            .strip_prefix("model.")
+            .unwrap_or(&self.what)
+            .replacen("head-", "get-", 1);
+        let endpoint = what.split('.').next().unwrap_or("");
+        format!("{layer}-{endpoint}-{}", self.kind)
+    }
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} [{}]: {}", self.what, self.kind, self.detail)?;

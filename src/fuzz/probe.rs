@@ -127,6 +127,8 @@ pub enum Body {
     /// `None`: the `mediaType` field is removed.
     MediaType(Option<String>),
     Dangling,
+    /// A non-distributable layer (with `urls`) whose blob was never pushed.
+    NonDistributable,
     Huge(u32),
     Deep(u16),
     InvalidUtf8,
@@ -264,6 +266,7 @@ fn body() -> impl Strategy<Value = Body> {
             "[a-z]{1,8}/[a-z.+]{1,12}",
         ].prop_map(|m| Body::MediaType(Some(m))),
         2 => Just(Body::Dangling),
+        1 => Just(Body::NonDistributable),
         1 => prop_oneof![Just(3_900_000u32), Just(4_300_000u32), 1000u32..100_000].prop_map(Body::Huge),
         1 => prop_oneof![1u16..64, Just(2000u16), Just(20000u16)].prop_map(Body::Deep),
         1 => Just(Body::InvalidUtf8),
@@ -745,6 +748,17 @@ fn build_body(b: &Body, config: &[u8], layer: &[u8], seed: u64) -> Vec<u8> {
                 "dangling",
             )
         }
+        Body::NonDistributable => {
+            let foreign = blob_bytes(seed ^ 0xf00d, 64);
+            let mut j: serde_json::Value = serde_json::from_slice(&valid).expect("own manifest");
+            let mut d = push::descriptor(
+                "application/vnd.oci.image.layer.nondistributable.v1.tar",
+                &foreign,
+            );
+            d["urls"] = serde_json::json!(["https://example.com/layer.tar"]);
+            j["layers"].as_array_mut().expect("layers").push(d);
+            serde_json::to_vec(&j).expect("serialise")
+        }
         Body::Huge(n) => {
             let mut j: serde_json::Value = serde_json::from_slice(&valid).expect("own manifest");
             j["annotations"]["org.example.pad"] = serde_json::json!("p".repeat(*n as usize));
@@ -834,13 +848,19 @@ fn put_manifest(
         (rc.label().into(), vec![400, 404], &[], &["R-007", "R-037"])
     } else {
         match body {
+            // Always valid JSON, even past serde_json's own nesting limit (so `parsed` is no
+            // guide): accepting it is right, a parser limit's 400 is acceptable, a crash is not.
+            Body::Deep(_) => (
+                "deep-nesting".into(),
+                lenient_ct(vec![201, 400]),
+                &[],
+                &["R-140"],
+            ),
             _ if parsed.is_none() => {
                 let label = match body {
                     Body::InvalidUtf8 => "invalid-utf8",
-                    Body::Deep(_) => "deep-nesting",
                     _ => "not-json",
                 };
-                // A parser's nesting limit may refuse deep JSON: 400 is fine, a crash is not.
                 (label.into(), vec![400], &["MANIFEST_INVALID"], &["R-143"])
             }
             Body::Valid => (
@@ -855,6 +875,17 @@ fn put_manifest(
             Body::Huge(_) => ("huge".into(), lenient_ct(vec![201, 413]), &[], &["R-084"]),
             // a rejection for missing blobs names MANIFEST_BLOB_UNKNOWN; with a wrong
             // Content-Type the rejection may be about the type instead.
+            // Registries may accept it without the blob (R-035 MAY) or refuse like any dangling one.
+            Body::NonDistributable => (
+                "non-distributable".into(),
+                lenient_ct(vec![201, 400]),
+                if ct_ok {
+                    &["MANIFEST_BLOB_UNKNOWN"]
+                } else {
+                    &[]
+                },
+                &["R-035", "R-036"],
+            ),
             Body::Dangling if ct_ok => (
                 "dangling".into(),
                 vec![201, 400],
@@ -868,12 +899,6 @@ fn put_manifest(
                 &["R-035"],
             ),
             Body::MediaType(_) => ("media-type".into(), vec![201, 400, 415], &[], &["R-072"]),
-            Body::Deep(_) => (
-                "deep-nesting".into(),
-                lenient_ct(vec![201, 400]),
-                &[],
-                &["R-140"],
-            ),
             _ => (
                 "mutated-json".into(),
                 lenient_ct(vec![201, 400]),

@@ -357,11 +357,12 @@ fn step(
         }
         return Ok(());
     }
+    let key = v.shrink_key(layer);
     match &s.target {
-        Some(t) if *t != sig => return Ok(()),
+        Some(t) if *t != key => return Ok(()),
         _ => {}
     }
-    s.target = Some(sig);
+    s.target = Some(key);
     let transcript = s.client.transcript.clone();
     let msg = v.to_string();
     s.last_fail = Some((v, transcript, names));
@@ -377,7 +378,11 @@ fn record(
 ) -> Result<(), FuzzError> {
     let target = s.target.clone().unwrap_or_default();
     let (v, transcript, mut names) = match rerun {
-        (Err(v), names) if v.signature(layer) == target => (v, s.client.transcript.clone(), names),
+        (Err(v), names)
+            if v.shrink_key(layer) == target && !s.known.contains_key(&v.signature(layer)) =>
+        {
+            (v, s.client.transcript.clone(), names)
+        }
         // The minimal input did not fail the same way again (flaky registry?): keep the last
         // failing execution seen while shrinking.
         _ => match s.last_fail.take() {
