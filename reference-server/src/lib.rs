@@ -1,1 +1,257 @@
-pub fn placeholder() {}
+//! `oci-reference-server`: a complete OCI Distribution Specification registry.
+//!
+//! Start it in-process with [`spawn`] (tests, the harness's embedded target) or run the binary.
+
+pub mod blobs;
+pub mod config;
+pub mod digest;
+pub mod errors;
+pub mod manifests;
+pub mod referrers;
+pub mod registry;
+pub mod routes;
+pub mod storage;
+pub mod tags;
+pub mod uploads;
+
+pub use config::{Config, StorageConfig};
+pub use errors::Error;
+pub use registry::Registry;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use errors::RegistryError;
+use routes::Route;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{FsStorage, MemoryStorage, Storage};
+
+/// Upload sessions idle longer than this are purged (the spec's "eventually time out").
+const UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How long shutdown waits for in-flight requests before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Builds a response; header values are ours (ASCII), an invalid one is dropped, not a panic.
+pub(crate) fn respond(
+    status: StatusCode,
+    headers: Vec<(&'static str, String)>,
+    body: Body,
+) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    for (k, v) in headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.append(k, v);
+        }
+    }
+    r
+}
+
+/// The router: one catch-all handler; [`routes::parse_path`] does the matching.
+pub fn app(registry: Arc<Registry>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(registry)
+}
+
+async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = match dispatch(&reg, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    resp.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    resp
+}
+
+async fn dispatch(reg: &Registry, req: Request) -> Result<Response, RegistryError> {
+    let route = routes::parse_path(req.uri().path())?;
+    let query = routes::parse_query(req.uri().query());
+    let (parts, body) = req.into_parts();
+    let m = &parts.method;
+    let head = *m == Method::HEAD;
+    let is_get = *m == Method::GET || head;
+    let json = |v: &str| {
+        respond(
+            StatusCode::OK,
+            vec![("content-type", "application/json".into())],
+            if head {
+                Body::empty()
+            } else {
+                Body::from(v.to_string())
+            },
+        )
+    };
+    match &route {
+        Route::Base if is_get => Ok(json("{}")),
+        Route::Discover { .. } if is_get => Ok(json(r#"{"extensions":[]}"#)),
+        Route::Manifest { name, reference } if is_get => {
+            manifests::get(reg, name, reference, head).await
+        }
+        Route::Manifest { name, reference } if *m == Method::PUT => {
+            manifests::put(reg, name, reference, &query, &parts.headers, body).await
+        }
+        Route::Manifest { name, reference } if *m == Method::DELETE => {
+            manifests::delete(reg, name, reference).await
+        }
+        Route::Blob { name, digest } if is_get => {
+            blobs::get(reg, name, digest, &parts.headers, head).await
+        }
+        Route::Blob { name, digest } if *m == Method::DELETE => {
+            blobs::delete(reg, name, digest).await
+        }
+        Route::UploadStart { name } if *m == Method::POST => {
+            uploads::start(reg, name, &query, body).await
+        }
+        Route::Upload { name, id } if *m == Method::GET => uploads::status(reg, name, id).await,
+        Route::Upload { name, id } if *m == Method::PATCH => {
+            uploads::patch(reg, name, id, &parts.headers, body).await
+        }
+        Route::Upload { name, id } if *m == Method::PUT => {
+            uploads::finish(reg, name, id, &query, &parts.headers, body).await
+        }
+        Route::Upload { name, id } if *m == Method::DELETE => uploads::cancel(reg, name, id).await,
+        Route::Tags { name } if is_get => {
+            let mut r = tags::list(reg, name, &query)?;
+            if head {
+                *r.body_mut() = Body::empty();
+            }
+            Ok(r)
+        }
+        Route::Referrers { name, digest } if is_get => {
+            let mut r = referrers::list(reg, name, digest, &query)?;
+            if head {
+                *r.body_mut() = Body::empty();
+            }
+            Ok(r)
+        }
+        other => Err(RegistryError::unsupported(format!(
+            "method {m} not allowed on this endpoint"
+        ))
+        .with_header("allow", other.allowed_methods())),
+    }
+}
+
+/// A server started by [`spawn`]. Dropping it stops the server too (without waiting).
+pub struct RunningServer {
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`, no trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared state (for inspection in tests).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to a grace period), then returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+    }
+}
+
+/// Opens the configured backend and loads the repository indexes.
+pub async fn open_registry(config: Config) -> Result<Arc<Registry>, Error> {
+    let storage: Arc<dyn Storage> = match &config.storage {
+        StorageConfig::Memory => Arc::new(MemoryStorage::new()),
+        StorageConfig::Filesystem(p) => {
+            Arc::new(FsStorage::open(p).await.map_err(|source| Error::Storage {
+                path: p.clone(),
+                source,
+            })?)
+        }
+    };
+    let path = match &config.storage {
+        StorageConfig::Filesystem(p) => p.clone(),
+        StorageConfig::Memory => "memory".into(),
+    };
+    let reg = Registry::load(config, storage)
+        .await
+        .map_err(|source| Error::Storage { path, source })?;
+    Ok(Arc::new(reg))
+}
+
+/// Binds `config.listen`, starts serving on the current tokio runtime and returns at once.
+pub async fn spawn(config: Config) -> Result<RunningServer, Error> {
+    let listen = config.listen;
+    let registry = open_registry(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let app = app(registry.clone());
+    let purge_reg = registry.clone();
+    let mut purge_stop = stop.subscribe();
+    let task = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let purger = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = purge_reg.purge_stale_uploads(UPLOAD_MAX_AGE.as_secs()).await {
+                            tracing::warn!(error = %e, "purging stale uploads failed");
+                        }
+                    }
+                    _ = purge_stop.changed() => break,
+                }
+            }
+        });
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+        purger.abort();
+    });
+    Ok(RunningServer {
+        addr,
+        registry,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}

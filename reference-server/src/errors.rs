@@ -1,0 +1,169 @@
+//! The spec's error codes and the JSON error body every failure carries.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// The 14 codes of the spec's error table; nothing else is ever sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unauthorized,
+    Denied,
+    Unsupported,
+    TooManyRequests,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BlobUnknown => "BLOB_UNKNOWN",
+            Code::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            Code::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            Code::DigestInvalid => "DIGEST_INVALID",
+            Code::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
+            Code::ManifestInvalid => "MANIFEST_INVALID",
+            Code::ManifestUnknown => "MANIFEST_UNKNOWN",
+            Code::NameInvalid => "NAME_INVALID",
+            Code::NameUnknown => "NAME_UNKNOWN",
+            Code::SizeInvalid => "SIZE_INVALID",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::Denied => "DENIED",
+            Code::Unsupported => "UNSUPPORTED",
+            Code::TooManyRequests => "TOOMANYREQUESTS",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ErrorEntry {
+    pub code: Code,
+    pub message: String,
+    pub detail: serde_json::Value,
+}
+
+/// An HTTP error answer: a status, one or more spec error entries, optional extra headers.
+#[derive(Clone, Debug)]
+pub struct RegistryError {
+    pub status: StatusCode,
+    pub errors: Vec<ErrorEntry>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl RegistryError {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        RegistryError {
+            status,
+            errors: vec![ErrorEntry {
+                code,
+                message: message.into(),
+                detail: serde_json::Value::Null,
+            }],
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        if let Some(e) = self.errors.last_mut() {
+            e.detail = detail;
+        }
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn code(&self) -> Code {
+        self.errors[0].code
+    }
+
+    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: Code, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// Disabled features and read-only mode: 405 `UNSUPPORTED` (the spec's 400-or-405 choice
+    /// for disabled deletes; 405 is the one both official suites accept everywhere).
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, Code::Unsupported, message)
+    }
+
+    /// Storage failures: the only source of 500s, never client input.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "storage failure");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unsupported,
+            "internal storage error",
+        )
+    }
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(e: std::io::Error) -> Self {
+        RegistryError::internal(e)
+    }
+}
+
+impl IntoResponse for RegistryError {
+    fn into_response(self) -> Response {
+        let errors: Vec<serde_json::Value> = self
+            .errors
+            .iter()
+            .map(|e| {
+                let mut o = serde_json::Map::new();
+                o.insert("code".into(), e.code.as_str().into());
+                o.insert("message".into(), e.message.clone().into());
+                if !e.detail.is_null() {
+                    o.insert("detail".into(), e.detail.clone());
+                }
+                serde_json::Value::Object(o)
+            })
+            .collect();
+        let body = serde_json::json!({ "errors": errors }).to_string();
+        let mut resp = (self.status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.append(name, v);
+            }
+        }
+        resp
+    }
+}
+
+/// Library-level failures (start-up, configuration), distinct from HTTP answers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("storage at {path}: {source}")]
+    Storage {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,249 @@
+//! Shared state: configuration, backend, the in-memory repository indexes and upload sessions.
+
+use crate::config::Config;
+use crate::digest::{Digest, Hasher};
+use crate::errors::{Code, RegistryError};
+use crate::storage::{Storage, UploadMeta};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// What the registry remembers about a stored manifest (its bytes live in the blob store).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ManifestMeta {
+    pub media_type: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One repository's index: what it can see. `BTreeMap` keys give tags in ASCII order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Repo {
+    pub name: String,
+    pub blobs: BTreeSet<Digest>,
+    pub manifests: BTreeMap<Digest, ManifestMeta>,
+    pub tags: BTreeMap<String, Digest>,
+}
+
+/// A live upload session. The hasher is rebuilt from the stored data when missing (after a
+/// restart, or when the closing digest uses another algorithm).
+pub struct Session {
+    pub id: String,
+    pub meta: UploadMeta,
+    pub hasher: Option<Hasher>,
+    /// The last chunk was below `chunk_min_length`: it must have been the final one.
+    pub last_chunk_short: bool,
+    /// Set when the session was completed or cancelled while a request waited for it.
+    pub gone: bool,
+}
+
+pub type SessionRef = Arc<tokio::sync::Mutex<Session>>;
+
+pub struct Registry {
+    pub config: Config,
+    pub storage: Arc<dyn Storage>,
+    repos: RwLock<HashMap<String, Repo>>,
+    /// Serialises index changes and their persistence, so documents reach storage in order.
+    write_lock: tokio::sync::Mutex<()>,
+    sessions: Mutex<HashMap<String, SessionRef>>,
+    manifest_cache: Mutex<ManifestCache>,
+}
+
+/// Manifests are immutable (content-addressed), so cached bytes never go stale; a deleted
+/// manifest is no longer reachable through the index. Bounded so memory stays flat: when full
+/// it is simply emptied.
+#[derive(Default)]
+struct ManifestCache {
+    bytes: usize,
+    map: HashMap<Digest, bytes::Bytes>,
+}
+
+const MANIFEST_CACHE_BYTES: usize = 8 << 20;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Registry {
+    pub async fn load(config: Config, storage: Arc<dyn Storage>) -> std::io::Result<Registry> {
+        let mut repos = HashMap::new();
+        for doc in storage.load_repos().await? {
+            match serde_json::from_slice::<Repo>(&doc) {
+                Ok(r) => {
+                    repos.insert(r.name.clone(), r);
+                }
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable repository index"),
+            }
+        }
+        Ok(Registry {
+            config,
+            storage,
+            repos: RwLock::new(repos),
+            write_lock: tokio::sync::Mutex::new(()),
+            sessions: Mutex::new(HashMap::new()),
+            manifest_cache: Mutex::new(ManifestCache::default()),
+        })
+    }
+
+    pub fn repos(&self) -> RwLockReadGuard<'_, HashMap<String, Repo>> {
+        self.repos.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn repos_mut(&self) -> RwLockWriteGuard<'_, HashMap<String, Repo>> {
+        self.repos.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads one repository under the read lock.
+    pub fn with_repo<R>(&self, name: &str, f: impl FnOnce(Option<&Repo>) -> R) -> R {
+        f(self.repos().get(name))
+    }
+
+    /// Applies `f` to a repository and persists it. With `create`, a missing repository starts
+    /// empty (and is dropped again if `f` fails); without, it is 404 `NAME_UNKNOWN`. `f` must
+    /// validate before it mutates: a failing `f` must leave the repository untouched.
+    pub async fn mutate<R>(
+        &self,
+        name: &str,
+        create: bool,
+        f: impl FnOnce(&mut Repo) -> Result<R, RegistryError>,
+    ) -> Result<R, RegistryError> {
+        let _guard = self.write_lock.lock().await;
+        let (result, doc) = {
+            let mut repos = self.repos_mut();
+            let existed = repos.contains_key(name);
+            if !existed && !create {
+                return Err(name_unknown(name));
+            }
+            let repo = repos.entry(name.to_string()).or_insert_with(|| Repo {
+                name: name.to_string(),
+                ..Repo::default()
+            });
+            match f(repo) {
+                Ok(r) => {
+                    let doc = serde_json::to_vec(repo).map_err(RegistryError::internal)?;
+                    (r, doc)
+                }
+                Err(e) => {
+                    if !existed {
+                        repos.remove(name);
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        self.storage.save_repo(name, doc).await?;
+        Ok(result)
+    }
+
+    pub async fn manifest_bytes(&self, d: &Digest) -> std::io::Result<Option<bytes::Bytes>> {
+        if let Some(b) = lock(&self.manifest_cache).map.get(d).cloned() {
+            return Ok(Some(b));
+        }
+        let b = self.storage.get_small(d).await?;
+        if let Some(b) = &b {
+            if b.len() <= MANIFEST_CACHE_BYTES / 16 {
+                let mut c = lock(&self.manifest_cache);
+                if c.bytes + b.len() > MANIFEST_CACHE_BYTES {
+                    c.map.clear();
+                    c.bytes = 0;
+                }
+                c.bytes += b.len();
+                c.map.insert(d.clone(), b.clone());
+            }
+        }
+        Ok(b)
+    }
+
+    /// True when some repository links the blob (automatic mount without `from`).
+    pub fn blob_linked_anywhere(&self, d: &Digest) -> bool {
+        self.repos().values().any(|r| r.blobs.contains(d))
+    }
+
+    pub fn session_insert(&self, s: Session) -> SessionRef {
+        let id = s.id.clone();
+        let r = Arc::new(tokio::sync::Mutex::new(s));
+        lock(&self.sessions).insert(id, r.clone());
+        r
+    }
+
+    pub fn session_forget(&self, id: &str) {
+        lock(&self.sessions).remove(id);
+    }
+
+    /// Finds a session of repository `name`, from memory or (after a restart) from storage.
+    pub async fn session(&self, name: &str, id: &str) -> Result<SessionRef, RegistryError> {
+        let unknown = || {
+            RegistryError::not_found(Code::BlobUploadUnknown, "upload session unknown")
+                .with_detail(serde_json::json!({ "session": id }))
+        };
+        // Ids are UUIDs we minted; normalising also keeps odd strings away from storage paths.
+        let id = match uuid::Uuid::try_parse(id) {
+            Ok(u) => u.hyphenated().to_string(),
+            Err(_) => return Err(unknown()),
+        };
+        let found = lock(&self.sessions).get(&id).cloned();
+        let s = match found {
+            Some(s) => s,
+            None => {
+                let meta = self.storage.get_upload(&id).await?.ok_or_else(unknown)?;
+                let mut sessions = lock(&self.sessions);
+                sessions
+                    .entry(id.clone())
+                    .or_insert_with(|| {
+                        Arc::new(tokio::sync::Mutex::new(Session {
+                            id: id.clone(),
+                            meta,
+                            hasher: None,
+                            last_chunk_short: false,
+                            gone: false,
+                        }))
+                    })
+                    .clone()
+            }
+        };
+        if s.lock().await.meta.repo != name {
+            return Err(unknown());
+        }
+        Ok(s)
+    }
+
+    /// Drops sessions older than `max_age_secs` (the spec's "eventually time out").
+    pub async fn purge_stale_uploads(&self, max_age_secs: u64) -> std::io::Result<usize> {
+        let now = now_secs();
+        let mut purged = 0;
+        for id in self.storage.list_uploads().await? {
+            let Some(meta) = self.storage.get_upload(&id).await? else {
+                continue;
+            };
+            if now.saturating_sub(meta.created) > max_age_secs {
+                let live = lock(&self.sessions).get(&id).cloned();
+                if let Some(s) = live {
+                    let mut g = s.lock().await;
+                    g.gone = true;
+                }
+                self.session_forget(&id);
+                if self.storage.delete_upload(&id).await? {
+                    purged += 1;
+                }
+            }
+        }
+        Ok(purged)
+    }
+}
+
+pub fn name_unknown(name: &str) -> RegistryError {
+    RegistryError::not_found(Code::NameUnknown, "repository name not known to registry")
+        .with_detail(serde_json::json!({ "name": name }))
+}

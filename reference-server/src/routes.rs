@@ -1,0 +1,319 @@
+//! The one place that turns (path, query) into a typed request.
+//!
+//! Repository names contain slashes, so paths are matched from the right: the last one to three
+//! segments name the endpoint and everything before them is the repository name. Choices made
+//! here (documented for the harness):
+//! - an unknown path under or outside `/v2/` is 404 `UNSUPPORTED` (not `NAME_UNKNOWN`: there is
+//!   no repository to be unknown);
+//! - a name outside the 1.1 grammar, or longer than 255 bytes (the spec's implementer note), is
+//!   400 `NAME_INVALID`;
+//! - upload session ids are UUIDs; anything else is an unknown session (404 `BLOB_UPLOAD_UNKNOWN`).
+
+use crate::errors::{Code, RegistryError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/v2/`
+    Base,
+    /// `/v2/_oci/ext/discover` (name None) and `/v2/<name>/_oci/ext/discover`.
+    Discover {
+        name: Option<String>,
+    },
+    Manifest {
+        name: String,
+        reference: String,
+    },
+    Blob {
+        name: String,
+        digest: String,
+    },
+    /// `/v2/<name>/blobs/uploads/` (trailing slash optional).
+    UploadStart {
+        name: String,
+    },
+    Upload {
+        name: String,
+        id: String,
+    },
+    Tags {
+        name: String,
+    },
+    Referrers {
+        name: String,
+        digest: String,
+    },
+}
+
+impl Route {
+    /// Methods each endpoint answers; anything else is 405 `UNSUPPORTED`.
+    pub fn allowed_methods(&self) -> &'static str {
+        match self {
+            Route::Base | Route::Discover { .. } | Route::Tags { .. } | Route::Referrers { .. } => {
+                "GET, HEAD"
+            }
+            Route::Manifest { .. } => "GET, HEAD, PUT, DELETE",
+            Route::Blob { .. } => "GET, HEAD, DELETE",
+            Route::UploadStart { .. } => "POST",
+            Route::Upload { .. } => "GET, PATCH, PUT, DELETE",
+        }
+    }
+}
+
+pub const MAX_NAME_LEN: usize = 255;
+
+fn unknown_route(path: &str) -> RegistryError {
+    RegistryError::not_found(Code::Unsupported, "no such endpoint")
+        .with_detail(serde_json::json!({ "path": path }))
+}
+
+pub fn parse_path(path: &str) -> Result<Route, RegistryError> {
+    let rest = match path.strip_prefix("/v2") {
+        Some("") | Some("/") => return Ok(Route::Base),
+        Some(r) => match r.strip_prefix('/') {
+            Some(r) => r,
+            None => return Err(unknown_route(path)),
+        },
+        None => return Err(unknown_route(path)),
+    };
+    let segs: Vec<&str> = rest.split('/').collect();
+    let n = segs.len();
+    // (number of trailing segments that name the endpoint, route builder)
+    let tail = |k: usize| -> Option<String> {
+        if n > k {
+            Some(segs[..n - k].join("/"))
+        } else {
+            None
+        }
+    };
+    let route = if n >= 3 && segs[n - 3..] == ["_oci", "ext", "discover"] {
+        if n == 3 {
+            return Ok(Route::Discover { name: None });
+        }
+        tail(3).map(|name| Route::Discover { name: Some(name) })
+    } else if n >= 3 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
+        let id = segs[n - 1];
+        tail(3).map(|name| {
+            if id.is_empty() {
+                Route::UploadStart { name }
+            } else {
+                Route::Upload {
+                    name,
+                    id: id.to_string(),
+                }
+            }
+        })
+    } else if n >= 2 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads" {
+        tail(2).map(|name| Route::UploadStart { name })
+    } else if n >= 2 && segs[n - 2] == "tags" && segs[n - 1] == "list" {
+        tail(2).map(|name| Route::Tags { name })
+    } else if n >= 2 && !segs[n - 1].is_empty() {
+        let last = segs[n - 1].to_string();
+        match segs[n - 2] {
+            "manifests" => tail(2).map(|name| Route::Manifest {
+                name,
+                reference: last,
+            }),
+            "blobs" => tail(2).map(|name| Route::Blob { name, digest: last }),
+            "referrers" => tail(2).map(|name| Route::Referrers { name, digest: last }),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let route = route.ok_or_else(|| unknown_route(path))?;
+    let name = match &route {
+        Route::Base | Route::Discover { name: None } => return Ok(route),
+        Route::Discover { name: Some(name) }
+        | Route::Manifest { name, .. }
+        | Route::Blob { name, .. }
+        | Route::UploadStart { name }
+        | Route::Upload { name, .. }
+        | Route::Tags { name }
+        | Route::Referrers { name, .. } => name,
+    };
+    if !is_valid_name(name) {
+        return Err(
+            RegistryError::bad_request(Code::NameInvalid, "invalid repository name")
+                .with_detail(serde_json::json!({ "name": name })),
+        );
+    }
+    Ok(route)
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`, at most 255 bytes.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME_LEN && name.split('/').all(is_valid_component)
+}
+
+fn is_valid_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`
+pub fn is_valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'.' | b'_' | b'-'))
+}
+
+/// Decoded query pairs, in order (`?tag=a&tag=b` keeps both).
+pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    match query {
+        Some(q) => form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+pub fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+pub fn query_all<'a>(q: &'a [(String, String)], key: &'a str) -> impl Iterator<Item = &'a str> {
+    q.iter()
+        .filter(move |(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_grammar_accepts_spec_separators() {
+        for ok in [
+            "a",
+            "library/ubuntu",
+            "a.b",
+            "a_b",
+            "a__b",
+            "a-b",
+            "a---b",
+            "a0/b1/c2.d_e__f-g",
+            "x/blobs",
+        ] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn name_grammar_rejects_everything_else() {
+        for bad in [
+            "", "A", "a/", "/a", "a//b", "a..b", "a___b", "a._b", "a-_b", "-a", "a-", "a.", "_a",
+            "a b", "a%2fb", "ü",
+        ] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+        assert!(!is_valid_name(&"a".repeat(256)));
+        assert!(is_valid_name(&"a".repeat(255)));
+    }
+
+    #[test]
+    fn tag_grammar() {
+        assert!(is_valid_tag("latest"));
+        assert!(is_valid_tag("_x"));
+        assert!(is_valid_tag("V1.0-rc_1"));
+        assert!(is_valid_tag(&"a".repeat(128)));
+        assert!(!is_valid_tag(&"a".repeat(129)));
+        assert!(!is_valid_tag(".INVALID_MANIFEST_NAME"));
+        assert!(!is_valid_tag("-a"));
+        assert!(!is_valid_tag(""));
+        assert!(!is_valid_tag("a:b"));
+    }
+
+    #[test]
+    fn paths_are_parsed_from_the_right() {
+        assert_eq!(parse_path("/v2/").unwrap(), Route::Base);
+        assert_eq!(parse_path("/v2").unwrap(), Route::Base);
+        assert_eq!(
+            parse_path("/v2/a/manifests/b/manifests/latest").unwrap(),
+            Route::Manifest {
+                name: "a/manifests/b".into(),
+                reference: "latest".into()
+            }
+        );
+        assert_eq!(
+            parse_path("/v2/a/b/blobs/uploads/").unwrap(),
+            Route::UploadStart { name: "a/b".into() }
+        );
+        assert_eq!(
+            parse_path("/v2/a/b/blobs/uploads").unwrap(),
+            Route::UploadStart { name: "a/b".into() }
+        );
+        assert_eq!(
+            parse_path("/v2/a/blobs/uploads/xyz").unwrap(),
+            Route::Upload {
+                name: "a".into(),
+                id: "xyz".into()
+            }
+        );
+        assert_eq!(
+            parse_path("/v2/a/tags/list").unwrap(),
+            Route::Tags { name: "a".into() }
+        );
+        assert_eq!(
+            parse_path("/v2/a/referrers/sha256:x").unwrap(),
+            Route::Referrers {
+                name: "a".into(),
+                digest: "sha256:x".into()
+            }
+        );
+        assert_eq!(
+            parse_path("/v2/a/blobs/sha256:x").unwrap(),
+            Route::Blob {
+                name: "a".into(),
+                digest: "sha256:x".into()
+            }
+        );
+        assert_eq!(
+            parse_path("/v2/_oci/ext/discover").unwrap(),
+            Route::Discover { name: None }
+        );
+    }
+
+    #[test]
+    fn bad_names_and_unknown_paths_are_distinguished() {
+        let e = parse_path("/v2/UPPER/tags/list").unwrap_err();
+        assert_eq!(e.code(), Code::NameInvalid);
+        assert_eq!(e.status, 400);
+        let e = parse_path("/v2/a/unknown").unwrap_err();
+        assert_eq!(e.status, 404);
+        assert_eq!(parse_path("/other").unwrap_err().status, 404);
+        assert_eq!(parse_path("/v2/manifests/x").unwrap_err().status, 404);
+        assert_eq!(parse_path("/v2x").unwrap_err().status, 404);
+        assert_eq!(parse_path("/v2/a/manifests/").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn query_keeps_repeated_keys_and_decodes() {
+        let q = parse_query(Some("tag=a&tag=b&last=x%2By&n=2"));
+        assert_eq!(query_all(&q, "tag").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(query_get(&q, "last"), Some("x+y"));
+    }
+}

@@ -1,0 +1,174 @@
+//! In-memory backend, for tests and the harness's embedded server. Nothing survives a restart.
+
+use super::{BoxFuture, ByteStream, Storage, UploadMeta, UploadWriter};
+use crate::digest::Digest;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+#[derive(Default)]
+pub struct MemoryStorage {
+    blobs: Mutex<HashMap<Digest, Bytes>>,
+    uploads: Mutex<HashMap<String, (UploadMeta, Buffer)>>,
+    repos: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+/// A poisoned lock only means another request panicked mid-update of plain data; keep serving.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+struct MemWriter(Buffer);
+
+impl UploadWriter for MemWriter {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        lock(&self.0).extend_from_slice(data);
+        Ok(())
+    }
+}
+
+fn not_found(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("no such {what}"))
+}
+
+fn once(b: Bytes) -> ByteStream {
+    Box::pin(futures_util::stream::iter(std::iter::once(Ok(b))))
+}
+
+impl Storage for MemoryStorage {
+    fn blob_len<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<u64>>> {
+        Box::pin(async move { Ok(lock(&self.blobs).get(digest).map(|b| b.len() as u64)) })
+    }
+
+    fn read_blob<'a>(
+        &'a self,
+        digest: &'a Digest,
+        start: u64,
+        len: u64,
+    ) -> BoxFuture<'a, io::Result<Option<ByteStream>>> {
+        Box::pin(async move {
+            let Some(b) = lock(&self.blobs).get(digest).cloned() else {
+                return Ok(None);
+            };
+            let s = (start as usize).min(b.len());
+            let e = (start.saturating_add(len) as usize).min(b.len());
+            Ok(Some(once(b.slice(s..e))))
+        })
+    }
+
+    fn get_small<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<Bytes>>> {
+        Box::pin(async move { Ok(lock(&self.blobs).get(digest).cloned()) })
+    }
+
+    fn put_small<'a>(&'a self, digest: &'a Digest, data: Bytes) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            lock(&self.blobs).insert(digest.clone(), data);
+            Ok(())
+        })
+    }
+
+    fn create_upload<'a>(
+        &'a self,
+        id: &'a str,
+        meta: &'a UploadMeta,
+    ) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            lock(&self.uploads).insert(id.to_string(), (meta.clone(), Buffer::default()));
+            Ok(())
+        })
+    }
+
+    fn get_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, io::Result<Option<UploadMeta>>> {
+        Box::pin(async move { Ok(lock(&self.uploads).get(id).map(|(m, _)| m.clone())) })
+    }
+
+    fn set_upload<'a>(
+        &'a self,
+        id: &'a str,
+        meta: &'a UploadMeta,
+    ) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            match lock(&self.uploads).get_mut(id) {
+                Some((m, _)) => {
+                    *m = meta.clone();
+                    Ok(())
+                }
+                None => Err(not_found("upload")),
+            }
+        })
+    }
+
+    fn upload_writer<'a>(
+        &'a self,
+        id: &'a str,
+        offset: u64,
+    ) -> BoxFuture<'a, io::Result<Box<dyn UploadWriter>>> {
+        Box::pin(async move {
+            let buf = lock(&self.uploads)
+                .get(id)
+                .map(|(_, b)| b.clone())
+                .ok_or_else(|| not_found("upload"))?;
+            lock(&buf).truncate(offset as usize);
+            Ok(Box::new(MemWriter(buf)) as Box<dyn UploadWriter>)
+        })
+    }
+
+    fn read_upload<'a>(&'a self, id: &'a str, len: u64) -> BoxFuture<'a, io::Result<ByteStream>> {
+        Box::pin(async move {
+            let buf = lock(&self.uploads)
+                .get(id)
+                .map(|(_, b)| b.clone())
+                .ok_or_else(|| not_found("upload"))?;
+            let data = lock(&buf);
+            let end = (len as usize).min(data.len());
+            Ok(once(Bytes::copy_from_slice(&data[..end])))
+        })
+    }
+
+    fn commit_upload<'a>(
+        &'a self,
+        id: &'a str,
+        len: u64,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            let (_, buf) = lock(&self.uploads)
+                .remove(id)
+                .ok_or_else(|| not_found("upload"))?;
+            let mut data = std::mem::take(&mut *lock(&buf));
+            data.truncate(len as usize);
+            lock(&self.blobs)
+                .entry(digest.clone())
+                .or_insert_with(|| Bytes::from(data));
+            Ok(())
+        })
+    }
+
+    fn delete_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, io::Result<bool>> {
+        Box::pin(async move { Ok(lock(&self.uploads).remove(id).is_some()) })
+    }
+
+    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+        Box::pin(async move { Ok(lock(&self.uploads).keys().cloned().collect()) })
+    }
+
+    fn load_repos(&self) -> BoxFuture<'_, io::Result<Vec<Vec<u8>>>> {
+        Box::pin(async move { Ok(lock(&self.repos).values().cloned().collect()) })
+    }
+
+    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            lock(&self.repos).insert(name.to_string(), doc);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! Storage backends behind one small trait.
+//!
+//! A backend stores three things: content-addressed blob data (shared by all repositories; which
+//! repository may see which blob is decided by the repository index, not here), upload sessions
+//! (data plus a small persisted state), and one opaque JSON document per repository (its index:
+//! blob links, manifests, tags). The registry keeps the indexes in memory and writes a repository's
+//! document after every change, so backends stay simple and reads never touch the backend.
+
+use crate::digest::Digest;
+use bytes::Bytes;
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+pub mod fs;
+pub mod memory;
+
+pub use fs::FsStorage;
+pub use memory::MemoryStorage;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Persisted state of an upload session. `offset` is the number of bytes accepted so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadMeta {
+    pub repo: String,
+    pub algorithm: String,
+    pub offset: u64,
+    /// Unix seconds of creation, so stale sessions can be purged.
+    #[serde(default)]
+    pub created: u64,
+}
+
+/// Appends to an upload's data. Blocking on purpose: the registry runs it on a blocking thread
+/// together with the hasher, so hashing and disk writes overlap with receiving the body.
+pub trait UploadWriter: Send {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
+}
+
+pub trait Storage: Send + Sync + 'static {
+    /// Size of a stored blob, None if absent.
+    fn blob_len<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<u64>>>;
+    /// `len` bytes from `start` (the caller checked the bounds against `blob_len`).
+    fn read_blob<'a>(
+        &'a self,
+        digest: &'a Digest,
+        start: u64,
+        len: u64,
+    ) -> BoxFuture<'a, io::Result<Option<ByteStream>>>;
+    /// Whole small blob (manifests), None if absent.
+    fn get_small<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<Bytes>>>;
+    /// Stores a small blob whose digest the caller computed.
+    fn put_small<'a>(&'a self, digest: &'a Digest, data: Bytes) -> BoxFuture<'a, io::Result<()>>;
+
+    fn create_upload<'a>(
+        &'a self,
+        id: &'a str,
+        meta: &'a UploadMeta,
+    ) -> BoxFuture<'a, io::Result<()>>;
+    /// The session's state; `offset` never exceeds the data actually stored.
+    fn get_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, io::Result<Option<UploadMeta>>>;
+    fn set_upload<'a>(&'a self, id: &'a str, meta: &'a UploadMeta)
+        -> BoxFuture<'a, io::Result<()>>;
+    /// A writer positioned at `offset`; anything stored beyond it (a failed chunk) is dropped.
+    fn upload_writer<'a>(
+        &'a self,
+        id: &'a str,
+        offset: u64,
+    ) -> BoxFuture<'a, io::Result<Box<dyn UploadWriter>>>;
+    /// The first `len` bytes of the upload's data (to rebuild a hasher after a restart).
+    fn read_upload<'a>(&'a self, id: &'a str, len: u64) -> BoxFuture<'a, io::Result<ByteStream>>;
+    /// The first `len` bytes of the upload become blob `digest` (verified by the caller) and the
+    /// session is removed. Storing a blob that already exists is not an error.
+    fn commit_upload<'a>(
+        &'a self,
+        id: &'a str,
+        len: u64,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, io::Result<()>>;
+    /// Removes a session; false if there was none.
+    fn delete_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, io::Result<bool>>;
+    /// Ids of every stored session (for purging stale ones).
+    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<String>>>;
+
+    /// Every repository document saved so far.
+    fn load_repos(&self) -> BoxFuture<'_, io::Result<Vec<Vec<u8>>>>;
+    /// Replaces a repository's document atomically.
+    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>>;
+}
+
+/// Turns a tokio channel of chunks into a stream (used by both backends' readers).
+pub(crate) fn channel_stream(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>) -> ByteStream {
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+#[cfg(test)]
+pub(crate) mod suite;

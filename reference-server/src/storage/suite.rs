@@ -1,0 +1,210 @@
+//! One storage test suite, instantiated for every backend (see the bottom of this file).
+
+use super::{Storage, UploadMeta};
+use crate::digest::{Algorithm, Digest};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use std::sync::Arc;
+
+async fn collect(s: super::ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut s = s;
+    while let Some(c) = s.next().await {
+        out.extend_from_slice(&c.expect("chunk"));
+    }
+    out
+}
+
+fn meta(repo: &str) -> UploadMeta {
+    UploadMeta {
+        repo: repo.into(),
+        algorithm: "sha256".into(),
+        offset: 0,
+        created: 1,
+    }
+}
+
+async fn write(st: &dyn Storage, id: &str, offset: u64, data: &[u8]) {
+    let mut w = st.upload_writer(id, offset).await.expect("writer");
+    let data = data.to_vec();
+    tokio::task::spawn_blocking(move || w.write_all(&data))
+        .await
+        .unwrap()
+        .expect("write");
+}
+
+pub async fn small_blobs_round_trip(st: Arc<dyn Storage>) {
+    let d = Algorithm::Sha256.digest_of(b"manifest");
+    assert_eq!(st.get_small(&d).await.unwrap(), None);
+    assert_eq!(st.blob_len(&d).await.unwrap(), None);
+    st.put_small(&d, Bytes::from_static(b"manifest"))
+        .await
+        .unwrap();
+    st.put_small(&d, Bytes::from_static(b"manifest"))
+        .await
+        .unwrap();
+    assert_eq!(
+        st.get_small(&d).await.unwrap().as_deref(),
+        Some(&b"manifest"[..])
+    );
+    assert_eq!(st.blob_len(&d).await.unwrap(), Some(8));
+}
+
+pub async fn upload_commit_makes_a_readable_blob_with_ranges(st: Arc<dyn Storage>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    st.create_upload(&id, &meta("r")).await.unwrap();
+    write(&*st, &id, 0, b"hello ").await;
+    write(&*st, &id, 6, b"world").await;
+    let d = Algorithm::Sha256.digest_of(b"hello world");
+    st.commit_upload(&id, 11, &d).await.unwrap();
+    assert_eq!(st.get_upload(&id).await.unwrap(), None);
+    assert_eq!(st.blob_len(&d).await.unwrap(), Some(11));
+    let all = st.read_blob(&d, 0, 11).await.unwrap().expect("blob");
+    assert_eq!(collect(all).await, b"hello world");
+    let part = st.read_blob(&d, 6, 3).await.unwrap().expect("blob");
+    assert_eq!(collect(part).await, b"wor");
+    let missing = Algorithm::Sha256.digest_of(b"nope");
+    assert!(st.read_blob(&missing, 0, 1).await.unwrap().is_none());
+}
+
+pub async fn writer_truncates_data_past_the_offset(st: Arc<dyn Storage>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    st.create_upload(&id, &meta("r")).await.unwrap();
+    write(&*st, &id, 0, b"abcdef").await;
+    // A failed chunk wrote "def" but the session only accepted 3 bytes.
+    write(&*st, &id, 3, b"XY").await;
+    let s = st.read_upload(&id, 5).await.unwrap();
+    assert_eq!(collect(s).await, b"abcXY");
+}
+
+pub async fn upload_state_is_saved_and_deleted(st: Arc<dyn Storage>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    assert_eq!(st.get_upload(&id).await.unwrap(), None);
+    st.create_upload(&id, &meta("a/b")).await.unwrap();
+    write(&*st, &id, 0, b"1234").await;
+    let mut m = meta("a/b");
+    m.offset = 4;
+    st.set_upload(&id, &m).await.unwrap();
+    assert_eq!(st.get_upload(&id).await.unwrap(), Some(m));
+    assert!(st.list_uploads().await.unwrap().contains(&id));
+    assert!(st.delete_upload(&id).await.unwrap());
+    assert!(!st.delete_upload(&id).await.unwrap());
+    assert_eq!(st.get_upload(&id).await.unwrap(), None);
+    assert!(st.set_upload(&id, &meta("a/b")).await.is_err());
+}
+
+pub async fn committing_an_existing_blob_keeps_it(st: Arc<dyn Storage>) {
+    let d = Algorithm::Sha256.digest_of(b"same");
+    for _ in 0..2 {
+        let id = uuid::Uuid::new_v4().to_string();
+        st.create_upload(&id, &meta("r")).await.unwrap();
+        write(&*st, &id, 0, b"same").await;
+        st.commit_upload(&id, 4, &d).await.unwrap();
+    }
+    let s = st.read_blob(&d, 0, 4).await.unwrap().unwrap();
+    assert_eq!(collect(s).await, b"same");
+}
+
+pub async fn sha512_blobs_are_kept_apart(st: Arc<dyn Storage>) {
+    let d: Digest = Algorithm::Sha512.digest_of(b"x");
+    st.put_small(&d, Bytes::from_static(b"x")).await.unwrap();
+    assert_eq!(st.blob_len(&d).await.unwrap(), Some(1));
+    assert_eq!(
+        st.blob_len(&Algorithm::Sha256.digest_of(b"x"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn repository_documents_round_trip(st: Arc<dyn Storage>) {
+    st.save_repo("a/b", b"{\"v\":1}".to_vec()).await.unwrap();
+    st.save_repo("a/b", b"{\"v\":2}".to_vec()).await.unwrap();
+    st.save_repo("a/b/c", b"{\"v\":3}".to_vec()).await.unwrap();
+    let mut docs = st.load_repos().await.unwrap();
+    docs.sort();
+    assert_eq!(docs, vec![b"{\"v\":2}".to_vec(), b"{\"v\":3}".to_vec()]);
+}
+
+pub async fn large_blob_streams_in_several_chunks(st: Arc<dyn Storage>) {
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    let id = uuid::Uuid::new_v4().to_string();
+    st.create_upload(&id, &meta("r")).await.unwrap();
+    write(&*st, &id, 0, &data).await;
+    let d = Algorithm::Sha256.digest_of(&data);
+    st.commit_upload(&id, data.len() as u64, &d).await.unwrap();
+    let s = st
+        .read_blob(&d, 5, data.len() as u64 - 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(collect(s).await, &data[5..]);
+}
+
+macro_rules! suite {
+    ($modname:ident, $make:expr) => {
+        mod $modname {
+            #[allow(unused_imports)]
+            use super::*;
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test]
+                    async fn $name() {
+                        let (st, _guard) = $make.await;
+                        super::$name(st).await;
+                    }
+                };
+            }
+            case!(small_blobs_round_trip);
+            case!(upload_commit_makes_a_readable_blob_with_ranges);
+            case!(writer_truncates_data_past_the_offset);
+            case!(upload_state_is_saved_and_deleted);
+            case!(committing_an_existing_blob_keeps_it);
+            case!(sha512_blobs_are_kept_apart);
+            case!(repository_documents_round_trip);
+            case!(large_blob_streams_in_several_chunks);
+        }
+    };
+}
+
+async fn memory() -> (Arc<dyn Storage>, ()) {
+    (Arc::new(super::MemoryStorage::new()), ())
+}
+
+async fn filesystem() -> (Arc<dyn Storage>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = super::FsStorage::open(dir.path()).await.expect("open");
+    (Arc::new(st), dir)
+}
+
+suite!(memory_backend, memory());
+suite!(fs_backend, filesystem());
+
+/// Filesystem only: a session's state and data survive reopening the store (a restart), and a
+/// recorded offset beyond the data on disk (crash before the data hit the disk) is clamped.
+#[tokio::test]
+async fn fs_upload_survives_reopen_and_clamps_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    {
+        let st = super::FsStorage::open(dir.path()).await.unwrap();
+        st.create_upload(&id, &meta("r")).await.unwrap();
+        write(&st, &id, 0, b"abc").await;
+        let mut m = meta("r");
+        m.offset = 10;
+        st.set_upload(&id, &m).await.unwrap();
+    }
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    let m = st.get_upload(&id).await.unwrap().expect("session kept");
+    assert_eq!(m.offset, 3);
+    assert_eq!(collect(st.read_upload(&id, 3).await.unwrap()).await, b"abc");
+}
+
+#[tokio::test]
+async fn fs_refuses_upload_ids_that_are_not_uuids() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    assert!(st.create_upload("../x", &meta("r")).await.is_err());
+    assert_eq!(st.get_upload("../../etc").await.unwrap(), None);
+    assert!(!st.delete_upload("..").await.unwrap());
+}

@@ -1,0 +1,519 @@
+//! Blob uploads: POST (session, single POST, mount), PATCH, PUT, GET status, DELETE (cancel).
+//!
+//! Bodies are hashed and written while they arrive: frames are batched and handed to a blocking
+//! thread that feeds the hasher and the backend, so receiving, hashing and writing overlap and
+//! memory stays bounded (`BATCH` x `IN_FLIGHT` per upload), whatever the blob size.
+//!
+//! Choices (documented for the harness):
+//! - `Range` is `0-<last byte>`; an empty session reports `0-0` on PATCH/GET (what distribution
+//!   sends, and what clients parse), while the POST that opens a session sends no `Range`.
+//! - A malformed `Content-Range` or one that does not start at the current offset is 416
+//!   `BLOB_UPLOAD_INVALID` (carrying the session's `Range` and `Location`).
+//! - A body whose length differs from its `Content-Range` or `Content-Length`, or that ends
+//!   early, is 400 `SIZE_INVALID`; the session keeps its previous offset.
+//! - A failed digest check (400 `DIGEST_INVALID`) ends the session: nothing is stored.
+//! - An unsupported `digest-algorithm` is 400 `DIGEST_INVALID`.
+
+use crate::blobs::parse_digest;
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::errors::{Code, RegistryError};
+use crate::registry::{now_secs, Registry, Session, SessionRef};
+use crate::respond;
+use crate::routes::{is_valid_name, query_get};
+use crate::storage::UploadMeta;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+const BATCH: usize = 1 << 20;
+const IN_FLIGHT: usize = 4;
+
+fn location(name: &str, id: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+fn range_value(offset: u64) -> String {
+    format!("0-{}", offset.saturating_sub(1))
+}
+
+fn session_headers(name: &str, s: &Session) -> Vec<(&'static str, String)> {
+    vec![
+        ("location", location(name, &s.id)),
+        ("range", range_value(s.meta.offset)),
+        ("docker-upload-uuid", s.id.clone()),
+        ("content-length", "0".into()),
+    ]
+}
+
+fn range_error(name: &str, s: &Session, message: &str) -> RegistryError {
+    let mut e = RegistryError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        Code::BlobUploadInvalid,
+        message,
+    )
+    .with_detail(serde_json::json!({ "offset": s.meta.offset }));
+    for (k, v) in session_headers(name, s) {
+        if k != "content-length" {
+            e = e.with_header(k, v);
+        }
+    }
+    e
+}
+
+fn size_invalid(message: &str) -> RegistryError {
+    RegistryError::bad_request(Code::SizeInvalid, message)
+}
+
+fn read_only(reg: &Registry) -> Result<(), RegistryError> {
+    if reg.config.read_only {
+        Err(RegistryError::unsupported("registry is read-only"))
+    } else {
+        Ok(())
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, RegistryError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| size_invalid("invalid Content-Length")),
+    }
+}
+
+/// `^[0-9]+-[0-9]+$`, inclusive, start <= end. No `bytes ` prefix (upload grammar, not RFC 9110).
+pub fn parse_content_range(s: &str) -> Option<(u64, u64)> {
+    let (a, b) = s.split_once('-')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return None;
+    }
+    let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+    (a <= b).then_some((a, b))
+}
+
+/// Streams `body` into upload `id` at `offset`, hashing as it goes. Returns the hasher and the
+/// number of bytes written. On error nothing is committed: the caller keeps its old offset and
+/// hasher, and the next writer truncates whatever was written past the offset.
+pub async fn receive(
+    reg: &Registry,
+    id: &str,
+    offset: u64,
+    mut hasher: Hasher,
+    body: Body,
+    expected: Option<u64>,
+) -> Result<(Hasher, u64), RegistryError> {
+    let mut writer = reg.storage.upload_writer(id, offset).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(IN_FLIGHT);
+    let worker = tokio::task::spawn_blocking(move || -> std::io::Result<(Hasher, u64)> {
+        let mut n = 0u64;
+        while let Some(batch) = rx.blocking_recv() {
+            for b in batch {
+                hasher.update(&b);
+                writer.write_all(&b)?;
+                n += b.len() as u64;
+            }
+        }
+        Ok((hasher, n))
+    });
+    let mut stream = body.into_data_stream();
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0usize;
+    let mut received = 0u64;
+    let mut failure = None;
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(chunk) => {
+                received += chunk.len() as u64;
+                if expected.is_some_and(|e| received > e) {
+                    failure = Some(size_invalid("body longer than its Content-Range"));
+                    break;
+                }
+                batch_len += chunk.len();
+                batch.push(chunk);
+                if batch_len >= BATCH {
+                    batch_len = 0;
+                    if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                        break; // the worker failed; its error is reported below
+                    }
+                }
+            }
+            Err(_) => {
+                failure = Some(size_invalid(
+                    "request body ended before its announced length",
+                ));
+                break;
+            }
+        }
+    }
+    if failure.is_none() && !batch.is_empty() {
+        let _ = tx.send(batch).await;
+    }
+    drop(tx);
+    let joined = worker.await;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let (hasher, n) = joined.map_err(RegistryError::internal)??;
+    if expected.is_some_and(|e| e != n) {
+        return Err(size_invalid("body length differs from its Content-Range"));
+    }
+    Ok((hasher, n))
+}
+
+/// Hash of the first `len` stored bytes of an upload, with `alg`.
+async fn rehash(
+    reg: &Registry,
+    id: &str,
+    len: u64,
+    alg: Algorithm,
+) -> Result<Hasher, RegistryError> {
+    let mut h = alg.hasher();
+    let mut s = reg.storage.read_upload(id, len).await?;
+    let mut seen = 0u64;
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        h.update(&chunk);
+        if seen >= len {
+            break;
+        }
+    }
+    Ok(h)
+}
+
+async fn ensure_hasher(reg: &Registry, s: &mut Session) -> Result<(), RegistryError> {
+    if s.hasher.is_none() {
+        let alg = Algorithm::parse(&s.meta.algorithm).unwrap_or(Algorithm::Sha256);
+        s.hasher = Some(rehash(reg, &s.id, s.meta.offset, alg).await?);
+    }
+    Ok(())
+}
+
+async fn open_session(
+    reg: &Registry,
+    name: &str,
+    alg: Algorithm,
+) -> Result<Response, RegistryError> {
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let meta = UploadMeta {
+        repo: name.to_string(),
+        algorithm: alg.name().to_string(),
+        offset: 0,
+        created: now_secs(),
+    };
+    reg.storage.create_upload(&id, &meta).await?;
+    reg.session_insert(Session {
+        id: id.clone(),
+        meta,
+        hasher: Some(alg.hasher()),
+        last_chunk_short: false,
+        gone: false,
+    });
+    let mut h = vec![
+        ("location", location(name, &id)),
+        ("docker-upload-uuid", id),
+        ("content-length", "0".into()),
+    ];
+    if let Some(min) = reg.config.chunk_min_length {
+        h.push(("oci-chunk-min-length", min.to_string()));
+    }
+    Ok(respond(StatusCode::ACCEPTED, h, Body::empty()))
+}
+
+fn created(name: &str, d: &Digest) -> Response {
+    respond(
+        StatusCode::CREATED,
+        vec![
+            ("location", format!("/v2/{name}/blobs/{d}")),
+            ("docker-content-digest", d.to_string()),
+            ("content-length", "0".into()),
+        ],
+        Body::empty(),
+    )
+}
+
+async fn link_blob(reg: &Registry, name: &str, d: &Digest) -> Result<(), RegistryError> {
+    let d = d.clone();
+    reg.mutate(name, true, move |repo| {
+        repo.blobs.insert(d);
+        Ok(())
+    })
+    .await
+}
+
+/// POST `/v2/<name>/blobs/uploads/`.
+pub async fn start(
+    reg: &Registry,
+    name: &str,
+    query: &[(String, String)],
+    body: Body,
+) -> Result<Response, RegistryError> {
+    read_only(reg)?;
+    let alg = match query_get(query, "digest-algorithm") {
+        None => Algorithm::Sha256,
+        Some(a) => Algorithm::parse(a).ok_or_else(|| {
+            RegistryError::bad_request(Code::DigestInvalid, "unsupported digest algorithm")
+                .with_detail(serde_json::json!({ "digest-algorithm": a }))
+        })?,
+    };
+    if let Some(m) = query_get(query, "mount") {
+        let d = parse_digest(m)?;
+        let mountable = match query_get(query, "from") {
+            Some(from) => {
+                reg.config.cross_mount
+                    && is_valid_name(from)
+                    && reg.with_repo(from, |r| r.is_some_and(|r| r.blobs.contains(&d)))
+            }
+            None => reg.config.auto_mount && reg.blob_linked_anywhere(&d),
+        };
+        if mountable && reg.storage.blob_len(&d).await?.is_some() {
+            link_blob(reg, name, &d).await?;
+            return Ok(created(name, &d));
+        }
+        return open_session(reg, name, alg).await;
+    }
+    let Some(dstr) = query_get(query, "digest") else {
+        return open_session(reg, name, alg).await;
+    };
+    let d = parse_digest(dstr)?;
+    if !reg.config.single_post {
+        return open_session(reg, name, d.algorithm()).await;
+    }
+    // Single POST: the body goes through a private session that nobody else can address.
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
+    let meta = UploadMeta {
+        repo: name.to_string(),
+        algorithm: d.algorithm().name().to_string(),
+        offset: 0,
+        created: now_secs(),
+    };
+    reg.storage.create_upload(&id, &meta).await?;
+    let result = receive(reg, &id, 0, d.algorithm().hasher(), body, None).await;
+    let (hasher, n) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            reg.storage.delete_upload(&id).await?;
+            return Err(e);
+        }
+    };
+    let got = hasher.finish();
+    if got != d {
+        reg.storage.delete_upload(&id).await?;
+        return Err(digest_mismatch(&d, &got));
+    }
+    reg.storage.commit_upload(&id, n, &d).await?;
+    link_blob(reg, name, &d).await?;
+    Ok(created(name, &d))
+}
+
+fn digest_mismatch(expected: &Digest, got: &Digest) -> RegistryError {
+    RegistryError::bad_request(
+        Code::DigestInvalid,
+        "provided digest did not match uploaded content",
+    )
+    .with_detail(
+        serde_json::json!({ "expected": expected.to_string(), "computed": got.to_string() }),
+    )
+}
+
+async fn locked_session(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+) -> Result<(SessionRef, tokio::sync::OwnedMutexGuard<Session>), RegistryError> {
+    let s = reg.session(name, id).await?;
+    let g = s.clone().lock_owned().await;
+    if g.gone {
+        return Err(RegistryError::not_found(
+            Code::BlobUploadUnknown,
+            "upload session unknown",
+        ));
+    }
+    Ok((s, g))
+}
+
+/// GET on an upload location: 204 with the session's progress.
+pub async fn status(reg: &Registry, name: &str, id: &str) -> Result<Response, RegistryError> {
+    let (_s, g) = locked_session(reg, name, id).await?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        session_headers(name, &g),
+        Body::empty(),
+    ))
+}
+
+/// Validates `Content-Range` / `Content-Length` of a chunk against the session; returns the
+/// expected body length when the request announces one.
+fn check_chunk(
+    reg: &Registry,
+    name: &str,
+    s: &Session,
+    headers: &HeaderMap,
+) -> Result<Option<u64>, RegistryError> {
+    let content_length = header_u64(headers, "content-length")?;
+    let mut expected = content_length;
+    if let Some(v) = headers.get("content-range") {
+        let Some((start, end)) = v.to_str().ok().and_then(parse_content_range) else {
+            return Err(range_error(name, s, "malformed Content-Range"));
+        };
+        if start != s.meta.offset {
+            return Err(range_error(
+                name,
+                s,
+                "chunk does not start at the current offset",
+            ));
+        }
+        let len = end - start + 1;
+        if content_length.is_some_and(|cl| cl != len) {
+            return Err(size_invalid("Content-Length differs from Content-Range"));
+        }
+        expected = Some(len);
+    }
+    if s.last_chunk_short && expected.is_some_and(|n| n > 0) {
+        return Err(short_chunk_error(reg, name, s));
+    }
+    Ok(expected)
+}
+
+fn short_chunk_error(reg: &Registry, name: &str, s: &Session) -> RegistryError {
+    range_error(
+        name,
+        s,
+        &format!(
+            "previous chunk was smaller than OCI-Chunk-Min-Length ({}) but was not the last",
+            reg.config.chunk_min_length.unwrap_or(0)
+        ),
+    )
+}
+
+/// Appends a body to the session; shared by PATCH and the closing PUT.
+async fn append(
+    reg: &Registry,
+    name: &str,
+    g: &mut Session,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<u64, RegistryError> {
+    let expected = check_chunk(reg, name, g, headers)?;
+    ensure_hasher(reg, g).await?;
+    let hasher = g
+        .hasher
+        .clone()
+        .unwrap_or_else(|| Algorithm::Sha256.hasher());
+    let (hasher, n) = receive(reg, &g.id, g.meta.offset, hasher, body, expected).await?;
+    if n == 0 {
+        return Ok(0);
+    }
+    if g.last_chunk_short {
+        // Length was unknown up front (streamed body): refuse now; the next writer truncates.
+        return Err(short_chunk_error(reg, name, g));
+    }
+    g.hasher = Some(hasher);
+    g.meta.offset += n;
+    g.last_chunk_short = reg.config.chunk_min_length.is_some_and(|m| n < m);
+    Ok(n)
+}
+
+/// PATCH: one chunk (with `Content-Range`) or a streamed body (without).
+pub async fn patch(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    read_only(reg)?;
+    let (_s, mut g) = locked_session(reg, name, id).await?;
+    if append(reg, name, &mut g, headers, body).await? > 0 {
+        reg.storage.set_upload(&g.id, &g.meta).await?;
+    }
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        session_headers(name, &g),
+        Body::empty(),
+    ))
+}
+
+/// PUT `?digest=`: optional final chunk, digest check, commit.
+pub async fn finish(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, RegistryError> {
+    read_only(reg)?;
+    let d = match query_get(query, "digest") {
+        Some(s) => parse_digest(s)?,
+        None => {
+            return Err(RegistryError::bad_request(
+                Code::DigestInvalid,
+                "the digest query parameter is required",
+            ))
+        }
+    };
+    let (_s, mut g) = locked_session(reg, name, id).await?;
+    append(reg, name, &mut g, headers, body).await?;
+    let total = g.meta.offset;
+    let hasher = match g.hasher.clone() {
+        Some(h) if h.algorithm() == d.algorithm() => h,
+        // The session hashed with another algorithm than the client's digest: hash again.
+        _ => rehash(reg, &g.id, total, d.algorithm()).await?,
+    };
+    let got = hasher.finish();
+    g.gone = true;
+    reg.session_forget(&g.id);
+    if got != d {
+        reg.storage.delete_upload(&g.id).await?;
+        return Err(digest_mismatch(&d, &got));
+    }
+    reg.storage.commit_upload(&g.id, total, &d).await?;
+    link_blob(reg, name, &d).await?;
+    Ok(created(name, &d))
+}
+
+/// DELETE on an upload location: cancel.
+pub async fn cancel(reg: &Registry, name: &str, id: &str) -> Result<Response, RegistryError> {
+    read_only(reg)?;
+    let (_s, mut g) = locked_session(reg, name, id).await?;
+    g.gone = true;
+    reg.session_forget(&g.id);
+    reg.storage.delete_upload(&g.id).await?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        vec![("content-length", "0".into())],
+        Body::empty(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_grammar() {
+        assert_eq!(parse_content_range("0-9"), Some((0, 9)));
+        assert_eq!(parse_content_range("10-10"), Some((10, 10)));
+        assert_eq!(parse_content_range("bytes 0-9"), None);
+        assert_eq!(parse_content_range("0-9/10"), None);
+        assert_eq!(parse_content_range("9-0"), None);
+        assert_eq!(parse_content_range("-9"), None);
+        assert_eq!(parse_content_range("0-"), None);
+        assert_eq!(parse_content_range(" 0-9"), None);
+        assert_eq!(parse_content_range("99999999999999999999-1"), None);
+    }
+
+    #[test]
+    fn range_header_of_empty_and_filled_sessions() {
+        assert_eq!(range_value(0), "0-0");
+        assert_eq!(range_value(1), "0-0");
+        assert_eq!(range_value(10), "0-9");
+    }
+}

@@ -1,0 +1,10 @@
+//! In-process HTTP tests: each test spawns the server on 127.0.0.1:0 and talks real HTTP.
+
+mod base;
+mod blobs;
+mod common;
+mod discovery;
+mod management;
+mod manifests;
+mod persistence;
+mod uploads;

@@ -1,0 +1,136 @@
+use crate::common::*;
+use oci_reference_server::{Config, StorageConfig};
+use reqwest::Method;
+use serde_json::json;
+
+fn fs_config(dir: &std::path::Path) -> Config {
+    Config {
+        storage: StorageConfig::Filesystem(dir.to_path_buf()),
+        ..Config::memory()
+    }
+}
+
+#[tokio::test]
+async fn filesystem_backend_keeps_everything_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, d, b) = {
+        let t = start_with(fs_config(dir.path())).await;
+        let (m, d) = t.push_image("a/b", "v1", json!({})).await;
+        let b = t.push_blob("a/b", b"kept").await;
+        assert_eq!(
+            t.req(Method::DELETE, "/v2/a/b/manifests/v1").await.status(),
+            202
+        );
+        assert_eq!(
+            t.put_manifest("a/b", "v2", OCI_MANIFEST, &m).await.status(),
+            201
+        );
+        t.server.shutdown().await;
+        (m, d, b)
+    };
+    let t = start_with(fs_config(dir.path())).await;
+    let r = t.get("/v2/a/b/manifests/v2").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "docker-content-digest").unwrap(), d);
+    assert_eq!(r.bytes().await.unwrap(), m);
+    expect_error(t.get("/v2/a/b/manifests/v1").await, 404, "MANIFEST_UNKNOWN").await;
+    let r = t.get(&format!("/v2/a/b/blobs/{b}")).await;
+    assert_eq!(r.bytes().await.unwrap(), &b"kept"[..]);
+}
+
+#[tokio::test]
+async fn upload_session_resumes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = {
+        let t = start_with(fs_config(dir.path())).await;
+        let loc = t.open_upload("a").await;
+        assert_eq!(t.patch(&loc, Some("0-4"), b"hello").await.status(), 202);
+        t.server.shutdown().await;
+        loc
+    };
+    let t = start_with(fs_config(dir.path())).await;
+    let s = t.get(&loc).await;
+    assert_eq!(s.status(), 204);
+    assert_eq!(header(&s, "range").as_deref(), Some("0-4"));
+    expect_error(
+        t.patch(&loc, Some("0-4"), b"hello").await,
+        416,
+        "BLOB_UPLOAD_INVALID",
+    )
+    .await;
+    assert_eq!(t.patch(&loc, Some("5-10"), b" world").await.status(), 202);
+    let d = sha256(b"hello world");
+    let r = t
+        .client
+        .put(t.u(&format!("{loc}?digest={d}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        t.get(&format!("/v2/a/blobs/{d}"))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        &b"hello world"[..]
+    );
+}
+
+#[tokio::test]
+async fn filesystem_backend_serves_the_whole_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let d = t.push_blob("big", &data).await;
+    let r = t
+        .client
+        .get(t.u(&format!("/v2/big/blobs/{d}")))
+        .header("range", "bytes=1000000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.bytes().await.unwrap() == data[1_000_000..]);
+    let r = t
+        .client
+        .post(t.u(&format!("/v2/other/blobs/uploads/?mount={d}&from=big")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, md) = t.push_image("big", "v", json!({})).await;
+    assert_eq!(
+        t.req(Method::DELETE, &format!("/v2/big/manifests/{md}"))
+            .await
+            .status(),
+        202
+    );
+    let loc = t.open_upload("big").await;
+    assert_eq!(t.req(Method::DELETE, &loc).await.status(), 204);
+    expect_error(t.get(&loc).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+}
+
+#[tokio::test]
+async fn concurrent_pushes_to_one_repository_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = std::sync::Arc::new(start_with(fs_config(dir.path())).await);
+    let cfg = t.push_blob("c", b"{}").await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let t = t.clone();
+        let cfg = cfg.clone();
+        tasks.push(tokio::spawn(async move {
+            let m = image_manifest(&cfg, 2, &[], json!({"annotations": {"i": i.to_string()}}));
+            let r = t
+                .put_manifest("c", &format!("t{i:02}"), OCI_MANIFEST, &m)
+                .await;
+            assert_eq!(r.status(), 201);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let v: serde_json::Value = t.get("/v2/c/tags/list").await.json().await.unwrap();
+    assert_eq!(v["tags"].as_array().unwrap().len(), 16);
+}
