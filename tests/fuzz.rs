@@ -1,5 +1,7 @@
 //! The fuzzer against real HTTP servers on 127.0.0.1 ephemeral ports.
 //!
+//! * `seeded_run_against_reference_server_passes`: both layers, a few hundred cases, against the
+//!   in-process reference server (memory storage). Any finding fails the test with its reproducer.
 //! * `oracle_catches_*`: a tiny, purpose-built misbehaving registry (below) must be caught, the
 //!   failure shrunk, and a reproducer written that `replay` confirms.
 
@@ -362,4 +364,47 @@ fn oracle_catches_ignored_n() {
     assert!(s2.request_cases >= 100, "{s2}");
     std::fs::remove_dir_all(&out).ok();
     std::fs::remove_dir_all(&out2).ok();
+}
+
+/// Runs the reference server on its own runtime (the fuzzer blocks its thread).
+fn with_reference_server<T>(config: oci_reference_server::Config, f: impl FnOnce(&str) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(oci_reference_server::spawn(config))
+        .expect("spawn reference server");
+    let out = f(&server.url());
+    rt.block_on(server.shutdown());
+    out
+}
+
+#[test]
+fn seeded_run_against_reference_server_passes() {
+    let out = tempdir("ref");
+    let summary = with_reference_server(oci_reference_server::Config::memory(), |url| {
+        let mut c = FuzzConfig::new(url);
+        c.seed = 20261123;
+        c.cases = 320;
+        c.max_ops = 8;
+        c.time = Some(Duration::from_secs(90));
+        c.layer = Layer::Both;
+        c.out_dir = out.clone();
+        fuzz::run(&c).expect("run")
+    });
+    eprintln!("{summary}");
+    assert!(
+        summary.findings.is_empty(),
+        "the reference server breaks the spec:\n{summary}"
+    );
+    // Both layers really ran, and the run was not cut short by the time bound.
+    assert_eq!(summary.cases(), 320, "{summary}");
+    assert!(
+        summary.request_cases >= 200 && summary.model_cases >= 60,
+        "{summary}"
+    );
+    assert!(summary.requests > 2000, "{summary}");
+    std::fs::remove_dir_all(&out).ok();
 }

@@ -179,10 +179,11 @@ impl Client {
         self.requests += 1;
         let url = self.resolve(&req.target);
         let mut answer = self.perform(&url, &req);
-        // RFC 9112 §9.3.1: a client may retry an idempotent request when a pooled connection was
-        // closed before any answer arrived (a keep-alive race, not a registry fault). A response
-        // cut short after it started is *not* retried: that is a finding.
-        if matches!(&answer, Answer::Broken(e) if e.contains("connection closed before message completed"))
+        // RFC 9112 §9.3.1: a client may retry an idempotent request when the connection failed
+        // before any answer arrived (a pooled connection the server had already dropped). It is
+        // retried once, on a fresh connection; a registry that keeps failing is still caught, and
+        // a response cut short after it started is never retried: that is a finding.
+        if matches!(&answer, Answer::Broken(e) if e.contains("(SendRequest)") && !e.contains("reading a body"))
             && (req.method == "GET" || req.method == "HEAD")
         {
             self.requests += 1;
