@@ -112,6 +112,7 @@ const MAX_BODY: usize = 8 << 20;
 pub struct Client {
     rt: tokio::runtime::Runtime,
     http: reqwest::Client,
+    timeout: Duration,
     base: Url,
     min_interval: Option<Duration>,
     last_sent: Option<Instant>,
@@ -128,16 +129,11 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| FuzzError::Io(e.to_string()))?;
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            // Pool reuse keeps throughput honest on loopback; a registry that breaks a
-            // connection shows up as a `Broken` answer on the request that did it.
-            .pool_max_idle_per_host(4)
-            .build()
-            .map_err(|e| FuzzError::Config(e.to_string()))?;
+        let http = http_client(timeout)?;
         Ok(Client {
             rt,
             http,
+            timeout,
             base,
             min_interval: rate
                 .filter(|r| *r > 0.0)
@@ -146,6 +142,12 @@ impl Client {
             requests: 0,
             transcript: Vec::new(),
         })
+    }
+
+    fn fresh_pool(&mut self) {
+        if let Ok(h) = http_client(self.timeout) {
+            self.http = h;
+        }
     }
 
     pub fn base(&self) -> &Url {
@@ -179,15 +181,21 @@ impl Client {
         self.requests += 1;
         let url = self.resolve(&req.target);
         let mut answer = self.perform(&url, &req);
-        // RFC 9112 §9.3.1: a client may retry an idempotent request when the connection failed
-        // before any answer arrived (a pooled connection the server had already dropped). It is
-        // retried once, on a fresh connection; a registry that keeps failing is still caught, and
-        // a response cut short after it started is never retried: that is a finding.
+        // A request that failed before any answer arrived, on a connection from the pool, may
+        // have met a connection the server had already given up (e.g. after an early 413 it
+        // closed without `Connection: close`). RFC 9112 §9.3.1 lets clients retry then; it is
+        // retried once on a fresh connection, so the failure is charged to the request that
+        // caused it. A registry that fails again on a fresh connection is still caught, and a
+        // response cut short after it started is never retried: that is a finding.
         if matches!(&answer, Answer::Broken(e) if e.contains("(SendRequest)") && !e.contains("reading a body"))
-            && (req.method == "GET" || req.method == "HEAD")
         {
+            self.fresh_pool();
             self.requests += 1;
             answer = self.perform(&url, &req);
+        }
+        if matches!(answer, Answer::Broken(_)) {
+            // Never hand a connection in an unknown state to the next request.
+            self.fresh_pool();
         }
         self.transcript.push(Exchange {
             req,
@@ -253,6 +261,16 @@ impl Client {
             })
         })
     }
+}
+
+fn http_client(timeout: Duration) -> Result<reqwest::Client, FuzzError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        // Pool reuse keeps throughput honest on loopback (see `Client::send` for how a
+        // connection the server dropped is told apart from a request that broke it).
+        .pool_max_idle_per_host(4)
+        .build()
+        .map_err(|e| FuzzError::Config(e.to_string()))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

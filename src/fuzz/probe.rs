@@ -907,9 +907,22 @@ fn put_manifest(
             ),
         }
     };
-    let allowed = allow_long(&name, allowed);
+    let mut allowed = allow_long(&name, allowed);
+    let mut codes = codes;
+    if name.len() > 255 {
+        codes = &[]; // a refusal may be about the name instead
+    }
+    // Over the size limit: a 413 may come before any other check, and a crash is about
+    // the size, whatever else is wrong with the request.
+    let huge = bytes.len() > 4 << 20;
+    if huge && !allowed.contains(&413) {
+        allowed.push(413);
+        codes = &[];
+    }
     let class: String = if name.len() > 255 {
         "long-name".into()
+    } else if huge {
+        "huge".into()
     } else {
         class.to_string()
     };
