@@ -280,6 +280,7 @@ fn oracle_catches_500_on_malformed_digest_and_shrinks_it() {
     });
     let out = tempdir("500");
     let summary = fuzz::run(&config(&toy.url(), &out, &["get-manifest"], 7)).expect("run");
+    eprintln!("{summary}");
     let f = summary
         .findings
         .iter()

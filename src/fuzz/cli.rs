@@ -70,7 +70,7 @@ pub struct FuzzArgs {
     #[arg(long, value_delimiter = ',')]
     pub probes: Vec<String>,
     /// Shrinking budget per failure (0: report failures unshrunk, e.g. to measure throughput).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 2048)]
     pub shrink_iters: u32,
 }
 

@@ -132,7 +132,7 @@ impl FuzzConfig {
             probe_kinds: Vec::new(),
             max_ops: 10,
             batch: 64,
-            max_shrink_iters: 256,
+            max_shrink_iters: 2048,
             verbose: false,
         }
     }
