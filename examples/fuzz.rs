@@ -1,10 +1,10 @@
 //! Temporary driver for `fuzz` / `replay` until the CLI (branch `harness`) lands on main and the
-//! subcommands are wired there; then this file goes away.
-//!   cargo run --example fuzz -- fuzz --url http://127.0.0.1:5000 --cases 500 --time 60
-//!   cargo run --example fuzz -- replay reports/fuzz/<file>.json --url http://127.0.0.1:5000
+//! subcommands are wired there (`fuzz::cli::{fuzz_command, replay_command}`); then this goes.
+//!   cargo run --release --example fuzz -- fuzz [--url http://127.0.0.1:5000] --cases 500 --time 60
+//!   cargo run --release --example fuzz -- replay reports/fuzz/<file>.json [--url …]
 
 use clap::{Parser, Subcommand};
-use oci_conformance::fuzz::{self, cli};
+use oci_conformance::fuzz::cli;
 
 #[derive(Parser)]
 struct Cli {
@@ -14,61 +14,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Property-based fuzzing of a registry (the embedded reference server without --url).
     Fuzz(cli::FuzzArgs),
+    /// Re-run a reproducer written by `fuzz` and say whether it still fails.
     Replay(cli::ReplayArgs),
 }
 
 fn main() -> std::process::ExitCode {
     match Cli::parse().cmd {
-        Cmd::Fuzz(a) => {
-            let Some(url) = a.target.url.clone() else {
-                eprintln!("--url is required until the embedded reference server lands");
-                return 2.into();
-            };
-            let cfg = a.config(&url);
-            match fuzz::run(&cfg) {
-                Ok(s) => {
-                    print!("{s}");
-                    if s.findings.is_empty() {
-                        0.into()
-                    } else {
-                        1.into()
-                    }
-                }
-                Err(e) => {
-                    eprintln!("fuzz: {e}");
-                    2.into()
-                }
-            }
-        }
-        Cmd::Replay(a) => {
-            let url = a.target.url.clone().expect("--url");
-            match fuzz::replay(&a.file, &a.target.config(&url)) {
-                Ok(fuzz::ReplayOutcome::Passes) => {
-                    println!("{}: passes now", a.file.display());
-                    0.into()
-                }
-                Ok(fuzz::ReplayOutcome::Fails {
-                    signature,
-                    same,
-                    message,
-                }) => {
-                    println!(
-                        "{}: still fails ({}): {signature}: {message}",
-                        a.file.display(),
-                        if same {
-                            "same signature"
-                        } else {
-                            "different signature"
-                        }
-                    );
-                    1.into()
-                }
-                Err(e) => {
-                    eprintln!("replay: {e}");
-                    2.into()
-                }
-            }
-        }
+        Cmd::Fuzz(a) => cli::fuzz_command(&a),
+        Cmd::Replay(a) => cli::replay_command(&a),
     }
 }

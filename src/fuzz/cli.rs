@@ -2,9 +2,10 @@
 //! subcommands. Feature switches mirror `run`'s so one configuration describes a registry.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{Features, FuzzConfig, Layer};
+use super::{Features, FuzzConfig, FuzzError, Layer, ReplayOutcome};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
@@ -120,5 +121,99 @@ impl FuzzArgs {
         c.max_shrink_iters = self.shrink_iters;
         c.verbose = true;
         c
+    }
+}
+
+/// Runs `f` against `url`, or against an embedded reference server (memory storage, every
+/// optional feature on) when no URL is given. Runs on its own thread, so it is safe to call from
+/// inside an async `main`.
+pub fn with_target<T: Send>(
+    url: Option<&str>,
+    f: impl FnOnce(&str) -> T + Send,
+) -> Result<T, FuzzError> {
+    std::thread::scope(|s| {
+        s.spawn(|| match url {
+            Some(u) => Ok(f(u)),
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| FuzzError::Io(e.to_string()))?;
+                let server = rt
+                    .block_on(oci_reference_server::spawn(
+                        oci_reference_server::Config::memory(),
+                    ))
+                    .map_err(|e| FuzzError::Config(format!("embedded reference server: {e}")))?;
+                let out = f(&server.url());
+                rt.block_on(server.shutdown());
+                Ok(out)
+            }
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// `oci-conformance fuzz`: prints the seed first and a summary last. Exit code 0 when nothing
+/// was found, 1 when findings were written, 2 when the run could not be done.
+pub fn fuzz_command(a: &FuzzArgs) -> ExitCode {
+    let r = with_target(a.target.url.as_deref(), |url| {
+        let cfg = a.config(url);
+        eprintln!(
+            "fuzz: seed {} (reproduce with --seed {}), target {url}",
+            cfg.seed, cfg.seed
+        );
+        super::run(&cfg)
+    });
+    match r.and_then(|x| x) {
+        Ok(s) => {
+            print!("{s}");
+            if s.findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("fuzz: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `oci-conformance replay FILE`: exit code 0 when it passes now, 1 when it still fails.
+pub fn replay_command(a: &ReplayArgs) -> ExitCode {
+    let r = with_target(a.target.url.as_deref(), |url| {
+        super::replay(&a.file, &a.target.config(url))
+    });
+    match r.and_then(|x| x) {
+        Ok(ReplayOutcome::Passes) => {
+            println!(
+                "{}: passes (the bug it reproduced is gone)",
+                a.file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(ReplayOutcome::Fails {
+            signature,
+            same,
+            message,
+        }) => {
+            let how = if same {
+                "same signature"
+            } else {
+                "a different signature"
+            };
+            println!(
+                "{}: still fails ({how}): {signature}: {message}",
+                a.file.display()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("replay: {e}");
+            ExitCode::from(2)
+        }
     }
 }
