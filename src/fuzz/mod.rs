@@ -8,6 +8,22 @@
 //!
 //! A run is reproducible from its seed; each minimal failure is written under `reports/fuzz/` as
 //! a case file in the `specs/` format (grouped by a stable signature) that `replay` re-runs.
+//!
+//! Usage (the CLI flattens [`cli::FuzzArgs`] / [`cli::ReplayArgs`] into its subcommands and calls
+//! [`cli::fuzz_command`] / [`cli::replay_command`]):
+//! ```text
+//! oci-conformance fuzz [--url URL] [--seed N] [--cases N] [--time SECS] [--rate REQ_PER_S]
+//!                      [--layer request|model|both] [--out reports/fuzz] [--no-referrers]
+//!                      [--no-delete-tags] [--no-delete-manifests] [--no-delete-blobs]
+//!                      [--no-cross-mount] [--no-upload-cancel] [--lazy-deletes]
+//! oci-conformance replay reports/fuzz/<signature>.json [--url URL]
+//! ```
+//! Without `--url` the embedded reference server is the target. Exit codes: 0 nothing found /
+//! replay passes, 1 findings written / replay still fails, 2 the run could not be done.
+//!
+//! Findings carry a level: MUST, or SHOULD when every requirement they cite is a SHOULD; crashes
+//! (5xx, broken connection, timeout) are always MUST. Every repository a run touches is under
+//! `<namespace>/<run id>/`, so runs never see each other's content.
 
 pub mod cli;
 pub mod grammar;
