@@ -1,2 +1,16 @@
-pub fn placeholder() {}
+//! `oci-conformance`: a data-driven conformance harness for the OCI Distribution Specification.
+//!
+//! The cases are data (`specs/*.json`, see `specs/README.md`); [`engine`] interprets them
+//! against a registry and emits events that the [`report`] modules consume.
+
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod coverage;
+pub mod engine;
+pub mod expected;
 pub mod fuzz;
+pub mod http;
+pub mod report;
+pub mod spec;
+pub mod template;

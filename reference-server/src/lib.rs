@@ -56,14 +56,49 @@ pub fn app(registry: Arc<Registry>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(registry)
 }
 
+/// Most request bytes read and discarded after an answer that did not need the body.
+const DRAIN_LIMIT: u64 = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Reads and discards what is left of a request body (bounded in bytes and time). Answering
+/// before the client finished sending (an error, a mount, a disabled feature) and then closing
+/// would reset the connection under the client's feet: it would see a broken pipe instead of
+/// our answer.
+pub(crate) async fn drain(body: Body) {
+    use futures_util::StreamExt;
+    if axum::body::HttpBody::is_end_stream(&body) {
+        return;
+    }
+    let _ = tokio::time::timeout(DRAIN_TIME, async move {
+        let mut s = body.into_data_stream();
+        let mut n = 0u64;
+        while let Some(Ok(chunk)) = s.next().await {
+            n += chunk.len() as u64;
+            if n > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let mut resp = match dispatch(&reg, req).await {
+    let (parts, body) = req.into_parts();
+    let trace = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (parts.method.clone(), parts.uri.path().to_string()));
+    let mut body = Some(body);
+    let mut resp = match dispatch(&reg, &parts, &mut body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    if let Some(rest) = body {
+        drain(rest).await;
+    }
+    if let Some((method, path)) = trace {
+        tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    } else if resp.status().is_server_error() {
+        tracing::warn!(status = resp.status().as_u16(), "request failed");
+    }
     resp.headers_mut().insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -71,10 +106,14 @@ async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     resp
 }
 
-async fn dispatch(reg: &Registry, req: Request) -> Result<Response, RegistryError> {
-    let route = routes::parse_path(req.uri().path())?;
-    let query = routes::parse_query(req.uri().query());
-    let (parts, body) = req.into_parts();
+/// `body` is taken by the handler that consumes it; whatever is left is drained by `handle`.
+async fn dispatch(
+    reg: &Registry,
+    parts: &axum::http::request::Parts,
+    body: &mut Option<Body>,
+) -> Result<Response, RegistryError> {
+    let route = routes::parse_path(parts.uri.path())?;
+    let query = routes::parse_query(parts.uri.query());
     let m = &parts.method;
     let head = *m == Method::HEAD;
     let is_get = *m == Method::GET || head;

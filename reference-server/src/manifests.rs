@@ -70,12 +70,14 @@ pub async fn get(
             Reference::Tag(t) => repo.tags.get(t)?.clone(),
             Reference::InvalidTag(_) => return None,
         };
-        repo.manifests.get(&d).map(|m| (d, m.clone()))
+        repo.manifests
+            .get(&d)
+            .map(|m| (d, m.media_type.clone(), m.size))
     });
-    let (d, meta) = found.ok_or_else(|| manifest_unknown(reference))?;
+    let (d, media_type, size) = found.ok_or_else(|| manifest_unknown(reference))?;
     let h = vec![
-        ("content-type", meta.media_type.clone()),
-        ("content-length", meta.size.to_string()),
+        ("content-type", media_type),
+        ("content-length", size.to_string()),
         ("docker-content-digest", d.to_string()),
         ("etag", format!("\"{d}\"")),
     ];
@@ -105,6 +107,8 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, RegistryError> {
             RegistryError::bad_request(Code::SizeInvalid, "request body ended early")
         })?;
         if buf.len() as u64 + chunk.len() as u64 > limit {
+            // Let the client finish sending so it can read the 413.
+            crate::drain(Body::from_stream(s)).await;
             return Err(too_large());
         }
         buf.extend_from_slice(&chunk);
@@ -305,7 +309,7 @@ pub async fn put(
     reference: &str,
     query: &[(String, String)],
     headers: &HeaderMap,
-    body: Body,
+    body: &mut Option<Body>,
 ) -> Result<Response, RegistryError> {
     if reg.config.read_only {
         return Err(RegistryError::unsupported("registry is read-only"));
@@ -354,7 +358,7 @@ pub async fn put(
             .with_detail(serde_json::json!({ "limit": limit })));
         }
     }
-    let bytes = read_limited(body, limit).await?;
+    let bytes = read_limited(body.take().unwrap_or_default(), limit).await?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     let obj = value

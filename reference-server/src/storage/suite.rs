@@ -208,3 +208,61 @@ async fn fs_refuses_upload_ids_that_are_not_uuids() {
     assert_eq!(st.get_upload("../../etc").await.unwrap(), None);
     assert!(!st.delete_upload("..").await.unwrap());
 }
+
+/// Filesystem only: large blobs are fsynced in the background under a marker; after a crash the
+/// marker makes start-up verify the blob and drop it if its content does not match.
+#[tokio::test]
+async fn fs_start_up_drops_blobs_corrupted_before_their_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = Algorithm::Sha256.digest_of(b"good");
+    let bad = Algorithm::Sha256.digest_of(b"bad");
+    {
+        let st = super::FsStorage::open(dir.path()).await.unwrap();
+        st.put_small(&good, Bytes::from_static(b"good"))
+            .await
+            .unwrap();
+        st.put_small(&bad, Bytes::from_static(b"bad"))
+            .await
+            .unwrap();
+    }
+    // Simulate a crash: markers left behind, one blob's data lost.
+    let pending = dir.path().join("pending");
+    for d in [&good, &bad] {
+        std::fs::write(pending.join(format!("sha256-{}", d.hex())), b"").unwrap();
+    }
+    let bad_path = dir
+        .path()
+        .join("blobs/sha256")
+        .join(&bad.hex()[..2])
+        .join(bad.hex());
+    std::fs::write(&bad_path, b"\0\0\0").unwrap();
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    assert_eq!(st.blob_len(&good).await.unwrap(), Some(4));
+    assert_eq!(st.blob_len(&bad).await.unwrap(), None);
+    assert_eq!(std::fs::read_dir(&pending).unwrap().count(), 0);
+}
+
+/// Filesystem only: a blob above the inline-fsync threshold is readable at once and its
+/// background fsync clears its marker.
+#[tokio::test]
+async fn fs_large_commit_clears_its_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    let data = vec![7u8; 9 << 20];
+    let id = uuid::Uuid::new_v4().to_string();
+    st.create_upload(&id, &meta("r")).await.unwrap();
+    write(&st, &id, 0, &data).await;
+    let d = Algorithm::Sha256.digest_of(&data);
+    st.commit_upload(&id, data.len() as u64, &d).await.unwrap();
+    assert_eq!(st.blob_len(&d).await.unwrap(), Some(data.len() as u64));
+    let pending = dir.path().join("pending");
+    let mut cleared = false;
+    for _ in 0..200 {
+        if std::fs::read_dir(&pending).unwrap().count() == 0 {
+            cleared = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(cleared, "marker still present after 10 s");
+}

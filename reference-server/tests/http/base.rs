@@ -89,3 +89,41 @@ async fn shutdown_stops_serving() {
     let fresh = reqwest::Client::new();
     assert!(fresh.get(&url).send().await.is_err());
 }
+
+/// Answers given before the body was needed (errors, mounts) still reach a client that is busy
+/// sending a large body: the server reads the rest instead of resetting the connection.
+#[tokio::test]
+async fn early_answers_reach_clients_sending_large_bodies() {
+    let t = start().await;
+    let big = vec![b' '; 6 << 20];
+    let r = t.put_manifest("a", "huge", OCI_MANIFEST, &big).await;
+    expect_error(r, 413, "MANIFEST_INVALID").await;
+    let r = t.put_manifest("Bad^Name", "x", OCI_MANIFEST, &big).await;
+    expect_error(r, 400, "NAME_INVALID").await;
+    let id = uuid::Uuid::new_v4();
+    let r = t
+        .patch(&format!("/v2/a/blobs/uploads/{id}"), None, &big)
+        .await;
+    expect_error(r, 404, "BLOB_UPLOAD_UNKNOWN").await;
+    let loc = t.open_upload("a").await;
+    let r = t.patch(&loc, Some("5-10"), &big[..6]).await;
+    expect_error(r, 416, "BLOB_UPLOAD_INVALID").await;
+    let r = t.patch(&loc, Some("0-9"), &big).await;
+    expect_error(r, 400, "SIZE_INVALID").await;
+    // A chunked body found too large while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..96).map(|_| Ok(vec![b' '; 64 << 10])).collect();
+    let r = t
+        .client
+        .put(t.u("/v2/a/manifests/chunked"))
+        .header("content-type", OCI_MANIFEST)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 413, "MANIFEST_INVALID").await;
+    // The same connection pool keeps working afterwards.
+    assert_eq!(t.get("/v2/").await.status(), 200);
+}

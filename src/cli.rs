@@ -1,0 +1,437 @@
+//! The command line: `run`, `list`, `coverage`.
+
+use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
+use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
+use crate::expected::ExpectedFailures;
+use crate::http::{Credentials, Http};
+use crate::report;
+use crate::spec::{Case, SpecVersion, Suite, Workflow};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const EXIT_CODES: &str = "Exit codes: 0 every required (MUST) case passed; 1 conformance failures \
+(or an expected failure that now passes); 2 setup or configuration error (bad flag, bad URL, \
+unreachable registry, invalid spec file); 3 nothing selected.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oci-conformance",
+    version,
+    about = "Conformance harness for the OCI Distribution Specification",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the cases against a registry (the embedded reference server when no URL is given)
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// List the cases the selection picks, with their requirements
+    List(SelectArgs),
+    /// Print requirement -> cases, and the registry-observable requirements with no case
+    Coverage(SpecsArg),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SpecsArg {
+    /// Directory of spec files (requirements.json and one JSON file per area)
+    #[arg(long, env = "OCI_CONFORMANCE_SPECS")]
+    pub specs: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    pub specs: SpecsArg,
+    /// Workflows to run (comma list: pull, push, discovery, management); default all, or the
+    /// official OCI_TEST_PULL/_PUSH/_CONTENT_DISCOVERY/_CONTENT_MANAGEMENT variables
+    #[arg(long, env = "OCI_CONFORMANCE_WORKFLOW", value_delimiter = ',')]
+    pub workflow: Vec<String>,
+    /// Only cases whose id contains one of these substrings (comma list)
+    #[arg(long, env = "OCI_CONFORMANCE_FILTER", value_delimiter = ',')]
+    pub filter: Vec<String>,
+    /// Spec version to test: 1.0, 1.1, 1.1.1 or dev (main branch); falls back to OCI_VERSION
+    #[arg(long, env = "OCI_CONFORMANCE_SPEC_VERSION")]
+    pub spec_version: Option<String>,
+    /// Optional features the registry lacks; their cases are skipped (comma list, e.g.
+    /// referrers,delete-blob; `oci-conformance list` shows each case's features)
+    #[arg(long, env = "OCI_CONFORMANCE_DISABLE_FEATURES", value_delimiter = ',')]
+    pub disable_feature: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Registry base URL, e.g. http://127.0.0.1:5000 (falls back to OCI_ROOT_URL, or
+    /// OCI_REGISTRY + OCI_TLS); none: start the embedded reference server
+    #[arg(long, env = "OCI_CONFORMANCE_URL")]
+    pub url: Option<String>,
+    /// Cases run at once
+    #[arg(long, env = "OCI_CONFORMANCE_JOBS", default_value_t = 8)]
+    pub jobs: usize,
+    /// Directory for the reports
+    #[arg(long, env = "OCI_CONFORMANCE_REPORT_DIR", default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// JUnit XML path (default REPORT_DIR/junit.xml)
+    #[arg(long, env = "OCI_CONFORMANCE_JUNIT")]
+    pub junit: Option<PathBuf>,
+    /// HTML report path (default REPORT_DIR/report.html)
+    #[arg(long, env = "OCI_CONFORMANCE_HTML")]
+    pub html: Option<PathBuf>,
+    /// Results JSON path (default REPORT_DIR/results.json)
+    #[arg(long, env = "OCI_CONFORMANCE_JSON")]
+    pub json: Option<PathBuf>,
+    /// Expected-failure file: listed cases may fail; a listed case that passes fails the run
+    #[arg(long, env = "OCI_CONFORMANCE_EXPECTED_FAILURES")]
+    pub expected_failures: Option<PathBuf>,
+    /// First components of every repository the run creates (falls back to OCI_NAMESPACE)
+    #[arg(long, env = "OCI_CONFORMANCE_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Namespace of the second repositories (mount sources); falls back to
+    /// OCI_CROSSMOUNT_NAMESPACE, else --namespace
+    #[arg(long, env = "OCI_CONFORMANCE_CROSSMOUNT_NAMESPACE")]
+    pub crossmount_namespace: Option<String>,
+    /// Seed of the generated content (printed; pass it again to get the same bytes)
+    #[arg(long, env = "OCI_CONFORMANCE_SEED")]
+    pub seed: Option<u64>,
+    /// Per-request timeout in seconds
+    #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT", default_value_t = 30)]
+    pub timeout: u64,
+    /// Largest response body read, in bytes
+    #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
+    pub max_body: usize,
+    /// Registry user name
+    #[arg(long, env = "OCI_USERNAME")]
+    pub username: Option<String>,
+    /// Registry password (prefer the environment variable to keep it out of shell history)
+    #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Fail the run on SHOULD and MAY failures too, not only MUST
+    #[arg(long, env = "OCI_CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub strict: bool,
+    /// Never draw a progress bar
+    #[arg(long, env = "OCI_CONFORMANCE_NO_PROGRESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub no_progress: bool,
+}
+
+impl SelectArgs {
+    fn specs_dir(&self) -> PathBuf {
+        self.specs
+            .specs
+            .clone()
+            .unwrap_or_else(crate::config::default_specs_dir)
+    }
+}
+
+/// Turns flags, environment and official variables into a validated config.
+pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, ConfigError> {
+    let url = args.url.clone().or_else(|| official.root_url.clone());
+    if let Some(u) = &url {
+        Http::new(u, Duration::from_secs(1), 1, None).map_err(|e| ConfigError(e.to_string()))?;
+    }
+    let (workflows, spec_version) = selection(&args.select, official)?;
+    let namespace = args
+        .namespace
+        .clone()
+        .or_else(|| official.namespace.clone())
+        .unwrap_or_else(|| "oci-conformance".into());
+    let namespace2 = args
+        .crossmount_namespace
+        .clone()
+        .or_else(|| official.crossmount_namespace.clone())
+        .unwrap_or_else(|| namespace.clone());
+    for n in [&namespace, &namespace2] {
+        if !crate::config::valid_repository_name(n) {
+            return Err(ConfigError(format!(
+                "namespace `{n}` is not a valid repository name (lowercase [a-z0-9] components \
+                 separated by `.`, `_`, `__`, `-` and `/`)"
+            )));
+        }
+    }
+    if args.jobs == 0 {
+        return Err(ConfigError("--jobs must be at least 1".into()));
+    }
+    if args.timeout == 0 {
+        return Err(ConfigError("--timeout must be at least 1 second".into()));
+    }
+    if args.username.is_some() != args.password.is_some() {
+        return Err(ConfigError(
+            "give both --username and --password (or OCI_USERNAME and OCI_PASSWORD)".into(),
+        ));
+    }
+    let dir = args.report_dir.clone();
+    Ok(RunConfig {
+        url,
+        namespace,
+        namespace2,
+        workflows,
+        filters: args.select.filter.clone(),
+        spec_version,
+        jobs: args.jobs,
+        junit: args.junit.clone().unwrap_or_else(|| dir.join("junit.xml")),
+        html: args.html.clone().unwrap_or_else(|| dir.join("report.html")),
+        json: args.json.clone().unwrap_or_else(|| dir.join("results.json")),
+        report_dir: dir,
+        expected_failures: args.expected_failures.clone(),
+        seed: args.seed.unwrap_or_else(rand::random),
+        timeout: Duration::from_secs(args.timeout),
+        max_body: args.max_body,
+        disabled_features: args.select.disable_feature.clone(),
+        specs: args.select.specs_dir(),
+        username: args.username.clone(),
+        password: args.password.clone(),
+        strict: args.strict,
+        progress: !args.no_progress,
+    })
+}
+
+fn selection(
+    s: &SelectArgs,
+    official: &OfficialEnv,
+) -> Result<(Vec<Workflow>, SpecVersion), ConfigError> {
+    let workflows = if !s.workflow.is_empty() {
+        s.workflow
+            .iter()
+            .map(|w| w.parse().map_err(ConfigError))
+            .collect::<Result<Vec<_>, _>>()?
+    } else if let Some(w) = &official.workflows {
+        w.clone()
+    } else {
+        Workflow::ALL.to_vec()
+    };
+    let version = match s.spec_version.as_ref().or(official.version.as_ref()) {
+        Some(v) => v.parse().map_err(ConfigError)?,
+        None => SpecVersion::V1_1_1,
+    };
+    Ok((workflows, version))
+}
+
+/// Why a case does not run, or None when it does.
+pub fn skip_reason(
+    case: &Case,
+    workflows: &[Workflow],
+    version: SpecVersion,
+    disabled: &[String],
+) -> Option<String> {
+    if !workflows.contains(&case.workflow) {
+        return Some(format!("workflow {} not selected", case.workflow.as_str()));
+    }
+    if !case.versions.contains(&version) {
+        return Some(format!("does not apply to spec version {}", version.as_str()));
+    }
+    if let Some(f) = case.features.iter().find(|f| disabled.contains(f)) {
+        return Some(format!("feature `{f}` disabled by configuration"));
+    }
+    None
+}
+
+fn filtered<'a>(suite: &'a Suite, filters: &[String]) -> Vec<&'a (PathBuf, Case)> {
+    suite
+        .cases
+        .iter()
+        .filter(|(_, c)| filters.is_empty() || filters.iter().any(|f| c.id.contains(f.as_str())))
+        .collect()
+}
+
+/// Runs the CLI; returns the process exit code. Errors are printed as one line.
+pub fn main_with(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => match run_command(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("oci-conformance: {e}");
+                exit::SETUP
+            }
+        },
+        Command::List(args) => list_command(&args),
+        Command::Coverage(args) => coverage_command(&args),
+    }
+}
+
+fn load_suite(dir: &Path) -> Result<Suite, ConfigError> {
+    Suite::load(dir).map_err(|e| ConfigError(e.to_string()))
+}
+
+fn list_command(args: &SelectArgs) -> i32 {
+    let official = match OfficialEnv::from_env() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("oci-conformance: {e}");
+            return exit::SETUP;
+        }
+    };
+    let run = || -> Result<i32, ConfigError> {
+        let suite = load_suite(&args.specs_dir())?;
+        let (workflows, version) = selection(args, &official)?;
+        let cases = filtered(&suite, &args.filter);
+        if cases.is_empty() {
+            eprintln!("oci-conformance: no case matches the filter");
+            return Ok(exit::NOTHING_SELECTED);
+        }
+        for (_, c) in cases {
+            let skip = skip_reason(c, &workflows, version, &args.disable_feature);
+            println!(
+                "{:<60} {:<10} {:<6} {:<20} {}{}",
+                c.id,
+                c.workflow.as_str(),
+                c.level.as_str(),
+                c.requirements.join(","),
+                c.features.join(","),
+                skip.map(|s| format!("  [skip: {s}]")).unwrap_or_default()
+            );
+        }
+        Ok(exit::OK)
+    };
+    run().unwrap_or_else(|e| {
+        eprintln!("oci-conformance: {e}");
+        exit::SETUP
+    })
+}
+
+fn coverage_command(args: &SpecsArg) -> i32 {
+    let dir = args.specs.clone().unwrap_or_else(crate::config::default_specs_dir);
+    match load_suite(&dir) {
+        Ok(suite) => {
+            let cov = crate::coverage::Coverage::of(&suite);
+            print!("{}", cov.render(&suite));
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("oci-conformance: {e}");
+            exit::SETUP
+        }
+    }
+}
+
+fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
+    let official = OfficialEnv::from_env()?;
+    let cfg = resolve(args, &official)?;
+    let suite = load_suite(&cfg.specs)?;
+    let ids: Vec<&str> = suite.cases.iter().map(|(_, c)| c.id.as_str()).collect();
+    let expected = match &cfg.expected_failures {
+        Some(p) => ExpectedFailures::load(p, &ids).map_err(ConfigError)?,
+        None => ExpectedFailures::default(),
+    };
+    let candidates = filtered(&suite, &cfg.filters);
+    let mut selected = Vec::new();
+    let mut skipped_cases = Vec::new();
+    for (file, case) in candidates {
+        match skip_reason(case, &cfg.workflows, cfg.spec_version, &cfg.disabled_features) {
+            None => selected.push((file.clone(), case.clone())),
+            Some(r) => skipped_cases.push((file.clone(), case.clone(), r)),
+        }
+    }
+    if selected.is_empty() {
+        eprintln!("oci-conformance: nothing selected (check --filter, --workflow, --spec-version)");
+        return Ok(exit::NOTHING_SELECTED);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ConfigError(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let (url, embedded) = match &cfg.url {
+            Some(u) => (u.clone(), None),
+            None => {
+                let server = oci_reference_server::spawn(oci_reference_server::Config::memory())
+                    .await
+                    .map_err(|e| ConfigError(format!("cannot start the embedded reference server: {e}")))?;
+                eprintln!(
+                    "oci-conformance: no --url given: testing the embedded reference server at {}",
+                    server.url()
+                );
+                (server.url(), Some(server))
+            }
+        };
+        let credentials = cfg.username.as_ref().map(|u| Credentials {
+            username: u.clone(),
+            password: cfg.password.clone().unwrap_or_default(),
+        });
+        let http = Http::new(&url, cfg.timeout, cfg.max_body, credentials)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        ping(&http, &url).await?;
+        let suite = Arc::new(suite);
+        let engine = Engine {
+            http,
+            ctx: CaseContext {
+                namespace: cfg.namespace.clone(),
+                namespace2: cfg.namespace2.clone(),
+                run_id: engine::new_run_id(),
+                seed: cfg.seed,
+            },
+            suite: suite.clone(),
+        };
+        let info = RunInfo {
+            target: url.clone(),
+            embedded: embedded.is_some(),
+            spec_version: cfg.spec_version.as_str().into(),
+            seed: cfg.seed,
+            run_id: engine.ctx.run_id.clone(),
+            selected: selected.len(),
+            total: suite.cases.len(),
+        };
+        let skipped: Vec<_> = skipped_cases
+            .iter()
+            .map(|(f, c, r)| engine.skipped(f, c, r.clone()))
+            .collect();
+        let mut reporters: Vec<Box<dyn Reporter>> = vec![
+            Box::new(report::terminal::Terminal::new(cfg.progress, cfg.strict)),
+            Box::new(report::json::JsonReport::new(cfg.json.clone())),
+            Box::new(report::junit::JunitReport::new(cfg.junit.clone())),
+            Box::new(report::html::HtmlReport::new(cfg.html.clone())),
+        ];
+        let summary = engine::run(
+            &engine,
+            info,
+            selected,
+            skipped,
+            cfg.jobs,
+            &expected,
+            &mut reporters,
+        )
+        .await;
+        for r in reporters.iter_mut() {
+            r.finish()
+                .map_err(|e| ConfigError(format!("cannot write a report: {e}")))?;
+        }
+        if let Some(s) = embedded {
+            s.shutdown().await;
+        }
+        let failed = summary.unexpected_passes > 0
+            || summary.failed + summary.errors > summary.soft_failures
+            || (cfg.strict && summary.soft_failures > 0);
+        Ok(if failed { exit::FAILURES } else { exit::OK })
+    })
+}
+
+/// `GET /v2/` before anything else: an unreachable registry is one clear line, not a wall of
+/// identical failures.
+async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
+    let target = format!("{}/v2/", http.base().as_str().trim_end_matches('/'));
+    let ex = http
+        .send(crate::http::Request {
+            method: "GET".into(),
+            url: target,
+            headers: vec![],
+            body: None,
+        })
+        .await;
+    match ex.status {
+        None => Err(ConfigError(format!(
+            "registry at {url} is unreachable: {}",
+            ex.error.unwrap_or_default()
+        ))),
+        Some(200) | Some(401) => Ok(()),
+        Some(s) => {
+            eprintln!("oci-conformance: warning: GET /v2/ answered {s}; continuing");
+            Ok(())
+        }
+    }
+}

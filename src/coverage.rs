@@ -1,0 +1,58 @@
+//! Requirement → cases, and the registry-observable requirements no case checks.
+
+use crate::spec::Suite;
+use std::collections::BTreeMap;
+
+pub struct Coverage {
+    pub by_requirement: BTreeMap<String, Vec<String>>,
+    pub uncovered: Vec<String>,
+}
+
+impl Coverage {
+    pub fn of(suite: &Suite) -> Coverage {
+        let mut by_requirement: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (_, c) in &suite.cases {
+            for r in &c.requirements {
+                by_requirement.entry(r.clone()).or_default().push(c.id.clone());
+            }
+        }
+        let uncovered = suite
+            .catalog
+            .requirements
+            .iter()
+            .filter(|r| r.observable && !by_requirement.contains_key(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
+        Coverage {
+            by_requirement,
+            uncovered,
+        }
+    }
+
+    pub fn render(&self, suite: &Suite) -> String {
+        let mut s = String::new();
+        for r in &suite.catalog.requirements {
+            let cases = self.by_requirement.get(&r.id);
+            let mark = match (cases, r.observable) {
+                (Some(_), _) => "covered",
+                (None, true) => "MISSING",
+                (None, false) => "client-side",
+            };
+            s.push_str(&format!("{} [{}] {}: {}\n", r.id, r.level, mark, r.statement));
+            for c in cases.into_iter().flatten() {
+                s.push_str(&format!("    {c}\n"));
+            }
+        }
+        let observable = suite.catalog.requirements.iter().filter(|r| r.observable).count();
+        s.push_str(&format!(
+            "\n{} of {} registry-observable requirements have a case; {} cases in all\n",
+            observable - self.uncovered.len(),
+            observable,
+            suite.cases.len()
+        ));
+        if !self.uncovered.is_empty() {
+            s.push_str(&format!("without a case: {}\n", self.uncovered.join(", ")));
+        }
+        s
+    }
+}

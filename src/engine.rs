@@ -1,0 +1,1147 @@
+//! Runs cases against a registry and emits events; reporters consume them.
+
+use crate::content::{Content, Item, Kind};
+use crate::http::{Exchange, Http, Request};
+use crate::spec::{
+    BodyCheck, Case, Expect, HeaderCheck, JsonCheck, Level, RequestSpec, Step, Suite, Workflow,
+    SPEC_ERROR_CODES,
+};
+use crate::template::{self, Scope};
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// A setup step failed: the case could not check what it is about.
+    Error,
+    Skip,
+    Unsupported,
+    /// Listed in the expected-failure file, and failed.
+    ExpectedFailure,
+    /// Listed in the expected-failure file, but passed: the list is stale.
+    UnexpectedPass,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+            Outcome::Skip => "skip",
+            Outcome::Unsupported => "unsupported",
+            Outcome::ExpectedFailure => "expected-failure",
+            Outcome::UnexpectedPass => "unexpected-pass",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementRef {
+    pub id: String,
+    pub level: String,
+    pub statement: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub title: String,
+    pub workflow: Workflow,
+    pub level: Level,
+    pub requirements: Vec<RequirementRef>,
+    pub outcome: Outcome,
+    pub message: Option<String>,
+    pub duration_ms: u64,
+    pub file: PathBuf,
+    pub repositories: Vec<String>,
+    pub transcript: Vec<Exchange>,
+}
+
+impl CaseResult {
+    /// Does this result make the run fail?
+    pub fn is_failure(&self, strict: bool) -> bool {
+        match self.outcome {
+            Outcome::UnexpectedPass => true,
+            Outcome::Fail | Outcome::Error => self.level == Level::Must || strict,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub target: String,
+    pub embedded: bool,
+    pub spec_version: String,
+    pub seed: u64,
+    pub run_id: String,
+    pub selected: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub unsupported: usize,
+    pub expected_failures: usize,
+    pub unexpected_passes: usize,
+    /// Failures of SHOULD/MAY cases (counted in `failed`, fatal only with --strict).
+    pub soft_failures: usize,
+    pub duration_ms: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, r: &CaseResult) {
+        match r.outcome {
+            Outcome::Pass => self.passed += 1,
+            Outcome::Fail => self.failed += 1,
+            Outcome::Error => self.errors += 1,
+            Outcome::Skip => self.skipped += 1,
+            Outcome::Unsupported => self.unsupported += 1,
+            Outcome::ExpectedFailure => self.expected_failures += 1,
+            Outcome::UnexpectedPass => self.unexpected_passes += 1,
+        }
+        if matches!(r.outcome, Outcome::Fail | Outcome::Error) && r.level != Level::Must {
+            self.soft_failures += 1;
+        }
+    }
+    /// The closing line: unsupported and expected failures count as skipped, errors and
+    /// unexpected passes as failed.
+    pub fn line(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed,
+            self.failed + self.errors + self.unexpected_passes,
+            self.skipped + self.unsupported + self.expected_failures
+        )
+    }
+}
+
+/// The engine's event stream; every reporter is an independent consumer of it.
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStarted(RunInfo),
+    CaseStarted { id: String },
+    CaseFinished(Box<CaseResult>),
+    RunFinished(Summary),
+}
+
+pub trait Reporter: Send {
+    fn event(&mut self, event: &Event);
+    /// Called once after `RunFinished`; writes files.
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything a case needs from the run configuration.
+#[derive(Debug, Clone)]
+pub struct CaseContext {
+    pub namespace: String,
+    pub namespace2: String,
+    pub run_id: String,
+    pub seed: u64,
+}
+
+impl CaseContext {
+    pub fn repos(&self, case_id: &str) -> (String, String) {
+        (
+            format!("{}/{}/{}", self.namespace, self.run_id, case_id),
+            format!("{}/{}/{}-2", self.namespace2, self.run_id, case_id),
+        )
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub http: Http,
+    pub ctx: CaseContext,
+    pub suite: Arc<Suite>,
+}
+
+/// Why a case stopped early.
+enum Stop {
+    Fail(String),
+    Setup(String),
+    Unsupported(String),
+}
+
+struct CaseRun<'a> {
+    engine: &'a Engine,
+    content: Content,
+    repo: String,
+    repo2: String,
+    random_digest: String,
+    captured: HashMap<String, String>,
+    transcript: Vec<Exchange>,
+}
+
+impl Scope for CaseRun<'_> {
+    fn builtin(&self, name: &str) -> Option<String> {
+        match name {
+            "repo" => Some(self.repo.clone()),
+            "repo2" => Some(self.repo2.clone()),
+            "base" => Some(
+                self.engine
+                    .http
+                    .base()
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_string(),
+            ),
+            "random_digest" => Some(self.random_digest.clone()),
+            _ => None,
+        }
+    }
+    fn fixture_field(&self, fixture: &str, field: &str) -> Option<String> {
+        self.content.get(fixture)?.field(field)
+    }
+    fn fixture_size(&self, fixture: &str) -> Option<u64> {
+        self.content.get(fixture).map(|i| i.bytes.len() as u64)
+    }
+    fn captured(&self) -> &HashMap<String, String> {
+        &self.captured
+    }
+}
+
+impl Engine {
+    pub fn requirement_refs(&self, case: &Case) -> Vec<RequirementRef> {
+        case.requirements
+            .iter()
+            .map(|id| {
+                let r = self.suite.catalog.get(id);
+                RequirementRef {
+                    id: id.clone(),
+                    level: r.map(|r| r.level.clone()).unwrap_or_default(),
+                    statement: r.map(|r| r.statement.clone()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn skipped(&self, file: &std::path::Path, case: &Case, reason: String) -> CaseResult {
+        CaseResult {
+            id: case.id.clone(),
+            title: case.title.clone(),
+            workflow: case.workflow,
+            level: case.level,
+            requirements: self.requirement_refs(case),
+            outcome: Outcome::Skip,
+            message: Some(reason),
+            duration_ms: 0,
+            file: file.to_path_buf(),
+            repositories: vec![],
+            transcript: vec![],
+        }
+    }
+
+    pub async fn run_case(&self, file: &std::path::Path, case: &Case) -> CaseResult {
+        let started = Instant::now();
+        let (repo, repo2) = self.ctx.repos(&case.id);
+        let mut result = CaseResult {
+            id: case.id.clone(),
+            title: case.title.clone(),
+            workflow: case.workflow,
+            level: case.level,
+            requirements: self.requirement_refs(case),
+            outcome: Outcome::Pass,
+            message: None,
+            duration_ms: 0,
+            file: file.to_path_buf(),
+            repositories: vec![repo.clone(), repo2.clone()],
+            transcript: vec![],
+        };
+        let content = match Content::generate(self.ctx.seed, &case.id, &case.content) {
+            Ok(c) => c,
+            Err(e) => {
+                result.outcome = Outcome::Error;
+                result.message = Some(format!("fixtures: {e}"));
+                return result;
+            }
+        };
+        let mut run = CaseRun {
+            engine: self,
+            content,
+            random_digest: crate::content::digest_of(
+                "sha256",
+                format!("nothing pushed: {}/{}", self.ctx.run_id, case.id).as_bytes(),
+            ),
+            repo,
+            repo2,
+            captured: HashMap::new(),
+            transcript: Vec::new(),
+        };
+        for (i, step) in case.steps.iter().enumerate() {
+            let label = step_label(i, step);
+            if let Err(stop) = run.step(step).await {
+                let (outcome, msg) = match stop {
+                    Stop::Fail(m) if step.setup => (Outcome::Error, format!("setup: {m}")),
+                    Stop::Fail(m) => (Outcome::Fail, m),
+                    Stop::Setup(m) => (Outcome::Error, format!("setup: {m}")),
+                    Stop::Unsupported(m) => (Outcome::Unsupported, m),
+                };
+                result.outcome = outcome;
+                result.message = Some(format!("{label}: {msg}"));
+                break;
+            }
+        }
+        result.transcript = run.transcript;
+        result.duration_ms = started.elapsed().as_millis() as u64;
+        result
+    }
+}
+
+fn step_label(i: usize, step: &Step) -> String {
+    match (&step.name, &step.push) {
+        (Some(n), _) => format!("step {} ({n})", i + 1),
+        (None, Some(p)) => format!("step {} (push {p})", i + 1),
+        _ => format!("step {}", i + 1),
+    }
+}
+
+impl CaseRun<'_> {
+    fn expand(&self, s: &str) -> Result<String, Stop> {
+        template::expand(s, self).map_err(Stop::Setup)
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), Stop> {
+        if let Some(name) = &step.push {
+            let repo = match &step.repo {
+                Some(r) => self.expand(r)?,
+                None => self.repo.clone(),
+            };
+            let tag = step.tag.as_deref().map(|t| self.expand(t)).transpose()?;
+            return self.push(name, &repo, tag.as_deref(), step).await;
+        }
+        if let Some(req) = &step.paginate {
+            return self.paginate(req, step).await;
+        }
+        let req = step.request.as_ref().expect("validated: one kind per step");
+        let request = self.build(req)?;
+        let ex = self.send(request).await;
+        if let Some(reason) = unsupported(step, &ex) {
+            return Err(Stop::Unsupported(reason));
+        }
+        let failures = self.check(&step.expect, &ex)?;
+        if !failures.is_empty() {
+            return Err(Stop::Fail(failures.join("; ")));
+        }
+        self.capture(step, &ex)
+    }
+
+    async fn send(&mut self, req: Request) -> Exchange {
+        let ex = self.engine.http.send(req).await;
+        self.transcript.push(ex.clone());
+        ex
+    }
+
+    fn url(&self, req: &RequestSpec) -> Result<String, Stop> {
+        let base = self.engine.http.base();
+        let target = match (&req.path, &req.url) {
+            // Paths are relative to the registry root, which may sit under a prefix.
+            (Some(p), _) => format!(
+                "{}{}",
+                base.as_str().trim_end_matches('/'),
+                self.expand(p)?
+            ),
+            (None, Some(u)) => self
+                .engine
+                .http
+                .resolve(&self.expand(u)?)
+                .map_err(Stop::Setup)?
+                .to_string(),
+            (None, None) => return Err(Stop::Setup("request without path or url".into())),
+        };
+        let mut url = reqwest::Url::parse(&target)
+            .map_err(|e| Stop::Setup(format!("bad URL `{target}`: {e}")))?;
+        if !req.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in &req.query {
+                pairs.append_pair(&self.expand(k)?, &self.expand(v)?);
+            }
+        }
+        Ok(url.to_string())
+    }
+
+    fn build(&self, req: &RequestSpec) -> Result<Request, Stop> {
+        let url = self.url(req)?;
+        let mut headers = Vec::new();
+        for (k, v) in &req.headers {
+            headers.push((k.clone(), self.expand(v)?));
+        }
+        let body = match &req.body {
+            None => None,
+            Some(b) => Some(if let Some(f) = &b.fixture {
+                let item = self.item(f)?;
+                match b.range {
+                    Some((a, z)) => slice(&item.bytes, a, z).map_err(Stop::Setup)?,
+                    None => item.bytes.clone(),
+                }
+            } else if let Some(t) = &b.text {
+                Bytes::from(self.expand(t)?)
+            } else if let Some(j) = &b.json {
+                let v = template::expand_json(j, self).map_err(Stop::Setup)?;
+                Bytes::from(serde_json::to_vec(&v).expect("json"))
+            } else if let (Some(r), Some(n)) = (&b.repeat, b.size) {
+                let unit = r.as_bytes();
+                if unit.is_empty() {
+                    Bytes::new()
+                } else {
+                    Bytes::from(unit.iter().copied().cycle().take(n as usize).collect::<Vec<u8>>())
+                }
+            } else {
+                Bytes::new()
+            }),
+        };
+        Ok(Request {
+            method: req.method.to_ascii_uppercase(),
+            url,
+            headers,
+            body,
+        })
+    }
+
+    fn item(&self, name: &str) -> Result<&Item, Stop> {
+        self.content
+            .get(name)
+            .ok_or_else(|| Stop::Setup(format!("unknown fixture `{name}`")))
+    }
+
+    /// The `push` macro: blobs first (recursively), then manifests, the named one last.
+    async fn push(
+        &mut self,
+        name: &str,
+        repo: &str,
+        tag: Option<&str>,
+        step: &Step,
+    ) -> Result<(), Stop> {
+        let mut order = Vec::new();
+        self.push_order(name, &mut order, 0)?;
+        for (i, n) in order.iter().enumerate() {
+            let item = self.item(n)?.clone();
+            if item.skip_push {
+                continue;
+            }
+            let is_last = i + 1 == order.len();
+            let ex = match item.kind {
+                Kind::Blob => self.push_blob(&item, repo).await,
+                Kind::Manifest => {
+                    let reference = match (is_last, tag) {
+                        (true, Some(t)) => t.to_string(),
+                        _ => item.digest.clone(),
+                    };
+                    let url = format!(
+                        "{}/v2/{repo}/manifests/{reference}",
+                        self.engine.http.base().as_str().trim_end_matches('/')
+                    );
+                    let ex = self
+                        .send(Request {
+                            method: "PUT".into(),
+                            url,
+                            headers: vec![("Content-Type".into(), item.media_type.clone())],
+                            body: Some(item.bytes.clone()),
+                        })
+                        .await;
+                    Ok(ex)
+                }
+            };
+            let ex = ex?;
+            if ex.status != Some(201) {
+                if let Some(reason) = unsupported(step, &ex) {
+                    return Err(Stop::Unsupported(reason));
+                }
+                return Err(Stop::Setup(format!(
+                    "pushing {n} ({}) to {repo}: {}",
+                    item.digest,
+                    describe_answer(&ex)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn push_order(&self, name: &str, out: &mut Vec<String>, depth: usize) -> Result<(), Stop> {
+        if depth > 16 {
+            return Err(Stop::Setup("fixtures nest deeper than 16".into()));
+        }
+        let item = self.item(name)?;
+        for c in item.children.clone() {
+            self.push_order(&c, out, depth + 1)?;
+        }
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+        Ok(())
+    }
+
+    async fn push_blob(&mut self, item: &Item, repo: &str) -> Result<Exchange, Stop> {
+        let base = self.engine.http.base().as_str().trim_end_matches('/').to_string();
+        let mut post = format!("{base}/v2/{repo}/blobs/uploads/");
+        if item.algorithm != "sha256" {
+            post.push_str(&format!("?digest-algorithm={}", item.algorithm));
+        }
+        let ex = self
+            .send(Request {
+                method: "POST".into(),
+                url: post,
+                headers: vec![("Content-Length".into(), "0".into())],
+                body: None,
+            })
+            .await;
+        if ex.status != Some(202) {
+            return Ok(ex);
+        }
+        let Some(loc) = ex.header("Location") else {
+            return Err(Stop::Setup("upload POST answered 202 without Location".into()));
+        };
+        let mut url = self.engine.http.resolve(loc).map_err(Stop::Setup)?;
+        url.query_pairs_mut().append_pair("digest", &item.digest);
+        Ok(self
+            .send(Request {
+                method: "PUT".into(),
+                url: url.to_string(),
+                headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+                body: Some(item.bytes.clone()),
+            })
+            .await)
+    }
+
+    async fn paginate(&mut self, req: &RequestSpec, step: &Step) -> Result<(), Stop> {
+        let pointer = step.collect.as_deref().unwrap_or("");
+        let max_pages = step.max_pages.unwrap_or(100);
+        let mut request = self.build(req)?;
+        let mut collected = Vec::new();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            if pages > max_pages {
+                return Err(Stop::Fail(format!(
+                    "still a rel=\"next\" Link after {max_pages} pages"
+                )));
+            }
+            let ex = self.send(request.clone()).await;
+            if let Some(reason) = unsupported(step, &ex) {
+                return Err(Stop::Unsupported(reason));
+            }
+            let statuses = if step.expect.status.is_empty() {
+                vec![200]
+            } else {
+                step.expect.status.clone()
+            };
+            if !ex.status.is_some_and(|s| statuses.contains(&s)) {
+                return Err(Stop::Fail(format!(
+                    "page {pages}: expected status {statuses:?}, got {}",
+                    describe_answer(&ex)
+                )));
+            }
+            let json = ex
+                .json()
+                .ok_or_else(|| Stop::Fail(format!("page {pages}: body is not JSON")))?;
+            let items = match json.pointer(pointer) {
+                Some(Value::Array(a)) => a.clone(),
+                // A registry may answer `null` for an empty list; that is its own case's concern.
+                Some(Value::Null) | None => vec![],
+                Some(other) => {
+                    return Err(Stop::Fail(format!(
+                        "page {pages}: {pointer} is not an array: {other}"
+                    )))
+                }
+            };
+            if let Some(max) = step.expect.page_size_at_most {
+                if items.len() > max {
+                    return Err(Stop::Fail(format!(
+                        "page {pages} holds {} entries, more than n={max}",
+                        items.len()
+                    )));
+                }
+            }
+            collected.extend(items);
+            let links: Vec<&str> = ex.headers("Link").collect();
+            let next = match links.as_slice() {
+                [] => None,
+                [one] => Some(parse_next_link(one).map_err(|e| {
+                    Stop::Fail(format!("page {pages}: malformed Link header `{one}`: {e}"))
+                })?),
+                many => {
+                    return Err(Stop::Fail(format!(
+                        "page {pages}: {} Link headers",
+                        many.len()
+                    )))
+                }
+            };
+            let Some(next) = next else { break };
+            let url = reqwest::Url::parse(&request.url)
+                .and_then(|u| u.join(&next))
+                .map_err(|e| Stop::Fail(format!("page {pages}: Link target `{next}`: {e}")))?;
+            request.url = url.to_string();
+            request.body = None;
+        }
+        if let Some(check) = &step.expect.collected {
+            let v = Value::Array(collected);
+            let failures = self.json_check(check, vec![v], "collected entries")?;
+            if !failures.is_empty() {
+                return Err(Stop::Fail(failures.join("; ")));
+            }
+        }
+        Ok(())
+    }
+
+    fn capture(&mut self, step: &Step, ex: &Exchange) -> Result<(), Stop> {
+        for (name, c) in &step.capture {
+            let raw = if let Some(h) = &c.header {
+                let v = ex.header(h).ok_or_else(|| {
+                    Stop::Fail(format!("cannot capture `{name}`: no {h} header"))
+                })?;
+                if h.eq_ignore_ascii_case("location") {
+                    // Later steps use it as a URL; resolve relative Locations now.
+                    self.engine
+                        .http
+                        .resolve(v)
+                        .map_err(Stop::Fail)?
+                        .to_string()
+                } else {
+                    v.to_string()
+                }
+            } else {
+                let p = c.json.as_deref().unwrap_or("");
+                let json = ex
+                    .json()
+                    .ok_or_else(|| Stop::Fail(format!("cannot capture `{name}`: body is not JSON")))?;
+                match json.pointer(p) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => {
+                        return Err(Stop::Fail(format!(
+                            "cannot capture `{name}`: nothing at {p}"
+                        )))
+                    }
+                }
+            };
+            let value = match &c.regex {
+                Some(re) => {
+                    let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
+                    let caps = re.captures(&raw).ok_or_else(|| {
+                        Stop::Fail(format!("cannot capture `{name}`: `{raw}` does not match {re}"))
+                    })?;
+                    caps.get(1)
+                        .or_else(|| caps.get(0))
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_default()
+                }
+                None => raw,
+            };
+            self.captured.insert(name.clone(), value);
+        }
+        Ok(())
+    }
+
+    fn check(&self, expect: &Expect, ex: &Exchange) -> Result<Vec<String>, Stop> {
+        let mut f = Vec::new();
+        let Some(status) = ex.status else {
+            return Ok(vec![format!(
+                "no answer: {}",
+                ex.error.as_deref().unwrap_or("unknown error")
+            )]);
+        };
+        if let Some(e) = &ex.error {
+            f.push(e.clone());
+        }
+        if !expect.status.is_empty() && !expect.status.contains(&status) {
+            f.push(format!(
+                "expected status {}, got {}",
+                list(&expect.status),
+                describe_answer(ex)
+            ));
+            // Everything else was written for the expected status; more noise would not help.
+            return Ok(f);
+        }
+        for (name, check) in &expect.headers {
+            f.extend(self.header_check(name, check, ex)?);
+        }
+        if let Some(b) = &expect.body {
+            f.extend(self.body_check(b, ex)?);
+        }
+        if !expect.json.is_empty() {
+            match ex.json() {
+                None => f.push("body is not JSON".into()),
+                Some(doc) => {
+                    for c in &expect.json {
+                        let vals = select(&doc, &c.pointer);
+                        f.extend(self.json_check(c, vals, &c.pointer)?);
+                    }
+                }
+            }
+        }
+        if let Some(codes) = &expect.error_codes {
+            if let Err(e) = check_error_body(&ex.body, codes) {
+                f.push(e);
+            }
+        }
+        if let Some(l) = &expect.link {
+            let link = ex.header("Link");
+            if l.absent == Some(true) && link.is_some() {
+                f.push(format!("expected no Link header, got `{}`", link.unwrap_or("")));
+            }
+            if l.rel_next == Some(true) {
+                match link {
+                    None => f.push("expected a Link header with rel=\"next\"".into()),
+                    Some(v) => {
+                        if let Err(e) = parse_next_link(v) {
+                            f.push(format!("malformed Link header `{v}`: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn header_check(
+        &self,
+        name: &str,
+        c: &HeaderCheck,
+        ex: &Exchange,
+    ) -> Result<Vec<String>, Stop> {
+        let mut f = Vec::new();
+        let value = ex.header(name);
+        if c.present == Some(true) && value.is_none() {
+            f.push(format!("missing {name} header"));
+        }
+        if (c.absent == Some(true) || c.present == Some(false)) && value.is_some() {
+            f.push(format!(
+                "expected no {name} header, got `{}`",
+                value.unwrap_or("")
+            ));
+        }
+        if let Some(want) = &c.equals {
+            let want = self.expand(want)?;
+            match value {
+                Some(v) if v == want => {}
+                Some(v) => f.push(format!("{name}: expected `{want}`, got `{v}`")),
+                None => f.push(format!("{name}: expected `{want}`, header missing")),
+            }
+        }
+        if let Some(re) = &c.matches {
+            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
+            match value {
+                Some(v) if re.is_match(v) => {}
+                Some(v) => f.push(format!("{name}: `{v}` does not match {re}")),
+                None => f.push(format!("{name}: expected a value matching {re}, header missing")),
+            }
+        }
+        if let Some(want) = &c.contains {
+            let want = self.expand(want)?;
+            let items = ex.header_list(name);
+            if !items.iter().any(|i| i == &want) {
+                f.push(format!("{name}: expected an entry `{want}`, got {items:?}"));
+            }
+        }
+        Ok(f)
+    }
+
+    fn body_check(&self, c: &BodyCheck, ex: &Exchange) -> Result<Vec<String>, Stop> {
+        let mut f = Vec::new();
+        let body = &ex.body;
+        if let Some(name) = &c.fixture {
+            let item = self.item(name)?;
+            if body != &item.bytes {
+                f.push(format!(
+                    "body differs from {name}: got {} bytes ({}), want {} bytes ({})",
+                    body.len(),
+                    crate::content::digest_of(item.algorithm, body),
+                    item.bytes.len(),
+                    item.digest
+                ));
+            }
+        }
+        if c.empty == Some(true) && !body.is_empty() {
+            f.push(format!("expected an empty body, got {} bytes", body.len()));
+        }
+        if let Some(d) = &c.digest {
+            let d = self.expand(d)?;
+            let alg = d.split(':').next().unwrap_or("sha256");
+            let got = crate::content::digest_of(alg, body);
+            if got != d {
+                f.push(format!("body digest is {got}, want {d}"));
+            }
+        }
+        if let Some((name, a, z)) = &c.range {
+            let want = slice(&self.item(name)?.bytes, *a, *z).map_err(Stop::Setup)?;
+            if body != &want {
+                f.push(format!(
+                    "body is not bytes {a}-{z} of {name}: got {} bytes, want {}",
+                    body.len(),
+                    want.len()
+                ));
+            }
+        }
+        if let Some(t) = &c.text {
+            let t = self.expand(t)?;
+            if body.as_ref() != t.as_bytes() {
+                f.push(format!(
+                    "body is `{}`, want `{t}`",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ));
+            }
+        }
+        Ok(f)
+    }
+
+    /// `vals`: what the pointer selected (several with a `*` wildcard).
+    fn json_check(&self, c: &JsonCheck, vals: Vec<Value>, what: &str) -> Result<Vec<String>, Stop> {
+        let mut f = Vec::new();
+        let wildcard = c.pointer.contains('*');
+        // With a wildcard the selection itself is the list; otherwise the single value is.
+        let subject: Option<Value> = if wildcard {
+            Some(Value::Array(vals.clone()))
+        } else {
+            vals.first().cloned()
+        };
+        if let Some(e) = c.exists {
+            if e && subject.is_none() {
+                f.push(format!("{what}: missing"));
+            }
+            if !e && subject.is_some() && !(wildcard && vals.is_empty()) {
+                f.push(format!("{what}: expected absent, got {}", short(subject.as_ref())));
+            }
+        }
+        if let Some(want) = &c.equals {
+            let want = template::expand_json(want, self).map_err(Stop::Setup)?;
+            if subject.as_ref() != Some(&want) {
+                f.push(format!("{what}: expected {want}, got {}", short(subject.as_ref())));
+            }
+        }
+        let as_list = |v: &Option<Value>| -> Option<Vec<Value>> {
+            match v {
+                Some(Value::Array(a)) => Some(a.clone()),
+                _ => None,
+            }
+        };
+        if let Some(n) = c.length {
+            match as_list(&subject) {
+                Some(a) if a.len() == n => {}
+                Some(a) => f.push(format!("{what}: expected {n} entries, got {}", a.len())),
+                None => f.push(format!("{what}: expected a list of {n}, got {}", short(subject.as_ref()))),
+            }
+        }
+        if c.sorted == Some(true) {
+            match as_list(&subject) {
+                Some(a) => {
+                    let strs: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+                    if !is_sorted_ascii_or_lexical(&strs) {
+                        f.push(format!("{what}: not in lexical or ASCII order: {strs:?}"));
+                    }
+                }
+                None => f.push(format!("{what}: expected a list, got {}", short(subject.as_ref()))),
+            }
+        }
+        for (want, negate) in [(&c.contains, false), (&c.not_contains, true)] {
+            let Some(want) = want else { continue };
+            let want = template::expand_json(want, self).map_err(Stop::Setup)?;
+            let list = as_list(&subject).unwrap_or_default();
+            // `contains` of a list checks every element of it.
+            let wanted: Vec<Value> = match &want {
+                Value::Array(a) => a.clone(),
+                v => vec![v.clone()],
+            };
+            for w in wanted {
+                let has = list.contains(&w);
+                if has == negate {
+                    f.push(format!(
+                        "{what}: expected {}to contain {w}, got {}",
+                        if negate { "not " } else { "" },
+                        short(subject.as_ref())
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+fn short(v: Option<&Value>) -> String {
+    match v {
+        None => "nothing".into(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.len() > 300 {
+                format!("{}…", &s[..s.char_indices().nth(300).map(|x| x.0).unwrap_or(s.len())])
+            } else {
+                s
+            }
+        }
+    }
+}
+
+fn list(v: &[u16]) -> String {
+    v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" or ")
+}
+
+/// "404 (MANIFEST_UNKNOWN)" or "connection broken…".
+pub fn describe_answer(ex: &Exchange) -> String {
+    match ex.status {
+        None => format!("no answer ({})", ex.error.as_deref().unwrap_or("?")),
+        Some(s) => {
+            let codes: Vec<String> = ex
+                .json()
+                .and_then(|j| j.get("errors").cloned())
+                .and_then(|e| e.as_array().cloned())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e.get("code").and_then(Value::as_str).map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if codes.is_empty() {
+                s.to_string()
+            } else {
+                format!("{s} ({})", codes.join(", "))
+            }
+        }
+    }
+}
+
+fn unsupported(step: &Step, ex: &Exchange) -> Option<String> {
+    let u = step.unsupported_if.as_ref()?;
+    let status = ex.status?;
+    if !u.status.contains(&status) {
+        return None;
+    }
+    if let Some(codes) = &u.error_codes {
+        let body_codes: Vec<String> = ex
+            .json()
+            .and_then(|j| j.get("errors").cloned())
+            .and_then(|e| e.as_array().cloned())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.get("code").and_then(Value::as_str).map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !body_codes.is_empty() && !body_codes.iter().any(|c| codes.contains(c)) {
+            return None;
+        }
+    }
+    Some(format!(
+        "registry answered {}{}",
+        describe_answer(ex),
+        u.reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    ))
+}
+
+/// Checks a spec error body: `{"errors":[{"code":…,"message"?:…,"detail"?:…}]}` with
+/// spec codes only, and at least one of `wanted`.
+pub fn check_error_body(body: &[u8], wanted: &[String]) -> Result<(), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| {
+        format!(
+            "expected a JSON error body with {}, got `{}`",
+            wanted.join(" or "),
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        )
+    })?;
+    let errors = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .ok_or("error body has no `errors` array")?;
+    if errors.is_empty() {
+        return Err("`errors` is empty".into());
+    }
+    let mut codes = Vec::new();
+    for e in errors {
+        let code = e
+            .get("code")
+            .and_then(Value::as_str)
+            .ok_or("an error has no string `code`")?;
+        if code.is_empty() || !code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+            return Err(format!("code `{code}` is not uppercase letters and `_`"));
+        }
+        if !SPEC_ERROR_CODES.contains(&code) {
+            return Err(format!("code `{code}` is not one of the spec's error codes"));
+        }
+        if let Some(m) = e.get("message") {
+            if !m.is_string() {
+                return Err(format!("`message` of {code} is not a string"));
+            }
+        }
+        codes.push(code.to_string());
+    }
+    if wanted.is_empty() || codes.iter().any(|c| wanted.contains(c)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected error code {}, got {}",
+            wanted.join(" or "),
+            codes.join(", ")
+        ))
+    }
+}
+
+/// Parses an RFC 8288 `Link: <target>; rel="next"` value and returns the target.
+pub fn parse_next_link(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let rest = v.strip_prefix('<').ok_or("does not start with `<`")?;
+    let (target, params) = rest.split_once('>').ok_or("no closing `>`")?;
+    let mut rel_next = false;
+    for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, val) = p.split_once('=').ok_or_else(|| format!("parameter `{p}` has no value"))?;
+        if k.trim().eq_ignore_ascii_case("rel") {
+            let val = val.trim().trim_matches('"');
+            rel_next = val.split_whitespace().any(|r| r.eq_ignore_ascii_case("next"));
+        }
+    }
+    if !rel_next {
+        return Err("no rel=\"next\"".into());
+    }
+    if target.is_empty() {
+        return Err("empty target".into());
+    }
+    Ok(target.to_string())
+}
+
+/// JSON pointer with `*` matching every element of an array (or value of an object).
+pub fn select(doc: &Value, pointer: &str) -> Vec<Value> {
+    if pointer.is_empty() {
+        return vec![doc.clone()];
+    }
+    let mut cur = vec![doc.clone()];
+    for seg in pointer.trim_start_matches('/').split('/') {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let mut next = Vec::new();
+        for v in cur {
+            if seg == "*" {
+                match v {
+                    Value::Array(a) => next.extend(a),
+                    Value::Object(o) => next.extend(o.into_iter().map(|x| x.1)),
+                    _ => {}
+                }
+            } else {
+                let child = match &v {
+                    Value::Object(o) => o.get(&seg).cloned(),
+                    Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i).cloned()),
+                    _ => None,
+                };
+                next.extend(child);
+            }
+        }
+        cur = next;
+    }
+    cur
+}
+
+/// The spec allows case-insensitive lexical order (1.1) or ASCII order (main).
+pub fn is_sorted_ascii_or_lexical(v: &[&str]) -> bool {
+    let ascii = v.windows(2).all(|w| w[0] <= w[1]);
+    let lexical = v
+        .windows(2)
+        .all(|w| w[0].to_lowercase() <= w[1].to_lowercase());
+    ascii || lexical
+}
+
+fn slice(b: &Bytes, a: u64, z: u64) -> Result<Bytes, String> {
+    if a > z || z as usize >= b.len() {
+        return Err(format!("range {a}-{z} is outside a {}-byte fixture", b.len()));
+    }
+    Ok(b.slice(a as usize..=z as usize))
+}
+
+/// Runs the selected cases concurrently and feeds every reporter the same events.
+pub async fn run(
+    engine: &Engine,
+    info: RunInfo,
+    selected: Vec<(PathBuf, Case)>,
+    skipped: Vec<CaseResult>,
+    jobs: usize,
+    expected: &crate::expected::ExpectedFailures,
+    reporters: &mut [Box<dyn Reporter>],
+) -> Summary {
+    use futures_util::StreamExt;
+    let started = Instant::now();
+    let emit = |reporters: &mut [Box<dyn Reporter>], ev: Event| {
+        for r in reporters.iter_mut() {
+            r.event(&ev);
+        }
+    };
+    emit(reporters, Event::RunStarted(info));
+    let mut summary = Summary::default();
+    for s in skipped {
+        summary.add(&s);
+        emit(reporters, Event::CaseFinished(Box::new(s)));
+    }
+    let mut stream = futures_util::stream::iter(selected.iter())
+        .map(|(file, case)| async move { engine.run_case(file, case).await })
+        .buffer_unordered(jobs.max(1));
+    while let Some(mut result) = stream.next().await {
+        expected.apply(&mut result);
+        summary.add(&result);
+        emit(reporters, Event::CaseFinished(Box::new(result)));
+    }
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    emit(reporters, Event::RunFinished(summary.clone()));
+    summary
+}
+
+/// A short random run id: lowercase letters and digits, valid in every repository grammar.
+pub fn new_run_id() -> String {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    format!("r{}", &u[..8])
+}
+
+pub fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(
+            parse_next_link("</v2/a/tags/list?n=2&last=b>; rel=\"next\"").unwrap(),
+            "/v2/a/tags/list?n=2&last=b"
+        );
+        assert!(parse_next_link("</x>; rel=\"prev\"").is_err());
+        assert!(parse_next_link("/x; rel=next").is_err());
+    }
+
+    #[test]
+    fn pointers_with_wildcards() {
+        let d = json!({"manifests": [{"digest": "a"}, {"digest": "b"}]});
+        assert_eq!(select(&d, "/manifests/*/digest"), vec![json!("a"), json!("b")]);
+        assert_eq!(select(&d, "/manifests/1/digest"), vec![json!("b")]);
+        assert!(select(&d, "/nope").is_empty());
+    }
+
+    #[test]
+    fn sort_orders() {
+        assert!(is_sorted_ascii_or_lexical(&["A", "B", "a", "b"]));
+        assert!(is_sorted_ascii_or_lexical(&["a", "B", "c"]));
+        assert!(!is_sorted_ascii_or_lexical(&["b", "a"]));
+    }
+
+    #[test]
+    fn error_bodies() {
+        let ok = br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"x","detail":{}}]}"#;
+        assert!(check_error_body(ok, &["BLOB_UNKNOWN".into()]).is_ok());
+        assert!(check_error_body(ok, &["NAME_UNKNOWN".into()]).is_err());
+        assert!(check_error_body(br#"{"errors":[{"code":"NOT_FOUND"}]}"#, &[]).is_err());
+        assert!(check_error_body(br#"{"errors":[]}"#, &[]).is_err());
+        assert!(check_error_body(b"not json", &[]).is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! Terminal: a progress bar on a TTY, each failure as it happens, a summary, and last the
+//! plain line `N passed, N failed, N skipped`.
+
+use crate::engine::{CaseResult, Event, Outcome, Reporter};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+pub struct Terminal {
+    bar: Option<ProgressBar>,
+    want_bar: bool,
+    strict: bool,
+    failures: Vec<CaseResult>,
+}
+
+impl Terminal {
+    pub fn new(progress: bool, strict: bool) -> Self {
+        Terminal {
+            bar: None,
+            want_bar: progress && std::io::stderr().is_terminal(),
+            strict,
+            failures: Vec::new(),
+        }
+    }
+
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Reporter for Terminal {
+    fn event(&mut self, ev: &Event) {
+        match ev {
+            Event::RunStarted(info) => {
+                eprintln!(
+                    "oci-conformance: {} of {} cases against {} (spec {}, seed {}, run {})",
+                    info.selected, info.total, info.target, info.spec_version, info.seed, info.run_id
+                );
+                if self.want_bar {
+                    let bar = ProgressBar::new(info.selected as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                            .expect("static template"),
+                    );
+                    self.bar = Some(bar);
+                }
+            }
+            Event::CaseStarted { .. } => {}
+            Event::CaseFinished(r) => {
+                if r.outcome == Outcome::Skip {
+                    return;
+                }
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                }
+                if matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass) {
+                    let fatal = r.is_failure(self.strict);
+                    self.say(format!(
+                        "{} {} [{}] {}: {}",
+                        if fatal { "FAIL" } else { "WARN" },
+                        r.id,
+                        r.level.as_str(),
+                        r.requirements
+                            .iter()
+                            .map(|q| q.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        r.message.as_deref().unwrap_or("")
+                    ));
+                    self.failures.push((**r).clone());
+                }
+            }
+            Event::RunFinished(s) => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+                eprintln!(
+                    "oci-conformance: {} passed, {} failed ({} of them SHOULD/MAY), {} setup errors, \
+                     {} unsupported, {} skipped, {} expected failures, {} unexpected passes in {:.2}s",
+                    s.passed,
+                    s.failed,
+                    s.soft_failures,
+                    s.errors,
+                    s.unsupported,
+                    s.skipped,
+                    s.expected_failures,
+                    s.unexpected_passes,
+                    s.duration_ms as f64 / 1000.0
+                );
+                // The closing line, alone, on stdout: CI log readers key on it.
+                println!("{}", s.line());
+            }
+        }
+    }
+}

@@ -1,0 +1,786 @@
+//! The test cases, as data: loading and validating `specs/`.
+//!
+//! Serde does the structural checks (`deny_unknown_fields` everywhere, so a misspelt key is an
+//! error, not a silently ignored expectation); [`validate`] does the cross-references serde
+//! cannot: requirement ids, fixture names, template syntax, duplicate ids.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid spec file: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: case {case}: {message}")]
+    Invalid {
+        path: PathBuf,
+        case: String,
+        message: String,
+    },
+    #[error("{0}: no spec files (*.json) found")]
+    Empty(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workflow {
+    Pull,
+    Push,
+    Discovery,
+    Management,
+}
+
+impl Workflow {
+    pub const ALL: [Workflow; 4] = [
+        Workflow::Pull,
+        Workflow::Push,
+        Workflow::Discovery,
+        Workflow::Management,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Workflow::Pull => "pull",
+            Workflow::Push => "push",
+            Workflow::Discovery => "discovery",
+            Workflow::Management => "management",
+        }
+    }
+}
+
+impl std::str::FromStr for Workflow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pull" => Ok(Workflow::Pull),
+            "push" => Ok(Workflow::Push),
+            "discovery" | "content-discovery" | "content_discovery" => Ok(Workflow::Discovery),
+            "management" | "content-management" | "content_management" => {
+                Ok(Workflow::Management)
+            }
+            other => Err(format!(
+                "unknown workflow `{other}` (pull, push, discovery, management)"
+            )),
+        }
+    }
+}
+
+/// RFC 2119 level a case holds the registry to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Level {
+    #[serde(rename = "MUST")]
+    Must,
+    #[serde(rename = "SHOULD")]
+    Should,
+    #[serde(rename = "MAY")]
+    May,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::May => "MAY",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SpecVersion {
+    #[serde(rename = "1.0")]
+    V1_0,
+    #[serde(rename = "1.1")]
+    V1_1,
+    #[serde(rename = "1.1.1")]
+    V1_1_1,
+    #[serde(rename = "dev")]
+    Dev,
+}
+
+impl SpecVersion {
+    pub const ALL: [SpecVersion; 4] = [
+        SpecVersion::V1_0,
+        SpecVersion::V1_1,
+        SpecVersion::V1_1_1,
+        SpecVersion::Dev,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpecVersion::V1_0 => "1.0",
+            SpecVersion::V1_1 => "1.1",
+            SpecVersion::V1_1_1 => "1.1.1",
+            SpecVersion::Dev => "dev",
+        }
+    }
+}
+
+impl std::str::FromStr for SpecVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // The official V2 suite's OCI_VERSION spellings are accepted too.
+        match s.trim().to_ascii_lowercase().as_str() {
+            "1.0" | "1.0.0" | "1.0.1" | "v1.0" => Ok(SpecVersion::V1_0),
+            "1.1" | "1.1.0" | "v1.1" => Ok(SpecVersion::V1_1),
+            "1.1.1" | "v1.1.1" | "stable" => Ok(SpecVersion::V1_1_1),
+            "dev" | "main" | "1.1+dev" | "1.1.1+dev" => Ok(SpecVersion::Dev),
+            other => Err(format!(
+                "unknown spec version `{other}` (1.0, 1.1, 1.1.1, dev)"
+            )),
+        }
+    }
+}
+
+fn all_versions() -> Vec<SpecVersion> {
+    SpecVersion::ALL.to_vec()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecFile {
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    pub area: String,
+    #[serde(default)]
+    pub description: String,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub id: String,
+    pub workflow: Workflow,
+    pub title: String,
+    pub requirements: Vec<String>,
+    pub level: Level,
+    #[serde(default = "all_versions")]
+    pub versions: Vec<SpecVersion>,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub content: BTreeMap<String, Fixture>,
+    pub steps: Vec<Step>,
+    /// Free text for readers of the case file; shown in reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fixture {
+    Blob(BlobFixture),
+    Config(ConfigFixture),
+    Image(ImageFixture),
+    Index(IndexFixture),
+    DockerManifest(DockerFixture),
+    Raw(RawFixture),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobFixture {
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// Media type used when an image references this blob as a layer.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Never pushed by the `push` macro (a layer the case wants missing or non-distributable).
+    #[serde(default)]
+    pub skip_push: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFixture {
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// The `application/vnd.oci.empty.v1+json` blob `{}`.
+    #[serde(default)]
+    pub empty: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFixture {
+    pub config: String,
+    #[serde(default)]
+    pub layers: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub extra: serde_json::Map<String, Value>,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub omit_media_type: bool,
+    #[serde(default)]
+    pub pad_to: Option<u64>,
+    #[serde(default)]
+    pub indent: bool,
+    #[serde(default)]
+    pub layer_media_type: Option<String>,
+    /// Embed the config bytes as the descriptor's base64 `data` field.
+    #[serde(default)]
+    pub data: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexFixture {
+    #[serde(default)]
+    pub manifests: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub omit_media_type: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerFixture {
+    pub config: String,
+    #[serde(default)]
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFixture {
+    pub media_type: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub json: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub setup: bool,
+    #[serde(default)]
+    pub request: Option<RequestSpec>,
+    /// Macro: push a fixture (and everything it references).
+    #[serde(default)]
+    pub push: Option<String>,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Macro: follow `Link: <…>; rel="next"` from this request to the end.
+    #[serde(default)]
+    pub paginate: Option<RequestSpec>,
+    #[serde(default)]
+    pub collect: Option<String>,
+    #[serde(default)]
+    pub max_pages: Option<u32>,
+    #[serde(default)]
+    pub expect: Expect,
+    #[serde(default)]
+    pub unsupported_if: Option<Unsupported>,
+    #[serde(default)]
+    pub capture: BTreeMap<String, Capture>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    #[serde(default = "get")]
+    pub method: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub query: Vec<(String, String)>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<BodySpec>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodySpec {
+    #[serde(default)]
+    pub fixture: Option<String>,
+    /// Inclusive byte range of the fixture.
+    #[serde(default)]
+    pub range: Option<(u64, u64)>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub json: Option<Value>,
+    #[serde(default)]
+    pub empty: Option<bool>,
+    /// `repeat` × `size`: a large body without a large spec file.
+    #[serde(default)]
+    pub repeat: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub status: Vec<u16>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderCheck>,
+    #[serde(default)]
+    pub body: Option<BodyCheck>,
+    #[serde(default)]
+    pub json: Vec<JsonCheck>,
+    #[serde(default)]
+    pub error_codes: Option<Vec<String>>,
+    #[serde(default)]
+    pub link: Option<LinkCheck>,
+    /// `paginate` only: no page holds more entries than this.
+    #[serde(default)]
+    pub page_size_at_most: Option<usize>,
+    /// `paginate` only: a check of the concatenated pages (its `pointer` is ignored).
+    #[serde(default)]
+    pub collected: Option<JsonCheck>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderCheck {
+    #[serde(default)]
+    pub present: Option<bool>,
+    #[serde(default)]
+    pub absent: Option<bool>,
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub matches: Option<String>,
+    #[serde(default)]
+    pub contains: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyCheck {
+    #[serde(default)]
+    pub fixture: Option<String>,
+    #[serde(default)]
+    pub empty: Option<bool>,
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub range: Option<(String, u64, u64)>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonCheck {
+    #[serde(default)]
+    pub pointer: String,
+    #[serde(default)]
+    pub equals: Option<Value>,
+    #[serde(default)]
+    pub length: Option<usize>,
+    #[serde(default)]
+    pub sorted: Option<bool>,
+    #[serde(default)]
+    pub contains: Option<Value>,
+    #[serde(default)]
+    pub not_contains: Option<Value>,
+    #[serde(default)]
+    pub exists: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkCheck {
+    #[serde(default)]
+    pub absent: Option<bool>,
+    #[serde(default)]
+    pub rel_next: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsupported {
+    #[serde(default)]
+    pub status: Vec<u16>,
+    /// If given, the status must match AND (when the body is a JSON error) a code must be listed.
+    #[serde(default)]
+    pub error_codes: Option<Vec<String>>,
+    /// Why this answer means "not supported", for the report.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub json: Option<String>,
+    /// Applied to the captured text; the first group (or the whole match) is kept.
+    #[serde(default)]
+    pub regex: Option<String>,
+}
+
+/// One requirement of the catalog (`specs/requirements.json`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Requirement {
+    pub id: String,
+    pub level: String,
+    #[serde(default)]
+    pub who: String,
+    #[serde(default)]
+    pub since: String,
+    #[serde(default)]
+    pub statement: String,
+    #[serde(default)]
+    pub observable: bool,
+    #[serde(default, rename = "ref")]
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Catalog {
+    pub requirements: Vec<Requirement>,
+}
+
+impl Catalog {
+    pub fn get(&self, id: &str) -> Option<&Requirement> {
+        self.requirements.iter().find(|r| r.id == id)
+    }
+}
+
+/// Every case of a spec directory, with the catalog they refer to.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub dir: PathBuf,
+    pub catalog: Catalog,
+    /// (file the case came from, the case)
+    pub cases: Vec<(PathBuf, Case)>,
+}
+
+pub const CATALOG_FILE: &str = "requirements.json";
+/// Files in the spec directory that are not case files.
+const NOT_CASES: &[&str] = &[CATALOG_FILE, "schema.json"];
+
+impl Suite {
+    /// Loads `dir/requirements.json` and every other `dir/*.json` as a case file.
+    pub fn load(dir: &Path) -> Result<Suite, SpecError> {
+        let catalog_path = dir.join(CATALOG_FILE);
+        let catalog: Catalog = read_json(&catalog_path)?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|source| SpecError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    && !NOT_CASES.contains(&p.file_name().and_then(|n| n.to_str()).unwrap_or(""))
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(SpecError::Empty(dir.to_path_buf()));
+        }
+        let mut cases = Vec::new();
+        for f in files {
+            let file: SpecFile = read_json(&f)?;
+            for c in file.cases {
+                cases.push((f.clone(), c));
+            }
+        }
+        let suite = Suite {
+            dir: dir.to_path_buf(),
+            catalog,
+            cases,
+        };
+        suite.validate()?;
+        Ok(suite)
+    }
+
+    /// Loads a single case file (a fuzz reproducer, say) against a catalog.
+    pub fn load_file(path: &Path, catalog: Catalog) -> Result<Suite, SpecError> {
+        let file: SpecFile = read_json(path)?;
+        let suite = Suite {
+            dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            catalog,
+            cases: file.cases.into_iter().map(|c| (path.to_path_buf(), c)).collect(),
+        };
+        suite.validate()?;
+        Ok(suite)
+    }
+
+    fn validate(&self) -> Result<(), SpecError> {
+        let known: HashSet<&str> = self
+            .catalog
+            .requirements
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        let mut seen = HashSet::new();
+        for (path, case) in &self.cases {
+            let bad = |message: String| SpecError::Invalid {
+                path: path.clone(),
+                case: case.id.clone(),
+                message,
+            };
+            if !seen.insert(case.id.as_str()) {
+                return Err(bad("duplicate case id".into()));
+            }
+            validate_case(case, &known).map_err(bad)?;
+        }
+        Ok(())
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| SpecError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn valid_case_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !seg.starts_with('-')
+                && !seg.ends_with('-')
+        })
+}
+
+pub const SPEC_ERROR_CODES: [&str; 14] = [
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+];
+
+fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> {
+    if !valid_case_id(&case.id) {
+        return Err("id must be lowercase segments of [a-z0-9-] joined by `/`".into());
+    }
+    if case.requirements.is_empty() {
+        return Err("names no requirement".into());
+    }
+    for r in &case.requirements {
+        if !known_reqs.contains(r.as_str()) {
+            return Err(format!("unknown requirement `{r}`"));
+        }
+    }
+    if case.versions.is_empty() {
+        return Err("`versions` is empty".into());
+    }
+    if case.steps.is_empty() {
+        return Err("has no steps".into());
+    }
+    let fixtures: HashSet<&str> = case.content.keys().map(String::as_str).collect();
+    for (name, f) in &case.content {
+        let refs: Vec<&String> = match f {
+            Fixture::Image(i) => std::iter::once(&i.config)
+                .chain(i.layers.iter())
+                .chain(i.subject.iter())
+                .collect(),
+            Fixture::Index(i) => i.manifests.iter().chain(i.subject.iter()).collect(),
+            Fixture::DockerManifest(d) => std::iter::once(&d.config).chain(d.layers.iter()).collect(),
+            Fixture::Blob(b) => {
+                if b.size.is_some() == b.text.is_some() {
+                    return Err(format!("blob `{name}` needs exactly one of size, text"));
+                }
+                if let Some(a) = &b.algorithm {
+                    if a != "sha256" && a != "sha512" {
+                        return Err(format!("blob `{name}`: algorithm must be sha256 or sha512"));
+                    }
+                }
+                vec![]
+            }
+            Fixture::Raw(r) => {
+                if r.text.is_some() == r.json.is_some() {
+                    return Err(format!("raw `{name}` needs exactly one of text, json"));
+                }
+                vec![]
+            }
+            Fixture::Config(_) => vec![],
+        };
+        for r in refs {
+            if !fixtures.contains(r.as_str()) {
+                return Err(format!("fixture `{name}` refers to unknown fixture `{r}`"));
+            }
+        }
+    }
+    let mut captured: HashSet<String> = HashSet::new();
+    for (i, step) in case.steps.iter().enumerate() {
+        let at = |m: String| format!("step {}: {m}", i + 1);
+        let kinds = [
+            step.request.is_some(),
+            step.push.is_some(),
+            step.paginate.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if kinds != 1 {
+            return Err(at("needs exactly one of request, push, paginate".into()));
+        }
+        if let Some(p) = &step.push {
+            if !fixtures.contains(p.as_str()) {
+                return Err(at(format!("push of unknown fixture `{p}`")));
+            }
+        }
+        for req in step.request.iter().chain(step.paginate.iter()) {
+            if req.path.is_some() == req.url.is_some() {
+                return Err(at("request needs exactly one of path, url".into()));
+            }
+            if let Some(b) = &req.body {
+                let n = [
+                    b.fixture.is_some(),
+                    b.text.is_some(),
+                    b.json.is_some(),
+                    b.empty.is_some(),
+                    b.repeat.is_some(),
+                ]
+                .iter()
+                .filter(|x| **x)
+                .count();
+                if n != 1 {
+                    return Err(at(
+                        "body needs exactly one of fixture, text, json, empty, repeat".into(),
+                    ));
+                }
+                if let Some(f) = &b.fixture {
+                    if !fixtures.contains(f.as_str()) {
+                        return Err(at(format!("body of unknown fixture `{f}`")));
+                    }
+                }
+                if b.repeat.is_some() != b.size.is_some() {
+                    return Err(at("body `repeat` needs `size` (and only then)".into()));
+                }
+            }
+        }
+        if let Some(codes) = &step.expect.error_codes {
+            for c in codes {
+                if !SPEC_ERROR_CODES.contains(&c.as_str()) {
+                    return Err(at(format!("`{c}` is not an error code of the spec")));
+                }
+            }
+        }
+        if let Some(bc) = &step.expect.body {
+            if let Some(f) = bc.fixture.as_ref().or(bc.range.as_ref().map(|r| &r.0)) {
+                if !fixtures.contains(f.as_str()) {
+                    return Err(at(format!("body check of unknown fixture `{f}`")));
+                }
+            }
+        }
+        for (name, check) in &step.expect.headers {
+            if let Some(re) = &check.matches {
+                regex::Regex::new(re)
+                    .map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
+            }
+        }
+        for (name, c) in &step.capture {
+            if c.header.is_some() == c.json.is_some() {
+                return Err(at(format!("capture `{name}` needs exactly one of header, json")));
+            }
+            if let Some(re) = &c.regex {
+                regex::Regex::new(re).map_err(|e| at(format!("capture `{name}`: bad regex: {e}")))?;
+            }
+        }
+        // Templates may only name things that exist by the time the step runs.
+        let mut strings = Vec::new();
+        collect_step_strings(step, &mut strings);
+        for s in strings {
+            crate::template::check(&s, &fixtures, &captured).map_err(at)?;
+        }
+        captured.extend(step.capture.keys().cloned());
+    }
+    Ok(())
+}
+
+fn collect_step_strings(step: &Step, out: &mut Vec<String>) {
+    for req in step.request.iter().chain(step.paginate.iter()) {
+        out.extend(req.path.clone());
+        out.extend(req.url.clone());
+        for (k, v) in &req.query {
+            out.push(k.clone());
+            out.push(v.clone());
+        }
+        out.extend(req.headers.values().cloned());
+        if let Some(b) = &req.body {
+            out.extend(b.text.clone());
+            if let Some(j) = &b.json {
+                collect_json_strings(j, out);
+            }
+        }
+    }
+    out.extend(step.tag.clone());
+    out.extend(step.repo.clone());
+    for h in step.expect.headers.values() {
+        out.extend(h.equals.clone());
+        out.extend(h.contains.clone());
+    }
+    if let Some(b) = &step.expect.body {
+        out.extend(b.digest.clone());
+        out.extend(b.text.clone());
+    }
+    for j in step.expect.json.iter().chain(step.expect.collected.iter()) {
+        for v in [&j.equals, &j.contains, &j.not_contains].into_iter().flatten() {
+            collect_json_strings(v, out);
+        }
+    }
+}
+
+fn collect_json_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| collect_json_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_json_strings(x, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,362 @@
+//! The harness itself: schema, engine verdicts against a purpose-built misbehaving registry,
+//! reporters, and the CLI's exit codes.
+
+use oci_conformance::engine::{CaseContext, Engine, Outcome};
+use oci_conformance::http::Http;
+use oci_conformance::spec::Suite;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn specs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs")
+}
+
+/// A spec directory with the real catalog and the test cases of tests/data.
+fn test_specs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(specs_dir().join("requirements.json"), dir.path().join("requirements.json"))
+        .unwrap();
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/cases.json"),
+        dir.path().join("cases.json"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn every_spec_file_validates_against_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(specs_dir().join("schema.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(specs_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if !name.ends_with(".json") || name == "schema.json" || name == "requirements.json" {
+            continue;
+        }
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .take(5)
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        checked += 1;
+    }
+    assert!(checked > 0);
+    // And the schema is not vacuous: a misspelt key is rejected.
+    let bad = serde_json::json!({"area": "x", "cases": [{"id": "a", "workflow": "pull",
+        "title": "t", "requirements": ["R-001"], "level": "MUST",
+        "steps": [{"request": {"path": "/v2/"}, "expect": {"statuss": [200]}}]}]});
+    assert!(!validator.is_valid(&bad));
+}
+
+#[test]
+fn the_loader_rejects_what_the_schema_cannot_see() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(specs_dir().join("requirements.json"), dir.path().join("requirements.json"))
+        .unwrap();
+    let write = |body: &str| std::fs::write(dir.path().join("x.json"), body).unwrap();
+    let case = |steps: &str, content: &str, reqs: &str| {
+        format!(
+            r#"{{"area":"x","cases":[{{"id":"x/a","workflow":"pull","title":"t",
+            "requirements":[{reqs}],"level":"MUST","content":{{{content}}},"steps":[{steps}]}}]}}"#
+        )
+    };
+    write(&case(r#"{"request":{"path":"/v2/"}}"#, "", r#""R-999""#));
+    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("R-999"));
+    write(&case(r#"{"request":{"path":"/v2/${nope.digest}"}}"#, "", r#""R-001""#));
+    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("nope"));
+    write(&case(r#"{"request":{"path":"/v2/${later}"}},{"request":{"path":"/v2/"},"capture":{"later":{"header":"X"}}}"#, "", r#""R-001""#));
+    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("later"));
+    write(&case(r#"{"push":"img"}"#, r#""img":{"image":{"config":"missing"}}"#, r#""R-001""#));
+    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("missing"));
+    write(&case(r#"{"request":{"path":"/v2/"},"expect":{"statuss":[200]}}"#, "", r#""R-001""#));
+    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("statuss"));
+}
+
+/// A registry that answers every request with the same canned response, or never answers.
+async fn canned_registry(response: Option<&'static str>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    // One read per request is enough for the small requests these tests send.
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    match response {
+                        Some(r) => {
+                            if sock.write_all(r.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn engine(url: &str, timeout: Duration) -> Engine {
+    Engine {
+        http: Http::new(url, timeout, 1 << 20, None).unwrap(),
+        ctx: CaseContext {
+            namespace: "t".into(),
+            namespace2: "t".into(),
+            run_id: "r".into(),
+            seed: 1,
+        },
+        suite: Arc::new(Suite::load(test_specs().path()).unwrap()),
+    }
+}
+
+fn case<'a>(e: &'a Engine, id: &str) -> &'a (PathBuf, oci_conformance::spec::Case) {
+    e.suite
+        .cases
+        .iter()
+        .find(|(_, c)| c.id == id)
+        .unwrap_or_else(|| panic!("no case {id}"))
+}
+
+#[tokio::test]
+async fn a_registry_that_says_yes_to_everything_fails_the_404_case() {
+    let url = canned_registry(Some(
+        "HTTP/1.1 201 Created\r\nLocation: /v2/x/blobs/uploads/1\r\nContent-Length: 2\r\n\r\n{}",
+    ))
+    .await;
+    let e = engine(&url, Duration::from_secs(5));
+    let (f, c) = case(&e, "pull/manifest/unknown-tag-404");
+    let r = e.run_case(f, c).await;
+    // Setup "succeeds" (201 everywhere), then the 404 check must fail, naming both statuses.
+    assert_eq!(r.outcome, Outcome::Fail, "{:?}", r.message);
+    assert!(r.message.unwrap().contains("expected status 404, got 201"));
+    assert!(!r.transcript.is_empty());
+}
+
+#[tokio::test]
+async fn a_hanging_registry_is_a_timeout_failure_not_a_hang() {
+    let url = canned_registry(None).await;
+    let e = engine(&url, Duration::from_millis(300));
+    let (f, c) = case(&e, "pull/manifest/unknown-tag-404");
+    let started = std::time::Instant::now();
+    let r = e.run_case(f, c).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(matches!(r.outcome, Outcome::Error | Outcome::Fail));
+    assert!(r.message.unwrap().contains("timed out"));
+}
+
+#[tokio::test]
+async fn wrong_answers_fail_with_a_message_naming_expected_and_got() {
+    // A "registry" whose every answer is 200 with a manifest-ish body: GET of an unknown tag
+    // must be 404, so the check itself must fail (not error).
+    let url = canned_registry(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(specs_dir().join("requirements.json"), dir.path().join("requirements.json"))
+        .unwrap();
+    std::fs::write(
+        dir.path().join("x.json"),
+        r#"{"area":"x","cases":[{"id":"x/missing","workflow":"pull","title":"t",
+        "requirements":["R-022"],"level":"MUST","steps":[
+        {"request":{"path":"/v2/${repo}/manifests/nope"},"expect":{"status":[404],"error_codes":["MANIFEST_UNKNOWN"]}}]}]}"#,
+    )
+    .unwrap();
+    let mut e = engine(&url, Duration::from_secs(5));
+    e.suite = Arc::new(Suite::load(dir.path()).unwrap());
+    let (f, c) = &e.suite.cases[0];
+    let r = e.run_case(f, c).await;
+    assert_eq!(r.outcome, Outcome::Fail);
+    let m = r.message.unwrap();
+    assert!(m.contains("expected status 404, got 200"), "{m}");
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_oci-conformance"));
+    c.env_remove("OCI_ROOT_URL")
+        .env_remove("OCI_REGISTRY")
+        .env_remove("OCI_VERSION")
+        .env("OCI_CONFORMANCE_NO_PROGRESS", "1");
+    c
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let specs = test_specs();
+    let mut cmd = bin();
+    if !args.contains(&"--specs") {
+        cmd.env("OCI_CONFORMANCE_SPECS", specs.path());
+    }
+    let out = cmd
+        .args(args)
+        .arg("--report-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn exit_codes_bad_url_unreachable_nothing_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_in(dir.path(), &["run", "--url", "ftp://x"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    // A port nobody listens on: bind, learn the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, err) = run_in(
+        dir.path(),
+        &["run", "--url", &format!("http://127.0.0.1:{port}"), "--timeout", "2"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+    let (code, _, err) = run_in(dir.path(), &["run", "--filter", "no-such-case-anywhere"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, _, err) = run_in(dir.path(), &["run", "--specs", "/nonexistent-dir"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run_in(dir.path(), &["run", "--spec-version", "9.9"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn embedded_run_writes_all_three_reports_and_ends_with_the_count_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_in(dir.path(), &["run", "--spec-version", "dev", "--password", "s3cret-pw", "--username", "u"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let last = out.trim().lines().last().unwrap();
+    let re = regex::Regex::new(r"^\d+ passed, 0 failed, \d+ skipped$").unwrap();
+    assert!(re.is_match(last), "{last}");
+    for f in ["junit.xml", "report.html", "results.json"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!text.contains("s3cret-pw"), "{f} leaks the password");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    assert!(results["summary"]["passed"].as_u64().unwrap() > 0);
+    assert!(results["cases"][0]["requirements"][0]["statement"].as_str().unwrap().len() > 5);
+}
+
+/// Parses the JUnit file with a real XML parser and checks the structure CI servers read.
+fn junit_counts(path: &Path) -> (usize, usize, usize) {
+    use quick_xml::events::Event;
+    let xml = std::fs::read_to_string(path).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut cases, mut failures, mut skipped) = (0, 0, 0);
+    let mut stack: Vec<String> = Vec::new();
+    loop {
+        match reader.read_event().unwrap() {
+            ev @ (Event::Start(_) | Event::Empty(_)) => {
+                let (e, opens) = match &ev {
+                    Event::Start(e) => (e, true),
+                    Event::Empty(e) => (e, false),
+                    _ => unreachable!(),
+                };
+                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                match name.as_str() {
+                    "testcase" => {
+                        assert_eq!(stack.last().map(String::as_str), Some("testsuite"));
+                        assert!(e.attributes().any(|a| a.unwrap().key.as_ref() == b"classname"));
+                        cases += 1
+                    }
+                    "failure" | "error" => {
+                        assert_eq!(stack.last().map(String::as_str), Some("testcase"));
+                        failures += 1
+                    }
+                    "skipped" => skipped += 1,
+                    "testsuite" => assert_eq!(stack.last().map(String::as_str), Some("testsuites")),
+                    _ => {}
+                }
+                if opens {
+                    stack.push(name);
+                }
+            }
+            Event::End(_) => {
+                stack.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    (cases, failures, skipped)
+}
+
+#[test]
+fn junit_report_against_a_failing_registry_has_real_failure_elements() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(canned_registry(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["run", "--url", &url, "--spec-version", "dev", "--timeout", "5", "--filter", "pull/"],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    let (cases, failures, _) = junit_counts(&dir.path().join("junit.xml"));
+    assert!(cases > 0 && failures > 0, "{cases} {failures}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("curl -sS -i"), "failures carry a curl reproducer");
+}
+
+#[test]
+fn expected_failures_gate_on_regressions_only() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(canned_registry(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("xfail.json");
+    let write = |ids: &[&str]| {
+        let entries: Vec<String> = ids
+            .iter()
+            .map(|i| format!(r#"{{"case":"{i}","requirement":"R-022","reason":"test"}}"#))
+            .collect();
+        std::fs::write(&list, format!(r#"{{"expected_failures":[{}]}}"#, entries.join(","))).unwrap();
+    };
+    let args = |f: &str| -> Vec<String> {
+        ["run", "--url", &url, "--spec-version", "dev", "--timeout", "5", "--filter", f, "--expected-failures", list.to_str().unwrap()]
+            .iter().map(|s| s.to_string()).collect()
+    };
+    let go = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_in(dir.path(), &a)
+    };
+    write(&["pull/manifest/unknown-tag-404"]);
+    let (code, out, err) = go(args("pull/manifest/unknown-tag-404"));
+    assert_eq!(code, 0, "listed failure is expected: {out}\n{err}");
+    write(&["no/such/case"]);
+    let (code, _, err) = go(args("pull/manifest/unknown-tag-404"));
+    assert_eq!(code, 2, "{err}");
+    // Against the reference server the listed case passes: the stale entry fails the run.
+    write(&["pull/manifest/unknown-tag-404"]);
+    let a = ["run", "--spec-version", "dev", "--filter", "pull/manifest/unknown-tag-404", "--expected-failures", list.to_str().unwrap()];
+    let (code, out, err) = run_in(dir.path(), &a);
+    assert_eq!(code, 1, "{out}\n{err}");
+}
