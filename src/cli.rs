@@ -1,4 +1,4 @@
-//! The command line: `run`, `list`, `coverage`.
+//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
@@ -36,6 +36,11 @@ pub enum Command {
     List(SelectArgs),
     /// Print requirement -> cases, and the registry-observable requirements with no case
     Coverage(SpecsArg),
+    /// Property-based fuzzing of a registry (the embedded reference server when no URL is
+    /// given); minimal reproducers go to reports/fuzz/
+    Fuzz(crate::fuzz::cli::FuzzArgs),
+    /// Re-run a reproducer written by `fuzz` and say whether it still fails
+    Replay(crate::fuzz::cli::ReplayArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -177,7 +182,10 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         jobs: args.jobs,
         junit: args.junit.clone().unwrap_or_else(|| dir.join("junit.xml")),
         html: args.html.clone().unwrap_or_else(|| dir.join("report.html")),
-        json: args.json.clone().unwrap_or_else(|| dir.join("results.json")),
+        json: args
+            .json
+            .clone()
+            .unwrap_or_else(|| dir.join("results.json")),
         report_dir: dir,
         expected_failures: args.expected_failures.clone(),
         seed: args.seed.unwrap_or_else(rand::random),
@@ -224,7 +232,10 @@ pub fn skip_reason(
         return Some(format!("workflow {} not selected", case.workflow.as_str()));
     }
     if !case.versions.contains(&version) {
-        return Some(format!("does not apply to spec version {}", version.as_str()));
+        return Some(format!(
+            "does not apply to spec version {}",
+            version.as_str()
+        ));
     }
     if let Some(f) = case.features.iter().find(|f| disabled.contains(f)) {
         return Some(format!("feature `{f}` disabled by configuration"));
@@ -252,6 +263,8 @@ pub fn main_with(cli: Cli) -> i32 {
         },
         Command::List(args) => list_command(&args),
         Command::Coverage(args) => coverage_command(&args),
+        Command::Fuzz(args) => crate::fuzz::cli::fuzz_command(&args),
+        Command::Replay(args) => crate::fuzz::cli::replay_command(&args),
     }
 }
 
@@ -296,7 +309,10 @@ fn list_command(args: &SelectArgs) -> i32 {
 }
 
 fn coverage_command(args: &SpecsArg) -> i32 {
-    let dir = args.specs.clone().unwrap_or_else(crate::config::default_specs_dir);
+    let dir = args
+        .specs
+        .clone()
+        .unwrap_or_else(crate::config::default_specs_dir);
     match load_suite(&dir) {
         Ok(suite) => {
             let cov = crate::coverage::Coverage::of(&suite);
@@ -323,7 +339,12 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
     let mut selected = Vec::new();
     let mut skipped_cases = Vec::new();
     for (file, case) in candidates {
-        match skip_reason(case, &cfg.workflows, cfg.spec_version, &cfg.disabled_features) {
+        match skip_reason(
+            case,
+            &cfg.workflows,
+            cfg.spec_version,
+            &cfg.disabled_features,
+        ) {
             None => selected.push((file.clone(), case.clone())),
             Some(r) => skipped_cases.push((file.clone(), case.clone(), r)),
         }
@@ -342,7 +363,9 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             None => {
                 let server = oci_reference_server::spawn(oci_reference_server::Config::memory())
                     .await
-                    .map_err(|e| ConfigError(format!("cannot start the embedded reference server: {e}")))?;
+                    .map_err(|e| {
+                        ConfigError(format!("cannot start the embedded reference server: {e}"))
+                    })?;
                 eprintln!(
                     "oci-conformance: no --url given: testing the embedded reference server at {}",
                     server.url()

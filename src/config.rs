@@ -183,10 +183,20 @@ mod tests {
 
     #[test]
     fn repository_grammar() {
-        for ok in ["a", "a/b", "a-b", "a--b", "a__b", "a.b", "oci-conformance/r1/x/y-2"] {
+        for ok in [
+            "a",
+            "a/b",
+            "a-b",
+            "a--b",
+            "a__b",
+            "a.b",
+            "oci-conformance/r1/x/y-2",
+        ] {
             assert!(valid_repository_name(ok), "{ok}");
         }
-        for bad in ["", "A", "a/", "/a", "a//b", "-a", "a-", "a___b", "a..b", "a_.b", "a b"] {
+        for bad in [
+            "", "A", "a/", "/a", "a//b", "-a", "a-", "a___b", "a..b", "a_.b", "a b",
+        ] {
             assert!(!valid_repository_name(bad), "{bad}");
         }
     }

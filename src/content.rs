@@ -175,7 +175,8 @@ impl Content {
                 self.index(i)?
             }
             Fixture::DockerManifest(d) => {
-                let deps: Vec<&String> = std::iter::once(&d.config).chain(d.layers.iter()).collect();
+                let deps: Vec<&String> =
+                    std::iter::once(&d.config).chain(d.layers.iter()).collect();
                 if !ready(&deps) {
                     return Ok(None);
                 }
@@ -198,7 +199,9 @@ impl Content {
                     serde_json::to_vec(&v).expect("json"),
                     DOCKER_MANIFEST.into(),
                     None,
-                    std::iter::once(d.config.clone()).chain(d.layers.iter().cloned()).collect(),
+                    std::iter::once(d.config.clone())
+                        .chain(d.layers.iter().cloned())
+                        .collect(),
                 )
             }
             Fixture::Raw(r) => {
@@ -264,14 +267,22 @@ impl Content {
                 // Measure with an empty padding value, then fill exactly up to the target.
                 let base = encode(&Value::Object(m.clone()), i.indent).len();
                 if let Some(Value::Object(a)) = m.get_mut("annotations") {
-                    a.insert(PADDING_KEY.into(), json!("a".repeat(target.saturating_sub(base))));
+                    a.insert(
+                        PADDING_KEY.into(),
+                        json!("a".repeat(target.saturating_sub(base))),
+                    );
                 }
                 bytes = encode(&Value::Object(m), i.indent);
             }
         }
         let mut children = vec![i.config.clone()];
         children.extend(i.layers.iter().cloned());
-        Ok(manifest_item(bytes, media_type, i.artifact_type.clone(), children))
+        Ok(manifest_item(
+            bytes,
+            media_type,
+            i.artifact_type.clone(),
+            children,
+        ))
     }
 
     fn index(&self, i: &IndexFixture) -> Result<Item, String> {
@@ -398,7 +409,11 @@ mod tests {
         assert_eq!(v["layers"][0]["digest"], json!(c.get("l").unwrap().digest));
         assert_eq!(v["subject"]["digest"], json!(c.get("subj").unwrap().digest));
         assert_eq!(v["artifactType"], json!("application/x-test"));
-        assert!(img.bytes.len() > 4900 && img.bytes.len() <= 5000, "{}", img.bytes.len());
+        assert!(
+            img.bytes.len() > 4900 && img.bytes.len() <= 5000,
+            "{}",
+            img.bytes.len()
+        );
         assert_eq!(img.digest, digest_of("sha256", &img.bytes));
         let outer: Value = serde_json::from_slice(&c.get("outer").unwrap().bytes).unwrap();
         assert_eq!(outer["manifests"][0]["mediaType"], json!(OCI_INDEX));

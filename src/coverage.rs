@@ -13,7 +13,10 @@ impl Coverage {
         let mut by_requirement: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (_, c) in &suite.cases {
             for r in &c.requirements {
-                by_requirement.entry(r.clone()).or_default().push(c.id.clone());
+                by_requirement
+                    .entry(r.clone())
+                    .or_default()
+                    .push(c.id.clone());
             }
         }
         let uncovered = suite
@@ -38,12 +41,20 @@ impl Coverage {
                 (None, true) => "MISSING",
                 (None, false) => "client-side",
             };
-            s.push_str(&format!("{} [{}] {}: {}\n", r.id, r.level, mark, r.statement));
+            s.push_str(&format!(
+                "{} [{}] {}: {}\n",
+                r.id, r.level, mark, r.statement
+            ));
             for c in cases.into_iter().flatten() {
                 s.push_str(&format!("    {c}\n"));
             }
         }
-        let observable = suite.catalog.requirements.iter().filter(|r| r.observable).count();
+        let observable = suite
+            .catalog
+            .requirements
+            .iter()
+            .filter(|r| r.observable)
+            .count();
         s.push_str(&format!(
             "\n{} of {} registry-observable requirements have a case; {} cases in all\n",
             observable - self.uncovered.len(),

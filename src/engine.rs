@@ -351,11 +351,7 @@ impl CaseRun<'_> {
         let base = self.engine.http.base();
         let target = match (&req.path, &req.url) {
             // Paths are relative to the registry root, which may sit under a prefix.
-            (Some(p), _) => format!(
-                "{}{}",
-                base.as_str().trim_end_matches('/'),
-                self.expand(p)?
-            ),
+            (Some(p), _) => format!("{}{}", base.as_str().trim_end_matches('/'), self.expand(p)?),
             (None, Some(u)) => self
                 .engine
                 .http
@@ -399,7 +395,13 @@ impl CaseRun<'_> {
                 if unit.is_empty() {
                     Bytes::new()
                 } else {
-                    Bytes::from(unit.iter().copied().cycle().take(n as usize).collect::<Vec<u8>>())
+                    Bytes::from(
+                        unit.iter()
+                            .copied()
+                            .cycle()
+                            .take(n as usize)
+                            .collect::<Vec<u8>>(),
+                    )
                 }
             } else {
                 Bytes::new()
@@ -487,7 +489,13 @@ impl CaseRun<'_> {
     }
 
     async fn push_blob(&mut self, item: &Item, repo: &str) -> Result<Exchange, Stop> {
-        let base = self.engine.http.base().as_str().trim_end_matches('/').to_string();
+        let base = self
+            .engine
+            .http
+            .base()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string();
         let mut post = format!("{base}/v2/{repo}/blobs/uploads/");
         if item.algorithm != "sha256" {
             post.push_str(&format!("?digest-algorithm={}", item.algorithm));
@@ -504,7 +512,9 @@ impl CaseRun<'_> {
             return Ok(ex);
         }
         let Some(loc) = ex.header("Location") else {
-            return Err(Stop::Setup("upload POST answered 202 without Location".into()));
+            return Err(Stop::Setup(
+                "upload POST answered 202 without Location".into(),
+            ));
         };
         let mut url = self.engine.http.resolve(loc).map_err(Stop::Setup)?;
         url.query_pairs_mut().append_pair("digest", &item.digest);
@@ -601,24 +611,20 @@ impl CaseRun<'_> {
     fn capture(&mut self, step: &Step, ex: &Exchange) -> Result<(), Stop> {
         for (name, c) in &step.capture {
             let raw = if let Some(h) = &c.header {
-                let v = ex.header(h).ok_or_else(|| {
-                    Stop::Fail(format!("cannot capture `{name}`: no {h} header"))
-                })?;
+                let v = ex
+                    .header(h)
+                    .ok_or_else(|| Stop::Fail(format!("cannot capture `{name}`: no {h} header")))?;
                 if h.eq_ignore_ascii_case("location") {
                     // Later steps use it as a URL; resolve relative Locations now.
-                    self.engine
-                        .http
-                        .resolve(v)
-                        .map_err(Stop::Fail)?
-                        .to_string()
+                    self.engine.http.resolve(v).map_err(Stop::Fail)?.to_string()
                 } else {
                     v.to_string()
                 }
             } else {
                 let p = c.json.as_deref().unwrap_or("");
-                let json = ex
-                    .json()
-                    .ok_or_else(|| Stop::Fail(format!("cannot capture `{name}`: body is not JSON")))?;
+                let json = ex.json().ok_or_else(|| {
+                    Stop::Fail(format!("cannot capture `{name}`: body is not JSON"))
+                })?;
                 match json.pointer(p) {
                     Some(Value::String(s)) => s.clone(),
                     Some(other) => other.to_string(),
@@ -633,7 +639,9 @@ impl CaseRun<'_> {
                 Some(re) => {
                     let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
                     let caps = re.captures(&raw).ok_or_else(|| {
-                        Stop::Fail(format!("cannot capture `{name}`: `{raw}` does not match {re}"))
+                        Stop::Fail(format!(
+                            "cannot capture `{name}`: `{raw}` does not match {re}"
+                        ))
                     })?;
                     caps.get(1)
                         .or_else(|| caps.get(0))
@@ -692,7 +700,10 @@ impl CaseRun<'_> {
         if let Some(l) = &expect.link {
             let link = ex.header("Link");
             if l.absent == Some(true) && link.is_some() {
-                f.push(format!("expected no Link header, got `{}`", link.unwrap_or("")));
+                f.push(format!(
+                    "expected no Link header, got `{}`",
+                    link.unwrap_or("")
+                ));
             }
             if l.rel_next == Some(true) {
                 match link {
@@ -738,7 +749,9 @@ impl CaseRun<'_> {
             match value {
                 Some(v) if re.is_match(v) => {}
                 Some(v) => f.push(format!("{name}: `{v}` does not match {re}")),
-                None => f.push(format!("{name}: expected a value matching {re}, header missing")),
+                None => f.push(format!(
+                    "{name}: expected a value matching {re}, header missing"
+                )),
             }
         }
         if let Some(want) = &c.contains {
@@ -814,13 +827,19 @@ impl CaseRun<'_> {
                 f.push(format!("{what}: missing"));
             }
             if !e && subject.is_some() && !(wildcard && vals.is_empty()) {
-                f.push(format!("{what}: expected absent, got {}", short(subject.as_ref())));
+                f.push(format!(
+                    "{what}: expected absent, got {}",
+                    short(subject.as_ref())
+                ));
             }
         }
         if let Some(want) = &c.equals {
             let want = template::expand_json(want, self).map_err(Stop::Setup)?;
             if subject.as_ref() != Some(&want) {
-                f.push(format!("{what}: expected {want}, got {}", short(subject.as_ref())));
+                f.push(format!(
+                    "{what}: expected {want}, got {}",
+                    short(subject.as_ref())
+                ));
             }
         }
         let as_list = |v: &Option<Value>| -> Option<Vec<Value>> {
@@ -833,7 +852,10 @@ impl CaseRun<'_> {
             match as_list(&subject) {
                 Some(a) if a.len() == n => {}
                 Some(a) => f.push(format!("{what}: expected {n} entries, got {}", a.len())),
-                None => f.push(format!("{what}: expected a list of {n}, got {}", short(subject.as_ref()))),
+                None => f.push(format!(
+                    "{what}: expected a list of {n}, got {}",
+                    short(subject.as_ref())
+                )),
             }
         }
         if c.sorted == Some(true) {
@@ -844,7 +866,10 @@ impl CaseRun<'_> {
                         f.push(format!("{what}: not in lexical or ASCII order: {strs:?}"));
                     }
                 }
-                None => f.push(format!("{what}: expected a list, got {}", short(subject.as_ref()))),
+                None => f.push(format!(
+                    "{what}: expected a list, got {}",
+                    short(subject.as_ref())
+                )),
             }
         }
         for (want, negate) in [(&c.contains, false), (&c.not_contains, true)] {
@@ -877,7 +902,10 @@ fn short(v: Option<&Value>) -> String {
         Some(v) => {
             let s = v.to_string();
             if s.len() > 300 {
-                format!("{}…", &s[..s.char_indices().nth(300).map(|x| x.0).unwrap_or(s.len())])
+                format!(
+                    "{}…",
+                    &s[..s.char_indices().nth(300).map(|x| x.0).unwrap_or(s.len())]
+                )
             } else {
                 s
             }
@@ -886,7 +914,10 @@ fn short(v: Option<&Value>) -> String {
 }
 
 fn list(v: &[u16]) -> String {
-    v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" or ")
+    v.iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// "404 (MANIFEST_UNKNOWN)" or "connection broken…".
@@ -971,7 +1002,9 @@ pub fn check_error_body(body: &[u8], wanted: &[String]) -> Result<(), String> {
             return Err(format!("code `{code}` is not uppercase letters and `_`"));
         }
         if !SPEC_ERROR_CODES.contains(&code) {
-            return Err(format!("code `{code}` is not one of the spec's error codes"));
+            return Err(format!(
+                "code `{code}` is not one of the spec's error codes"
+            ));
         }
         if let Some(m) = e.get("message") {
             if !m.is_string() {
@@ -998,10 +1031,14 @@ pub fn parse_next_link(v: &str) -> Result<String, String> {
     let (target, params) = rest.split_once('>').ok_or("no closing `>`")?;
     let mut rel_next = false;
     for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, val) = p.split_once('=').ok_or_else(|| format!("parameter `{p}` has no value"))?;
+        let (k, val) = p
+            .split_once('=')
+            .ok_or_else(|| format!("parameter `{p}` has no value"))?;
         if k.trim().eq_ignore_ascii_case("rel") {
             let val = val.trim().trim_matches('"');
-            rel_next = val.split_whitespace().any(|r| r.eq_ignore_ascii_case("next"));
+            rel_next = val
+                .split_whitespace()
+                .any(|r| r.eq_ignore_ascii_case("next"));
         }
     }
     if !rel_next {
@@ -1054,7 +1091,10 @@ pub fn is_sorted_ascii_or_lexical(v: &[&str]) -> bool {
 
 fn slice(b: &Bytes, a: u64, z: u64) -> Result<Bytes, String> {
     if a > z || z as usize >= b.len() {
-        return Err(format!("range {a}-{z} is outside a {}-byte fixture", b.len()));
+        return Err(format!(
+            "range {a}-{z} is outside a {}-byte fixture",
+            b.len()
+        ));
     }
     Ok(b.slice(a as usize..=z as usize))
 }
@@ -1123,7 +1163,10 @@ mod tests {
     #[test]
     fn pointers_with_wildcards() {
         let d = json!({"manifests": [{"digest": "a"}, {"digest": "b"}]});
-        assert_eq!(select(&d, "/manifests/*/digest"), vec![json!("a"), json!("b")]);
+        assert_eq!(
+            select(&d, "/manifests/*/digest"),
+            vec![json!("a"), json!("b")]
+        );
         assert_eq!(select(&d, "/manifests/1/digest"), vec![json!("b")]);
         assert!(select(&d, "/nope").is_empty());
     }

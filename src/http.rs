@@ -155,7 +155,11 @@ impl Http {
             rb = rb.header(k.as_str(), v.as_str());
         }
         if let Some(c) = &self.credentials {
-            if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            if !req
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            {
                 rb = rb.basic_auth(&c.username, Some(&c.password));
                 ex.request_headers
                     .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
@@ -212,9 +216,13 @@ impl Http {
 }
 
 fn parse_base(base: &str) -> Result<reqwest::Url, HttpError> {
-    let mut url = reqwest::Url::parse(base).map_err(|e| HttpError::Url(base.into(), e.to_string()))?;
+    let mut url =
+        reqwest::Url::parse(base).map_err(|e| HttpError::Url(base.into(), e.to_string()))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(HttpError::Url(base.into(), "scheme must be http or https".into()));
+        return Err(HttpError::Url(
+            base.into(),
+            "scheme must be http or https".into(),
+        ));
     }
     if url.host_str().is_none() {
         return Err(HttpError::Url(base.into(), "no host".into()));
@@ -267,7 +275,11 @@ pub fn redact_header(name: &str, value: &str) -> String {
 fn preview(b: &[u8]) -> String {
     let shown = &b[..b.len().min(PREVIEW_BYTES)];
     let text = match std::str::from_utf8(shown) {
-        Ok(s) if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') => {
+        Ok(s)
+            if !s
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') =>
+        {
             s.to_string()
         }
         _ => format!("<{} bytes of binary data>", b.len()),
@@ -288,7 +300,9 @@ mod tests {
         assert!(parse_base("http://127.0.0.1:5000").is_ok());
         assert!(parse_base("ftp://x").is_err());
         assert!(parse_base("not a url").is_err());
-        let e = parse_base("http://u:secret@127.0.0.1/").unwrap_err().to_string();
+        let e = parse_base("http://u:secret@127.0.0.1/")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("secret"), "{e}");
         assert_eq!(
             parse_base("http://h/prefix").unwrap().as_str(),
@@ -298,7 +312,10 @@ mod tests {
 
     #[test]
     fn credentials_are_redacted() {
-        assert_eq!(redact_header("Authorization", "Bearer abc.def"), "Bearer <redacted>");
+        assert_eq!(
+            redact_header("Authorization", "Bearer abc.def"),
+            "Bearer <redacted>"
+        );
         assert_eq!(redact_header("Location", "/v2/x"), "/v2/x");
     }
 }

@@ -61,9 +61,7 @@ impl std::str::FromStr for Workflow {
             "pull" => Ok(Workflow::Pull),
             "push" => Ok(Workflow::Push),
             "discovery" | "content-discovery" | "content_discovery" => Ok(Workflow::Discovery),
-            "management" | "content-management" | "content_management" => {
-                Ok(Workflow::Management)
-            }
+            "management" | "content-management" | "content_management" => Ok(Workflow::Management),
             other => Err(format!(
                 "unknown workflow `{other}` (pull, push, discovery, management)"
             )),
@@ -534,7 +532,11 @@ impl Suite {
         let suite = Suite {
             dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             catalog,
-            cases: file.cases.into_iter().map(|c| (path.to_path_buf(), c)).collect(),
+            cases: file
+                .cases
+                .into_iter()
+                .map(|c| (path.to_path_buf(), c))
+                .collect(),
         };
         suite.validate()?;
         Ok(suite)
@@ -629,7 +631,9 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
                 .chain(i.subject.iter())
                 .collect(),
             Fixture::Index(i) => i.manifests.iter().chain(i.subject.iter()).collect(),
-            Fixture::DockerManifest(d) => std::iter::once(&d.config).chain(d.layers.iter()).collect(),
+            Fixture::DockerManifest(d) => {
+                std::iter::once(&d.config).chain(d.layers.iter()).collect()
+            }
             Fixture::Blob(b) => {
                 if b.size.is_some() == b.text.is_some() {
                     return Err(format!("blob `{name}` needs exactly one of size, text"));
@@ -720,16 +724,18 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
         }
         for (name, check) in &step.expect.headers {
             if let Some(re) = &check.matches {
-                regex::Regex::new(re)
-                    .map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
+                regex::Regex::new(re).map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
             }
         }
         for (name, c) in &step.capture {
             if c.header.is_some() == c.json.is_some() {
-                return Err(at(format!("capture `{name}` needs exactly one of header, json")));
+                return Err(at(format!(
+                    "capture `{name}` needs exactly one of header, json"
+                )));
             }
             if let Some(re) = &c.regex {
-                regex::Regex::new(re).map_err(|e| at(format!("capture `{name}`: bad regex: {e}")))?;
+                regex::Regex::new(re)
+                    .map_err(|e| at(format!("capture `{name}`: bad regex: {e}")))?;
             }
         }
         // Templates may only name things that exist by the time the step runs.
@@ -770,7 +776,10 @@ fn collect_step_strings(step: &Step, out: &mut Vec<String>) {
         out.extend(b.text.clone());
     }
     for j in step.expect.json.iter().chain(step.expect.collected.iter()) {
-        for v in [&j.equals, &j.contains, &j.not_contains].into_iter().flatten() {
+        for v in [&j.equals, &j.contains, &j.not_contains]
+            .into_iter()
+            .flatten()
+        {
             collect_json_strings(v, out);
         }
     }

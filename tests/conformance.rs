@@ -59,9 +59,8 @@ fn main() {
             .expect("minimal reference server");
         (full, minimal)
     });
-    let http = |url: String| {
-        Http::new(&url, Duration::from_secs(30), 64 << 20, None).expect("client")
-    };
+    let http =
+        |url: String| Http::new(&url, Duration::from_secs(30), 64 << 20, None).expect("client");
     let targets = Arc::new(vec![
         Target {
             name: "reference",

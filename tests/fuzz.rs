@@ -266,6 +266,17 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     d
 }
 
+/// Every reproducer must be a valid case file for the engine's own loader (structure, requirement
+/// ids, templates), so it can be moved into specs/ as a regression case.
+fn assert_loads_as_case(path: &Path) {
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let catalog: oci_conformance::spec::Catalog =
+        serde_json::from_str(&std::fs::read_to_string(specs.join("requirements.json")).unwrap()).unwrap();
+    if let Err(e) = oci_conformance::spec::Suite::load_file(path, catalog) {
+        panic!("{} is not a valid case file: {e}", path.display());
+    }
+}
+
 fn read_case(path: &Path) -> serde_json::Value {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -296,8 +307,12 @@ fn oracle_catches_500_on_malformed_digest_and_shrinks_it() {
         f.path.file_name().unwrap().to_str().unwrap(),
         format!("{}.json", f.signature)
     );
+    for x in &summary.findings {
+        assert_loads_as_case(&x.path);
+    }
     let case = read_case(&f.path);
-    assert_eq!(case["fuzz"]["layer"], "request");
+    let note = case["note"].as_str().unwrap();
+    assert!(note.contains("\nfuzz: {") && note.contains("\"input\":{\"probe\":\"get-manifest\""), "{note}");
     let last = case["steps"].as_array().unwrap().last().unwrap().clone();
     // Shrunk: the failing request is a plain GET/HEAD of a short non-sha256 "digest", with no
     // extra headers left over from generation.
@@ -345,6 +360,7 @@ fn oracle_catches_ignored_n() {
         .iter()
         .find(|f| f.signature == "request-list-tags-more-than-n")
         .unwrap_or_else(|| panic!("ignored n was not caught: {summary}"));
+    assert_loads_as_case(&f.path);
     let case = read_case(&f.path);
     assert_eq!(case["requirements"][0], "R-092");
     // Shrunk to the smallest n that shows it.

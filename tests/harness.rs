@@ -17,8 +17,11 @@ fn specs_dir() -> PathBuf {
 /// A spec directory with the real catalog and the test cases of tests/data.
 fn test_specs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(specs_dir().join("requirements.json"), dir.path().join("requirements.json"))
-        .unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
     std::fs::copy(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/cases.json"),
         dir.path().join("cases.json"),
@@ -61,8 +64,11 @@ fn every_spec_file_validates_against_the_schema() {
 #[test]
 fn the_loader_rejects_what_the_schema_cannot_see() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(specs_dir().join("requirements.json"), dir.path().join("requirements.json"))
-        .unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
     let write = |body: &str| std::fs::write(dir.path().join("x.json"), body).unwrap();
     let case = |steps: &str, content: &str, reqs: &str| {
         format!(
@@ -71,15 +77,46 @@ fn the_loader_rejects_what_the_schema_cannot_see() {
         )
     };
     write(&case(r#"{"request":{"path":"/v2/"}}"#, "", r#""R-999""#));
-    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("R-999"));
-    write(&case(r#"{"request":{"path":"/v2/${nope.digest}"}}"#, "", r#""R-001""#));
-    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("nope"));
-    write(&case(r#"{"request":{"path":"/v2/${later}"}},{"request":{"path":"/v2/"},"capture":{"later":{"header":"X"}}}"#, "", r#""R-001""#));
-    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("later"));
-    write(&case(r#"{"push":"img"}"#, r#""img":{"image":{"config":"missing"}}"#, r#""R-001""#));
-    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("missing"));
-    write(&case(r#"{"request":{"path":"/v2/"},"expect":{"statuss":[200]}}"#, "", r#""R-001""#));
-    assert!(Suite::load(dir.path()).unwrap_err().to_string().contains("statuss"));
+    assert!(Suite::load(dir.path())
+        .unwrap_err()
+        .to_string()
+        .contains("R-999"));
+    write(&case(
+        r#"{"request":{"path":"/v2/${nope.digest}"}}"#,
+        "",
+        r#""R-001""#,
+    ));
+    assert!(Suite::load(dir.path())
+        .unwrap_err()
+        .to_string()
+        .contains("nope"));
+    write(&case(
+        r#"{"request":{"path":"/v2/${later}"}},{"request":{"path":"/v2/"},"capture":{"later":{"header":"X"}}}"#,
+        "",
+        r#""R-001""#,
+    ));
+    assert!(Suite::load(dir.path())
+        .unwrap_err()
+        .to_string()
+        .contains("later"));
+    write(&case(
+        r#"{"push":"img"}"#,
+        r#""img":{"image":{"config":"missing"}}"#,
+        r#""R-001""#,
+    ));
+    assert!(Suite::load(dir.path())
+        .unwrap_err()
+        .to_string()
+        .contains("missing"));
+    write(&case(
+        r#"{"request":{"path":"/v2/"},"expect":{"statuss":[200]}}"#,
+        "",
+        r#""R-001""#,
+    ));
+    assert!(Suite::load(dir.path())
+        .unwrap_err()
+        .to_string()
+        .contains("statuss"));
 }
 
 /// A registry that answers every request with the same canned response, or never answers.
@@ -88,7 +125,9 @@ async fn canned_registry(response: Option<&'static str>) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 loop {
@@ -172,8 +211,11 @@ async fn wrong_answers_fail_with_a_message_naming_expected_and_got() {
     ))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(specs_dir().join("requirements.json"), dir.path().join("requirements.json"))
-        .unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("x.json"),
         r#"{"area":"x","cases":[{"id":"x/missing","workflow":"pull","title":"t",
@@ -232,7 +274,13 @@ fn exit_codes_bad_url_unreachable_nothing_selected() {
         .port();
     let (code, _, err) = run_in(
         dir.path(),
-        &["run", "--url", &format!("http://127.0.0.1:{port}"), "--timeout", "2"],
+        &[
+            "run",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "2",
+        ],
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unreachable"), "{err}");
@@ -247,7 +295,18 @@ fn exit_codes_bad_url_unreachable_nothing_selected() {
 #[test]
 fn embedded_run_writes_all_three_reports_and_ends_with_the_count_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = run_in(dir.path(), &["run", "--spec-version", "dev", "--password", "s3cret-pw", "--username", "u"]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &[
+            "run",
+            "--spec-version",
+            "dev",
+            "--password",
+            "s3cret-pw",
+            "--username",
+            "u",
+        ],
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     let last = out.trim().lines().last().unwrap();
     let re = regex::Regex::new(r"^\d+ passed, 0 failed, \d+ skipped$").unwrap();
@@ -260,7 +319,13 @@ fn embedded_run_writes_all_three_reports_and_ends_with_the_count_line() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
             .unwrap();
     assert!(results["summary"]["passed"].as_u64().unwrap() > 0);
-    assert!(results["cases"][0]["requirements"][0]["statement"].as_str().unwrap().len() > 5);
+    assert!(
+        results["cases"][0]["requirements"][0]["statement"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 5
+    );
 }
 
 /// Parses the JUnit file with a real XML parser and checks the structure CI servers read.
@@ -282,7 +347,9 @@ fn junit_counts(path: &Path) -> (usize, usize, usize) {
                 match name.as_str() {
                     "testcase" => {
                         assert_eq!(stack.last().map(String::as_str), Some("testsuite"));
-                        assert!(e.attributes().any(|a| a.unwrap().key.as_ref() == b"classname"));
+                        assert!(e
+                            .attributes()
+                            .any(|a| a.unwrap().key.as_ref() == b"classname"));
                         cases += 1
                     }
                     "failure" | "error" => {
@@ -316,13 +383,26 @@ fn junit_report_against_a_failing_registry_has_real_failure_elements() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = run_in(
         dir.path(),
-        &["run", "--url", &url, "--spec-version", "dev", "--timeout", "5", "--filter", "pull/"],
+        &[
+            "run",
+            "--url",
+            &url,
+            "--spec-version",
+            "dev",
+            "--timeout",
+            "5",
+            "--filter",
+            "pull/",
+        ],
     );
     assert_eq!(code, 1, "{out}\n{err}");
     let (cases, failures, _) = junit_counts(&dir.path().join("junit.xml"));
     assert!(cases > 0 && failures > 0, "{cases} {failures}");
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert!(html.contains("curl -sS -i"), "failures carry a curl reproducer");
+    assert!(
+        html.contains("curl -sS -i"),
+        "failures carry a curl reproducer"
+    );
 }
 
 #[test]
@@ -338,11 +418,29 @@ fn expected_failures_gate_on_regressions_only() {
             .iter()
             .map(|i| format!(r#"{{"case":"{i}","requirement":"R-022","reason":"test"}}"#))
             .collect();
-        std::fs::write(&list, format!(r#"{{"expected_failures":[{}]}}"#, entries.join(","))).unwrap();
+        std::fs::write(
+            &list,
+            format!(r#"{{"expected_failures":[{}]}}"#, entries.join(",")),
+        )
+        .unwrap();
     };
     let args = |f: &str| -> Vec<String> {
-        ["run", "--url", &url, "--spec-version", "dev", "--timeout", "5", "--filter", f, "--expected-failures", list.to_str().unwrap()]
-            .iter().map(|s| s.to_string()).collect()
+        [
+            "run",
+            "--url",
+            &url,
+            "--spec-version",
+            "dev",
+            "--timeout",
+            "5",
+            "--filter",
+            f,
+            "--expected-failures",
+            list.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let go = |a: Vec<String>| {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -356,7 +454,15 @@ fn expected_failures_gate_on_regressions_only() {
     assert_eq!(code, 2, "{err}");
     // Against the reference server the listed case passes: the stale entry fails the run.
     write(&["pull/manifest/unknown-tag-404"]);
-    let a = ["run", "--spec-version", "dev", "--filter", "pull/manifest/unknown-tag-404", "--expected-failures", list.to_str().unwrap()];
+    let a = [
+        "run",
+        "--spec-version",
+        "dev",
+        "--filter",
+        "pull/manifest/unknown-tag-404",
+        "--expected-failures",
+        list.to_str().unwrap(),
+    ];
     let (code, out, err) = run_in(dir.path(), &a);
     assert_eq!(code, 1, "{out}\n{err}");
 }

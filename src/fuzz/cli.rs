@@ -2,49 +2,43 @@
 //! subcommands. Feature switches mirror `run`'s so one configuration describes a registry.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{Features, FuzzConfig, FuzzError, Layer, ReplayOutcome};
+use crate::config::exit;
 
+/// Target and switches; names and environment variables are those of `run`, so one
+/// configuration describes a registry for both.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
     /// Registry base URL (default: the embedded reference server).
     #[arg(long, env = "OCI_CONFORMANCE_URL")]
     pub url: Option<String>,
     /// Seed of the run (printed at start; default: random).
-    #[arg(long)]
+    #[arg(long, env = "OCI_CONFORMANCE_SEED")]
     pub seed: Option<u64>,
     /// Maximum requests per second.
     #[arg(long)]
     pub rate: Option<f64>,
     /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT", default_value_t = 10)]
     pub timeout: u64,
-    /// First path component of the repositories the run creates.
-    #[arg(long, default_value = "fuzz")]
+    /// First path components of the repositories the run creates.
+    #[arg(long, env = "OCI_CONFORMANCE_NAMESPACE", default_value = "fuzz")]
     pub namespace: String,
-    /// The registry has no referrers API.
-    #[arg(long)]
-    pub no_referrers: bool,
-    /// The registry does not delete manifests.
-    #[arg(long)]
-    pub no_delete_manifests: bool,
-    /// The registry does not delete tags.
-    #[arg(long)]
-    pub no_delete_tags: bool,
-    /// The registry does not delete blobs.
-    #[arg(long)]
-    pub no_delete_blobs: bool,
-    /// The registry does not mount across repositories (a 202 fallback is expected).
-    #[arg(long)]
-    pub no_cross_mount: bool,
-    /// The registry cannot cancel uploads (end-14).
-    #[arg(long)]
-    pub no_upload_cancel: bool,
+    /// Optional features the registry lacks (comma list): referrers, delete-manifest,
+    /// delete-tag, delete-blob, cross-mount, upload-cancel. Other names `run` knows are ignored.
+    #[arg(long, env = "OCI_CONFORMANCE_DISABLE_FEATURES", value_delimiter = ',')]
+    pub disable_feature: Vec<String>,
     /// Deletes take effect lazily: do not require deleted content to answer 404.
     #[arg(long)]
     pub lazy_deletes: bool,
+    /// Registry user name
+    #[arg(long, env = "OCI_USERNAME")]
+    pub username: Option<String>,
+    /// Registry password (prefer the environment variable)
+    #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -84,19 +78,13 @@ pub struct ReplayArgs {
 }
 
 impl TargetArgs {
-    pub fn features(&self) -> Features {
-        Features {
-            referrers: !self.no_referrers,
-            delete_manifests: !self.no_delete_manifests,
-            delete_tags: !self.no_delete_tags,
-            delete_blobs: !self.no_delete_blobs,
-            cross_mount: !self.no_cross_mount,
-            upload_cancel: !self.no_upload_cancel,
-            lazy_deletes: self.lazy_deletes,
-        }
+    pub fn features(&self) -> Result<Features, FuzzError> {
+        let mut f = Features::without(&self.disable_feature)?;
+        f.lazy_deletes = self.lazy_deletes;
+        Ok(f)
     }
     /// A config for `url` (the caller resolves the default target).
-    pub fn config(&self, url: &str) -> FuzzConfig {
+    pub fn config(&self, url: &str) -> Result<FuzzConfig, FuzzError> {
         let mut c = FuzzConfig::new(url);
         if let Some(s) = self.seed {
             c.seed = s;
@@ -104,14 +92,26 @@ impl TargetArgs {
         c.rate = self.rate;
         c.timeout = Duration::from_secs(self.timeout.max(1));
         c.namespace = self.namespace.clone();
-        c.features = self.features();
-        c
+        c.features = self.features()?;
+        c.credentials = match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Some(crate::http::Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(FuzzError::Config(
+                    "give both --username and --password".into(),
+                ))
+            }
+        };
+        Ok(c)
     }
 }
 
 impl FuzzArgs {
-    pub fn config(&self, url: &str) -> FuzzConfig {
-        let mut c = self.target.config(url);
+    pub fn config(&self, url: &str) -> Result<FuzzConfig, FuzzError> {
+        let mut c = self.target.config(url)?;
         c.cases = self.cases;
         c.time = self.time.map(Duration::from_secs);
         c.layer = self.layer;
@@ -120,7 +120,7 @@ impl FuzzArgs {
         c.probe_kinds = self.probes.clone();
         c.max_shrink_iters = self.shrink_iters;
         c.verbose = true;
-        c
+        Ok(c)
     }
 }
 
@@ -157,35 +157,32 @@ pub fn with_target<T: Send>(
 
 /// `oci-conformance fuzz`: prints the seed first and a summary last. Exit code 0 when nothing
 /// was found, 1 when findings were written, 2 when the run could not be done.
-pub fn fuzz_command(a: &FuzzArgs) -> ExitCode {
+pub fn fuzz_command(a: &FuzzArgs) -> i32 {
     let r = with_target(a.target.url.as_deref(), |url| {
-        let cfg = a.config(url);
-        eprintln!(
-            "fuzz: seed {} (reproduce with --seed {}), target {url}",
-            cfg.seed, cfg.seed
-        );
-        super::run(&cfg)
+        a.config(url).and_then(|c| super::run(&c))
     });
     match r.and_then(|x| x) {
         Ok(s) => {
             print!("{s}");
             if s.findings.is_empty() {
-                ExitCode::SUCCESS
+                exit::OK
             } else {
-                ExitCode::from(1)
+                exit::FAILURES
             }
         }
         Err(e) => {
             eprintln!("fuzz: {e}");
-            ExitCode::from(2)
+            exit::SETUP
         }
     }
 }
 
 /// `oci-conformance replay FILE`: exit code 0 when it passes now, 1 when it still fails.
-pub fn replay_command(a: &ReplayArgs) -> ExitCode {
+pub fn replay_command(a: &ReplayArgs) -> i32 {
     let r = with_target(a.target.url.as_deref(), |url| {
-        super::replay(&a.file, &a.target.config(url))
+        a.target
+            .config(url)
+            .and_then(|c| super::replay(&a.file, &c))
     });
     match r.and_then(|x| x) {
         Ok(ReplayOutcome::Passes) => {
@@ -193,7 +190,7 @@ pub fn replay_command(a: &ReplayArgs) -> ExitCode {
                 "{}: passes (the bug it reproduced is gone)",
                 a.file.display()
             );
-            ExitCode::SUCCESS
+            exit::OK
         }
         Ok(ReplayOutcome::Fails {
             signature,
@@ -209,11 +206,11 @@ pub fn replay_command(a: &ReplayArgs) -> ExitCode {
                 "{}: still fails ({how}): {signature}: {message}",
                 a.file.display()
             );
-            ExitCode::from(1)
+            exit::FAILURES
         }
         Err(e) => {
             eprintln!("replay: {e}");
-            ExitCode::from(2)
+            exit::SETUP
         }
     }
 }

@@ -222,7 +222,7 @@ pub fn tag() -> impl Strategy<Value = String> {
         1 => "[a-zA-Z0-9_][a-zA-Z0-9._-]{127}",
         1 => "[a-zA-Z0-9_][a-zA-Z0-9._-]{128,140}",
         2 => "[.-][a-zA-Z0-9._-]{0,10}",
-        2 => "[a-zA-Z0-9_]{1,6}[+~!*'(),;$&]{1,2}[a-z]{0,4}",
+        2 => "[a-zA-Z0-9_]{1,6}[+~!*'(),;&]{1,2}[a-z]{0,4}",
         1 => "[a-z]{1,4}%[0-9A-F]{2}",
     ]
     .prop_filter("no dot segments", |s| s != "." && s != "..")
@@ -303,7 +303,7 @@ pub fn artifact_type() -> impl Strategy<Value = String> {
         3 => Just(super::probe::REFERRER_TYPE.to_string()),
         2 => "application/vnd\\.[a-z]{1,8}\\.[a-z]{1,6}(\\+json)?",
         1 => Just(String::new()),
-        1 => "[ -~]{1,12}",
+        1 => "[ -#%-~]{1,12}",
     ]
 }
 

@@ -4,8 +4,9 @@
 //! current-thread tokio runtime and blocks on each request. It must not be called from inside
 //! another runtime's async context (use `spawn_blocking` or a plain thread).
 //!
-//! Until the engine's client lands on main this is the only HTTP code in the fuzzer; when it does,
-//! `Client::send` is the single place to swap.
+//! The requests themselves go through the harness's one HTTP client ([`crate::http::Http`]:
+//! timeouts, body cap, credentials, redaction); this layer adds the rate limit, the per-case
+//! transcript, the stale-connection retry and the synchronous interface.
 
 use std::time::{Duration, Instant};
 
@@ -105,14 +106,15 @@ pub struct Exchange {
     pub answer: Answer,
 }
 
-/// Responses larger than this are truncated: the oracle never needs more, and a misbehaving
-/// registry must not make the fuzzer allocate without bound.
-const MAX_BODY: usize = 8 << 20;
+/// Largest response body read: the oracle never needs more, and a misbehaving registry must not
+/// make the fuzzer allocate without bound (a larger answer is reported as a broken exchange).
+const MAX_BODY: usize = 16 << 20;
 
 pub struct Client {
     rt: tokio::runtime::Runtime,
-    http: reqwest::Client,
+    http: crate::http::Http,
     timeout: Duration,
+    credentials: Option<crate::http::Credentials>,
     base: Url,
     min_interval: Option<Duration>,
     last_sent: Option<Instant>,
@@ -122,18 +124,24 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base: &str, timeout: Duration, rate: Option<f64>) -> Result<Self, FuzzError> {
+    pub fn new(
+        base: &str,
+        timeout: Duration,
+        rate: Option<f64>,
+        credentials: Option<crate::http::Credentials>,
+    ) -> Result<Self, FuzzError> {
         let base = Url::parse(base.trim_end_matches('/'))
             .map_err(|e| FuzzError::Config(format!("bad registry URL {base:?}: {e}")))?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| FuzzError::Io(e.to_string()))?;
-        let http = http_client(timeout)?;
+        let http = http_client(base.as_str(), timeout, &credentials)?;
         Ok(Client {
             rt,
             http,
             timeout,
+            credentials,
             base,
             min_interval: rate
                 .filter(|r| *r > 0.0)
@@ -145,7 +153,7 @@ impl Client {
     }
 
     fn fresh_pool(&mut self) {
-        if let Ok(h) = http_client(self.timeout) {
+        if let Ok(h) = http_client(self.base.as_str(), self.timeout, &self.credentials) {
             self.http = h;
         }
     }
@@ -206,80 +214,40 @@ impl Client {
     }
 
     fn perform(&self, url: &str, req: &Req) -> Answer {
-        let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
-            Ok(m) => m,
-            Err(e) => return Answer::Broken(format!("bad method: {e}")),
+        // Always send a body (possibly empty) on other methods, so Content-Length is explicit,
+        // as the spec asks of session-opening POSTs and cancel DELETEs.
+        let body = if (req.method == "GET" || req.method == "HEAD") && req.body.is_empty() {
+            None
+        } else {
+            Some(bytes::Bytes::from(req.body.clone()))
         };
-        let parsed = match Url::parse(url) {
-            Ok(u) => u,
-            Err(e) => return Answer::Broken(format!("bad URL {url}: {e}")),
+        let request = crate::http::Request {
+            method: req.method.clone(),
+            url: url.to_string(),
+            headers: req.headers.clone(),
+            body,
         };
-        let mut rb = self.http.request(method, parsed);
-        for (k, v) in &req.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        // Always send a body (possibly empty) so Content-Length is explicit, as the spec asks
-        // of session-opening POSTs and cancel DELETEs.
-        if req.method != "GET" && req.method != "HEAD" || !req.body.is_empty() {
-            rb = rb.body(req.body.clone());
-        }
-        self.rt.block_on(async move {
-            let resp = match rb.send().await {
-                Ok(r) => r,
-                Err(e) if e.is_timeout() => return Answer::Timeout,
-                Err(e) => return Answer::Broken(error_chain(&e)),
-            };
-            let status = resp.status().as_u16();
-            let headers = resp
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            let mut body = Vec::new();
-            let mut resp = resp;
-            loop {
-                match resp.chunk().await {
-                    Ok(Some(c)) => {
-                        if body.len() < MAX_BODY {
-                            body.extend_from_slice(&c);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) if e.is_timeout() => return Answer::Timeout,
-                    Err(e) => return Answer::Broken(error_chain(&e)),
-                }
-            }
-            Answer::Response(Resp {
+        let ex = self.rt.block_on(self.http.send(request));
+        match (ex.status, &ex.error) {
+            (Some(status), None) => Answer::Response(Resp {
                 status,
-                headers,
-                body,
-            })
-        })
+                headers: ex.response_headers,
+                body: ex.body.to_vec(),
+            }),
+            (_, Some(e)) if e.starts_with("timed out") || e.contains(": timed out") => {
+                Answer::Timeout
+            }
+            (_, Some(e)) => Answer::Broken(e.clone()),
+            (None, None) => Answer::Broken("no answer".into()),
+        }
     }
 }
 
-fn http_client(timeout: Duration) -> Result<reqwest::Client, FuzzError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        // Pool reuse keeps throughput honest on loopback (see `Client::send` for how a
-        // connection the server dropped is told apart from a request that broke it).
-        .pool_max_idle_per_host(4)
-        .build()
+fn http_client(
+    base: &str,
+    timeout: Duration,
+    credentials: &Option<crate::http::Credentials>,
+) -> Result<crate::http::Http, FuzzError> {
+    crate::http::Http::new(base, timeout, MAX_BODY, credentials.clone())
         .map_err(|e| FuzzError::Config(e.to_string()))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

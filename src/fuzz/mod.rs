@@ -91,6 +91,45 @@ impl Default for Features {
     }
 }
 
+impl Features {
+    /// Names accepted by `--disable-feature`, the switch `run` uses for the same purpose.
+    pub const NAMES: &'static [&'static str] = &[
+        "referrers",
+        "delete-manifest",
+        "delete-tag",
+        "delete-blob",
+        "cross-mount",
+        "upload-cancel",
+    ];
+
+    /// Everything on except the named features. Unknown names are an error (a typo must not
+    /// silently leave a feature on).
+    pub fn without(disabled: &[String]) -> Result<Features, FuzzError> {
+        let mut f = Features::default();
+        for d in disabled {
+            match d.as_str() {
+                "referrers" => f.referrers = false,
+                "delete-manifest" => f.delete_manifests = false,
+                "delete-tag" => f.delete_tags = false,
+                "delete-blob" => f.delete_blobs = false,
+                "cross-mount" => f.cross_mount = false,
+                "upload-cancel" => f.upload_cancel = false,
+                // Features of `run`'s cases that the fuzzer does not depend on.
+                _ if !d.is_empty()
+                    && d.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') => {}
+                other => {
+                    return Err(FuzzError::Config(format!(
+                        "unknown feature `{other}` (fuzz knows {:?})",
+                        Features::NAMES
+                    )))
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// Which layers a run exercises.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
@@ -130,6 +169,8 @@ pub struct FuzzConfig {
     pub max_shrink_iters: u32,
     /// Print progress and findings to stderr.
     pub verbose: bool,
+    /// Basic credentials, as for `run`.
+    pub credentials: Option<crate::http::Credentials>,
 }
 
 impl FuzzConfig {
@@ -150,6 +191,7 @@ impl FuzzConfig {
             batch: 64,
             max_shrink_iters: 2048,
             verbose: false,
+            credentials: None,
         }
     }
 }

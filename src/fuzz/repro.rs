@@ -3,18 +3,21 @@
 //! that one bug is one file.
 //!
 //! The `steps` are the exact exchanges of the minimal failing run (repository names replaced by
-//! `${repo}`/`${repo2}`, upload locations by captures), so the engine can run the file as a spec
-//! case once a maintainer moves it into `specs/`. The extra `fuzz` member holds the generated
-//! input itself; `replay` re-runs that through the fuzz oracle, which is the faithful check.
+//! `${repo}`/`${repo2}`, upload locations by captures), so the file loads with the engine's
+//! loader and runs as a spec case once a maintainer moves it into `specs/`. The case's `note`
+//! ends with a `fuzz: {…}` line holding the generated input itself; `replay` re-runs that through
+//! the fuzz oracle, which is the faithful check.
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::http::{Answer, Exchange};
 use super::oracle::Violation;
 use super::FuzzError;
+
+/// Prefix of the note line that carries the generated input.
+pub const NOTE_TAG: &str = "fuzz: ";
 
 pub struct Reproducer<'a> {
     pub layer: &'a str,
@@ -130,6 +133,7 @@ impl Reproducer<'_> {
             .unwrap_or(self.transcript.len().saturating_sub(1));
         let mut steps = Vec::new();
         let mut captures: Vec<(String, String)> = Vec::new();
+        let mut lossy = false;
         for (i, ex) in self.transcript.iter().enumerate().take(failing + 1) {
             let (target, query) = self.target(&ex.url, &captures);
             let mut request = json!({"method": ex.req.method});
@@ -139,9 +143,16 @@ impl Reproducer<'_> {
             if !query.is_empty() {
                 request["query"] = Value::Array(query);
             }
-            if !ex.req.headers.is_empty() {
+            // Content-Length is the engine's to set (always the real body length).
+            let headers: Vec<&(String, String)> = ex
+                .req
+                .headers
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+                .collect();
+            if !headers.is_empty() {
                 let mut h = serde_json::Map::new();
-                for (k, v) in &ex.req.headers {
+                for (k, v) in headers {
                     h.insert(k.clone(), json!(v));
                 }
                 request["headers"] = Value::Object(h);
@@ -149,10 +160,11 @@ impl Reproducer<'_> {
             if !ex.req.body.is_empty() {
                 request["body"] = match std::str::from_utf8(&ex.req.body) {
                     Ok(s) => json!({"text": s}),
-                    // Not expressible as text (e.g. invalid UTF-8 on purpose). `base64` is an
-                    // extension of the draft format; the engine owner has been asked to add it.
+                    // The case format has no binary bodies: the step carries a lossy copy and
+                    // the note says so; `replay` rebuilds the exact bytes from the input.
                     Err(_) => {
-                        json!({"base64": base64::engine::general_purpose::STANDARD.encode(&ex.req.body)})
+                        lossy = true;
+                        json!({"text": String::from_utf8_lossy(&ex.req.body)})
                     }
                 };
             }
@@ -202,9 +214,18 @@ impl Reproducer<'_> {
         } else {
             self.violation.requirements.clone()
         };
+        let meta = json!({"layer": self.layer, "signature": self.signature, "seed": self.seed, "input": self.input});
+        let mut note = format!(
+            "Found by `oci-conformance fuzz` (seed {}). {}: {}. Observed: {observed}. Re-run with `oci-conformance replay <this file>`.",
+            self.seed, self.violation.kind, self.violation.detail
+        );
+        if lossy {
+            note.push_str(" A request body was not UTF-8: the step shows a lossy copy; replay sends the exact bytes.");
+        }
+        note.push_str(&format!("\n{NOTE_TAG}{meta}"));
         json!({
             "area": "fuzz",
-            "description": format!("Minimal reproducer written by `oci-conformance fuzz` (seed {}). Replay with `oci-conformance replay <this file>`.", self.seed),
+            "description": format!("Minimal reproducer written by `oci-conformance fuzz` (seed {}).", self.seed),
             "cases": [{
                 "id": format!("fuzz/{}", self.signature),
                 "workflow": workflow(&self.violation.what),
@@ -212,16 +233,7 @@ impl Reproducer<'_> {
                 "requirements": reqs,
                 "level": self.violation.level(),
                 "steps": steps,
-                "fuzz": {
-                    "layer": self.layer,
-                    "signature": self.signature,
-                    "seed": self.seed,
-                    "what": self.violation.what,
-                    "kind": self.violation.kind,
-                    "detail": self.violation.detail,
-                    "observed": observed,
-                    "input": self.input,
-                }
+                "note": note,
             }]
         })
     }
@@ -250,9 +262,20 @@ pub fn load(path: &Path) -> Result<Loaded, FuzzError> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-    let f = v
-        .pointer("/cases/0/fuzz")
-        .ok_or_else(|| err("no cases[0].fuzz member: not a fuzz reproducer".into()))?;
+    let note = v
+        .pointer("/cases/0/note")
+        .and_then(|n| n.as_str())
+        .unwrap_or("");
+    let line = note
+        .lines()
+        .find_map(|l| l.strip_prefix(NOTE_TAG))
+        .ok_or_else(|| {
+            err(format!(
+                "no `{NOTE_TAG}…` line in cases[0].note: not a fuzz reproducer"
+            ))
+        })?;
+    let f: Value =
+        serde_json::from_str(line).map_err(|e| err(format!("bad `{NOTE_TAG}` line: {e}")))?;
     let s = |k: &str| {
         f.get(k)
             .and_then(|x| x.as_str())

@@ -60,7 +60,10 @@ fn outcomes() -> [Outcome; 7] {
 
 fn case_html(out: &mut String, r: &CaseResult) {
     let cls = r.outcome.as_str();
-    let open = matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass);
+    let open = matches!(
+        r.outcome,
+        Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass
+    );
     let _ = write!(
         out,
         "<details class=\"{cls}\" id=\"{id}\"{open}><summary><span class=\"{cls}\">{cls}</span> \
@@ -147,14 +150,23 @@ impl Reporter for HtmlReport {
                 o,
                 "<p>Target <code>{}</code>{} · spec version {} · seed {} · run {}</p>",
                 esc(&i.target),
-                if i.embedded { " (embedded reference server)" } else { "" },
+                if i.embedded {
+                    " (embedded reference server)"
+                } else {
+                    ""
+                },
                 esc(&i.spec_version),
                 i.seed,
                 esc(&i.run_id)
             );
         }
         if let Some(s) = &self.data.summary {
-            let _ = write!(o, "<p><b>{}</b> in {:.2}s</p>", esc(&s.line()), s.duration_ms as f64 / 1000.0);
+            let _ = write!(
+                o,
+                "<p><b>{}</b> in {:.2}s</p>",
+                esc(&s.line()),
+                s.duration_ms as f64 / 1000.0
+            );
         }
         o.push_str("<table><tr><th>workflow</th>");
         for oc in outcomes() {
@@ -179,7 +191,12 @@ impl Reporter for HtmlReport {
             .data
             .results
             .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass))
+            .filter(|r| {
+                matches!(
+                    r.outcome,
+                    Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass
+                )
+            })
             .collect();
         if !bad.is_empty() {
             o.push_str("<h2>Failures</h2><ul>");
@@ -195,8 +212,12 @@ impl Reporter for HtmlReport {
             o.push_str("</ul>");
         }
         for w in Workflow::ALL {
-            let cases: Vec<&CaseResult> =
-                self.data.results.iter().filter(|r| r.workflow == w).collect();
+            let cases: Vec<&CaseResult> = self
+                .data
+                .results
+                .iter()
+                .filter(|r| r.workflow == w)
+                .collect();
             if cases.is_empty() {
                 continue;
             }

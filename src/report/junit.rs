@@ -3,9 +3,9 @@
 
 use super::Collected;
 use crate::engine::{CaseResult, Event, Outcome, Reporter};
+use junit_report::Duration;
 use junit_report::{ReportBuilder, TestCase, TestSuiteBuilder};
 use std::path::PathBuf;
-use junit_report::Duration;
 
 pub struct JunitReport {
     path: PathBuf,
@@ -29,7 +29,10 @@ fn system_out(r: &CaseResult) -> String {
     if let Some(m) = &r.message {
         s.push_str(&format!("\n{}: {m}\n", r.outcome.as_str()));
     }
-    if matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass) {
+    if matches!(
+        r.outcome,
+        Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass
+    ) {
         s.push_str("\nTranscript:\n");
         for ex in &r.transcript {
             s.push_str(&format!(

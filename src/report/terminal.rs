@@ -36,7 +36,12 @@ impl Reporter for Terminal {
             Event::RunStarted(info) => {
                 eprintln!(
                     "oci-conformance: {} of {} cases against {} (spec {}, seed {}, run {})",
-                    info.selected, info.total, info.target, info.spec_version, info.seed, info.run_id
+                    info.selected,
+                    info.total,
+                    info.target,
+                    info.spec_version,
+                    info.seed,
+                    info.run_id
                 );
                 if self.want_bar {
                     let bar = ProgressBar::new(info.selected as u64);
@@ -55,7 +60,10 @@ impl Reporter for Terminal {
                 if let Some(b) = &self.bar {
                     b.inc(1);
                 }
-                if matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass) {
+                if matches!(
+                    r.outcome,
+                    Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass
+                ) {
                     let fatal = r.is_failure(self.strict);
                     self.say(format!(
                         "{} {} [{}] {}: {}",
