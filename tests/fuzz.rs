@@ -271,7 +271,8 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
 fn assert_loads_as_case(path: &Path) {
     let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
     let catalog: oci_conformance::spec::Catalog =
-        serde_json::from_str(&std::fs::read_to_string(specs.join("requirements.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(specs.join("requirements.json")).unwrap())
+            .unwrap();
     if let Err(e) = oci_conformance::spec::Suite::load_file(path, catalog) {
         panic!("{} is not a valid case file: {e}", path.display());
     }
@@ -312,7 +313,10 @@ fn oracle_catches_500_on_malformed_digest_and_shrinks_it() {
     }
     let case = read_case(&f.path);
     let note = case["note"].as_str().unwrap();
-    assert!(note.contains("\nfuzz: {") && note.contains("\"input\":{\"probe\":\"get-manifest\""), "{note}");
+    assert!(
+        note.contains("\nfuzz: {") && note.contains("\"input\":{\"probe\":\"get-manifest\""),
+        "{note}"
+    );
     let last = case["steps"].as_array().unwrap().last().unwrap().clone();
     // Shrunk: the failing request is a plain GET/HEAD of a short non-sha256 "digest", with no
     // extra headers left over from generation.

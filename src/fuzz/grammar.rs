@@ -238,7 +238,7 @@ pub fn digest() -> impl Strategy<Value = String> {
         6 => hex(64).prop_map(|h| format!("sha256:{h}")),
         1 => hex(128).prop_map(|h| format!("sha512:{h}")),
         2 => (hex(64), 0usize..64).prop_map(|(h, i)| { let mut h = h; h.replace_range(i..i+1, "A"); format!("sha256:{h}") }),
-        2 => (1usize..130).prop_flat_map(move |n| hex(n)).prop_filter("wrong length", |h| h.len() != 64 && h.len() != 128).prop_map(|h| format!("sha256:{h}")),
+        2 => (1usize..130).prop_flat_map(hex).prop_filter("wrong length", |h| h.len() != 64 && h.len() != 128).prop_map(|h| format!("sha256:{h}")),
         2 => ("[a-z0-9]{2,8}([+._-][a-z0-9]{1,6})?", hex(64))
             .prop_filter("unregistered", |(a, _)| a != "sha256" && a != "sha512")
             .prop_map(|(a, h)| format!("{a}:{h}")),

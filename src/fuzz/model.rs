@@ -870,7 +870,7 @@ fn list_referrers(
     let missing: Vec<&&str> = want.keys().filter(|k| !got_digests.contains(**k)).collect();
     let extra: Vec<&&str> = got_digests
         .iter()
-        .filter(|k| !want.contains_key(**k) && !(lazy && st.deleted.contains(**k)))
+        .filter(|k| !(want.contains_key(**k) || lazy && st.deleted.contains(**k)))
         .collect();
     if !missing.is_empty() || !extra.is_empty() {
         return Err(j.fail(

@@ -133,7 +133,8 @@ impl std::fmt::Display for Violation {
     }
 }
 
-pub type Verdict<T = ()> = Result<T, Violation>;
+/// Boxed: a violation is large and rare, results are many.
+pub type Verdict<T = ()> = Result<T, Box<Violation>>;
 
 /// Builds violations for one request class.
 #[derive(Clone)]
@@ -150,15 +151,20 @@ impl Judge {
         }
     }
 
-    pub fn fail(&self, kind: &str, detail: impl Into<String>, reqs: &[&'static str]) -> Violation {
-        Violation {
+    pub fn fail(
+        &self,
+        kind: &str,
+        detail: impl Into<String>,
+        reqs: &[&'static str],
+    ) -> Box<Violation> {
+        Box::new(Violation {
             what: self.what.clone(),
             kind: kind.to_string(),
             detail: detail.into(),
             requirements: reqs.to_vec(),
             allowed: Vec::new(),
             exchange: self.exchange,
-        }
+        })
     }
 
     /// The common oracle: an answer came (no timeout, no broken connection), it is not a 5xx,
@@ -171,7 +177,7 @@ impl Judge {
         codes: &[&str],
         reqs: &[&'static str],
     ) -> Verdict<&'a Resp> {
-        let with_allowed = |mut v: Violation| {
+        let with_allowed = |mut v: Box<Violation>| {
             v.allowed = allowed.to_vec();
             v
         };

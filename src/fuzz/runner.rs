@@ -95,6 +95,9 @@ fn batch_seed(seed: u64, batch: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// (actual repository name, template variable) pairs of one execution.
+type Names = Vec<(String, &'static str)>;
+
 struct State {
     client: Client,
     prefix: String,
@@ -103,7 +106,7 @@ struct State {
     /// Signature being shrunk in the current batch: other failures are ignored meanwhile so the
     /// shrinker stays on one bug.
     target: Option<String>,
-    last_fail: Option<(Violation, Vec<Exchange>, Vec<(String, &'static str)>)>,
+    last_fail: Option<(Box<Violation>, Vec<Exchange>, Names)>,
     known: BTreeMap<String, usize>,
     findings: Vec<Finding>,
     generated: u64,
