@@ -425,14 +425,18 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
             }
             if let (Some((sd, _)), true) = (&subj, f.referrers) {
                 if resp.header("oci-subject") != Some(sd.as_str()) {
-                    return Err(j.fail(
-                        "no-oci-subject",
-                        format!(
-                            "OCI-Subject {:?}, expected {sd}",
-                            resp.header("oci-subject")
-                        ),
-                        &["R-086"],
-                    ));
+                    return Err(j
+                        .fail(
+                            "no-oci-subject",
+                            format!(
+                                "OCI-Subject {:?}, expected {sd}",
+                                resp.header("oci-subject")
+                            ),
+                            &["R-086"],
+                        )
+                        .with_expect(
+                            serde_json::json!({"headers": {"OCI-Subject": {"equals": sd}}}),
+                        ));
                 }
             }
             let rec = ManifestRec {
@@ -758,14 +762,22 @@ fn list_tags(ctx: &mut ModelCtx, m: &Model, r: usize, n: Option<u64>) -> Verdict
         };
         if let Some(n) = n {
             if tags.len() as u64 > n {
-                return Err(j.fail(
+                let v = j.fail(
                     "more-than-n",
                     format!("{} tags on a page for n={n}", tags.len()),
                     &["R-092"],
-                ));
+                );
+                // Only n=0 has a page size every conforming registry must match.
+                return Err(if n == 0 {
+                    v.with_expect(serde_json::json!({"json": [{"pointer": "/tags", "length": 0}]}))
+                } else {
+                    v
+                });
             }
             if n == 0 && resp.header("link").is_some() {
-                return Err(j.fail("n-zero-link", "Link header for n=0", &["R-094"]));
+                return Err(j
+                    .fail("n-zero-link", "Link header for n=0", &["R-094"])
+                    .with_expect(serde_json::json!({"link": {"absent": true}})));
             }
         }
         got.extend(tags);

@@ -37,6 +37,16 @@ pub struct Violation {
     pub allowed: Vec<u16>,
     /// Index, in the case transcript, of the exchange that failed (None: a derived check).
     pub exchange: Option<usize>,
+    /// Extra expectations (case-format `expect` members: `json`, `headers`, `link`) that make
+    /// the reproducer's failing step check what the oracle checked, not only the status.
+    pub expect: Option<serde_json::Value>,
+}
+
+impl Violation {
+    pub fn with_expect(mut self: Box<Self>, expect: serde_json::Value) -> Box<Self> {
+        self.expect = Some(expect);
+        self
+    }
 }
 
 impl Violation {
@@ -164,6 +174,7 @@ impl Judge {
             requirements: reqs.to_vec(),
             allowed: Vec::new(),
             exchange: self.exchange,
+            expect: None,
         })
     }
 

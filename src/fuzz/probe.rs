@@ -1302,21 +1302,22 @@ fn list_tags(ctx: &mut ProbeCtx, repo: &Repo, n: Option<&str>, last: Option<&Tar
     };
     if n == Some(0) {
         if !tags.is_empty() || link.is_some() {
-            return Err(j.fail(
-                "n-zero",
-                format!("n=0 answered {tags:?}, Link {link:?}"),
-                &["R-094"],
-            ));
+            return Err(j
+                .fail("n-zero", format!("n=0 answered {tags:?}, Link {link:?}"), &["R-094"])
+                .with_expect(serde_json::json!({"json": [{"pointer": "/tags", "length": 0}], "link": {"absent": true}})));
         }
         return Ok(());
     }
     if let Some(n) = n {
         if tags.len() as u64 > n {
-            return Err(j.fail(
-                "more-than-n",
-                format!("{} tags returned for n={n}", tags.len()),
-                &["R-092"],
-            ));
+            // The fixture has more than n tags, so a conforming page holds exactly n.
+            return Err(j
+                .fail(
+                    "more-than-n",
+                    format!("{} tags returned for n={n}", tags.len()),
+                    &["R-092"],
+                )
+                .with_expect(serde_json::json!({"json": [{"pointer": "/tags", "length": n}]})));
         }
     }
     if let (true, Some(l)) = (last_ok, &last) {
@@ -1326,20 +1327,26 @@ fn list_tags(ctx: &mut ProbeCtx, repo: &Repo, n: Option<&str>, last: Option<&Tar
             t.as_str() <= l.as_str()
                 && (t.to_lowercase(), t.as_str()) <= (l_low.clone(), l.as_str())
         }) {
-            return Err(j.fail(
-                "last-ignored",
-                format!("tag {t:?} returned with last={l:?}: {tags:?}"),
-                &["R-096"],
-            ));
+            return Err(j
+                .fail(
+                    "last-ignored",
+                    format!("tag {t:?} returned with last={l:?}: {tags:?}"),
+                    &["R-096"],
+                )
+                .with_expect(
+                    serde_json::json!({"json": [{"pointer": "/tags", "not_contains": t}]}),
+                ));
         }
     }
     let (ascii, lexical) = sorted_orders(&tags);
     if tags != ascii && tags != lexical {
-        return Err(j.fail(
-            "tags-order",
-            format!("tags {tags:?} are neither in ASCII nor in lexical order"),
-            &["R-090"],
-        ));
+        return Err(j
+            .fail(
+                "tags-order",
+                format!("tags {tags:?} are neither in ASCII nor in lexical order"),
+                &["R-090"],
+            )
+            .with_expect(serde_json::json!({"json": [{"pointer": "/tags", "sorted": true}]})));
     }
     if !last_ok {
         return Ok(());

@@ -83,6 +83,19 @@ impl Reproducer<'_> {
         s
     }
 
+    fn templated_value(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.templated(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.templated_value(x)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.templated_value(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     /// Splits an absolute URL into (path-or-capture, query pairs).
     fn target(&self, url: &str, captures: &[(String, String)]) -> (Value, Vec<Value>) {
         let (head, query) = match url.split_once('?') {
@@ -201,6 +214,11 @@ impl Reproducer<'_> {
                     self.violation.allowed.clone()
                 };
                 step["expect"] = json!({"status": allowed});
+                if let Some(Value::Object(extra)) = &self.violation.expect {
+                    for (k, v) in extra {
+                        step["expect"][k] = self.templated_value(v);
+                    }
+                }
             }
             steps.push(step);
         }
