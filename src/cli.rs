@@ -13,7 +13,9 @@ use std::time::Duration;
 
 const EXIT_CODES: &str = "Exit codes: 0 every required (MUST) case passed; 1 conformance failures \
 (or an expected failure that now passes); 2 setup or configuration error (bad flag, bad URL, \
-unreachable registry, invalid spec file); 3 nothing selected.";
+unreachable registry, invalid spec file); 3 nothing selected. The last line on stdout is \
+`N passed, N failed, N skipped`, where skipped also counts unsupported cases and expected \
+failures (stderr has the full breakdown).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,7 +60,8 @@ pub struct SelectArgs {
     /// official OCI_TEST_PULL/_PUSH/_CONTENT_DISCOVERY/_CONTENT_MANAGEMENT variables
     #[arg(long, env = "OCI_CONFORMANCE_WORKFLOW", value_delimiter = ',')]
     pub workflow: Vec<String>,
-    /// Only cases whose id contains one of these substrings (comma list)
+    /// Only cases whose id contains one of these substrings, or matches one of these globs
+    /// (`*`, `?`; a glob must match the whole id), comma list
     #[arg(long, env = "OCI_CONFORMANCE_FILTER", value_delimiter = ',')]
     pub filter: Vec<String>,
     /// Spec version to test: 1.0, 1.1, 1.1.1 or dev (main branch); falls back to OCI_VERSION
@@ -93,7 +96,9 @@ pub struct RunArgs {
     /// Results JSON path (default REPORT_DIR/results.json)
     #[arg(long, env = "OCI_CONFORMANCE_JSON")]
     pub json: Option<PathBuf>,
-    /// Expected-failure file: listed cases may fail; a listed case that passes fails the run
+    /// Expected-failure file (JSON: {"expected_failures": [{"case": ID, "requirement": R-…,
+    /// "reason": TEXT}]}): listed cases may fail; a listed case that passes fails the run; an
+    /// unknown case id, a requirement the case does not check or an empty reason is an error
     #[arg(long, env = "OCI_CONFORMANCE_EXPECTED_FAILURES")]
     pub expected_failures: Option<PathBuf>,
     /// First components of every repository the run creates (falls back to OCI_NAMESPACE)
@@ -112,7 +117,8 @@ pub struct RunArgs {
     /// Largest response body read, in bytes
     #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
     pub max_body: usize,
-    /// Registry user name
+    /// Registry user name: sent as Basic auth, or to the token service when the registry
+    /// answers 401 with a `Bearer` challenge (Docker token flow)
     #[arg(long, env = "OCI_USERNAME")]
     pub username: Option<String>,
     /// Registry password (prefer the environment variable to keep it out of shell history)
@@ -247,8 +253,57 @@ fn filtered<'a>(suite: &'a Suite, filters: &[String]) -> Vec<&'a (PathBuf, Case)
     suite
         .cases
         .iter()
-        .filter(|(_, c)| filters.is_empty() || filters.iter().any(|f| c.id.contains(f.as_str())))
+        .filter(|(_, c)| filters.is_empty() || filters.iter().any(|f| id_matches(f, &c.id)))
         .collect()
+}
+
+/// A filter with `*` or `?` is a glob over the whole id (`push/*/416*`); otherwise a substring.
+pub fn id_matches(filter: &str, id: &str) -> bool {
+    if !filter.contains(['*', '?']) {
+        return id.contains(filter);
+    }
+    // Dynamic programming over (pattern, id) prefixes: linear memory, no backtracking blow-up.
+    let p: Vec<char> = filter.chars().collect();
+    let t: Vec<char> = id.chars().collect();
+    let mut row = vec![false; t.len() + 1];
+    row[0] = true;
+    for pc in &p {
+        let mut next = vec![false; t.len() + 1];
+        if *pc == '*' {
+            next[0] = row[0];
+        }
+        for j in 1..=t.len() {
+            next[j] = match pc {
+                '*' => row[j] || next[j - 1],
+                '?' => row[j - 1],
+                c => row[j - 1] && *c == t[j - 1],
+            };
+        }
+        row = next;
+    }
+    row[t.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_matches;
+
+    #[test]
+    fn filters_are_substrings_or_whole_id_globs() {
+        assert!(id_matches("chunked", "push/chunked/out-of-order-416"));
+        assert!(id_matches(
+            "push/*/out-of-order-41?",
+            "push/chunked/out-of-order-416"
+        ));
+        assert!(id_matches("*416", "push/chunked/out-of-order-416"));
+        assert!(!id_matches("push/*", "pull/manifest/get"));
+        assert!(
+            !id_matches("*chunked", "push/chunked/out-of-order-416"),
+            "globs are anchored"
+        );
+        assert!(id_matches("*", ""));
+        assert!(!id_matches("a*a*a*a*a*a*a*b", &"a".repeat(200)));
+    }
 }
 
 /// Runs the CLI; returns the process exit code. Errors are printed as one line.
@@ -330,7 +385,11 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
     let official = OfficialEnv::from_env()?;
     let cfg = resolve(args, &official)?;
     let suite = load_suite(&cfg.specs)?;
-    let ids: Vec<&str> = suite.cases.iter().map(|(_, c)| c.id.as_str()).collect();
+    let ids: Vec<(&str, &[String])> = suite
+        .cases
+        .iter()
+        .map(|(_, c)| (c.id.as_str(), c.requirements.as_slice()))
+        .collect();
     let expected = match &cfg.expected_failures {
         Some(p) => ExpectedFailures::load(p, &ids).map_err(ConfigError)?,
         None => ExpectedFailures::default(),
@@ -436,16 +495,28 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
 
 /// `GET /v2/` before anything else: an unreachable registry is one clear line, not a wall of
 /// identical failures.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
     let target = format!("{}/v2/", http.base().as_str().trim_end_matches('/'));
-    let ex = http
-        .send(crate::http::Request {
+    // Short, whatever --timeout says: a wrong URL should cost seconds, not a full timeout.
+    let ex = tokio::time::timeout(
+        PING_TIMEOUT,
+        http.send(crate::http::Request {
             method: "GET".into(),
             url: target,
             headers: vec![],
             body: None,
-        })
-        .await;
+            raw: false,
+        }),
+    )
+    .await
+    .map_err(|_| {
+        ConfigError(format!(
+            "registry at {url} is unreachable: GET /v2/ got no answer within {} s",
+            PING_TIMEOUT.as_secs()
+        ))
+    })?;
     match ex.status {
         None => Err(ConfigError(format!(
             "registry at {url} is unreachable: {}",

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Pass,
     Fail,
@@ -412,6 +412,7 @@ impl CaseRun<'_> {
             url,
             headers,
             body,
+            raw: req.raw,
         })
     }
 
@@ -454,6 +455,7 @@ impl CaseRun<'_> {
                             url,
                             headers: vec![("Content-Type".into(), item.media_type.clone())],
                             body: Some(item.bytes.clone()),
+                            raw: false,
                         })
                         .await;
                     Ok(ex)
@@ -506,6 +508,7 @@ impl CaseRun<'_> {
                 url: post,
                 headers: vec![("Content-Length".into(), "0".into())],
                 body: None,
+                raw: false,
             })
             .await;
         if ex.status != Some(202) {
@@ -524,6 +527,7 @@ impl CaseRun<'_> {
                 url: url.to_string(),
                 headers: vec![("Content-Type".into(), "application/octet-stream".into())],
                 body: Some(item.bytes.clone()),
+                raw: false,
             })
             .await)
     }

@@ -38,19 +38,35 @@ pub struct ExpectedFailures {
 }
 
 impl ExpectedFailures {
-    pub fn load(path: &Path, known_cases: &[&str]) -> Result<ExpectedFailures, String> {
+    /// `known_cases`: every case id with the requirement ids it checks.
+    pub fn load(
+        path: &Path,
+        known_cases: &[(&str, &[String])],
+    ) -> Result<ExpectedFailures, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("expected-failure file {}: {e}", path.display()))?;
         let file: File = serde_json::from_str(&text)
             .map_err(|e| format!("expected-failure file {}: {e}", path.display()))?;
         let mut by_case = HashMap::new();
         for e in file.expected_failures {
-            if !known_cases.contains(&e.case.as_str()) {
+            let Some((_, reqs)) = known_cases.iter().find(|(id, _)| *id == e.case) else {
                 return Err(format!(
                     "expected-failure file {}: `{}` is not a known case id",
                     path.display(),
                     e.case
                 ));
+            };
+            // A requirement the case does not check means the entry was written for another
+            // case (or the case changed): the list would excuse the wrong thing.
+            if let Some(r) = &e.requirement {
+                if !reqs.iter().any(|x| x == r) {
+                    return Err(format!(
+                        "expected-failure file {}: `{}` does not check {r} (it checks {})",
+                        path.display(),
+                        e.case,
+                        reqs.join(", ")
+                    ));
+                }
             }
             if e.reason.trim().is_empty() {
                 return Err(format!(

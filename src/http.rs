@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Bodies longer than this are shown truncated in transcripts (they are still checked whole).
@@ -28,6 +30,10 @@ pub struct Http {
     base: reqwest::Url,
     max_body: usize,
     credentials: Option<Credentials>,
+    timeout: Duration,
+    /// Bearer tokens from the registry's token service, by repository, so that only the first
+    /// request to a repository pays the 401 round trip.
+    tokens: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// A request about to be sent.
@@ -37,6 +43,9 @@ pub struct Request {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Bytes>,
+    /// Send over a plain TCP socket exactly as written (no Content-Length computed), for
+    /// deliberately malformed requests that a well-behaved HTTP client refuses to produce.
+    pub raw: bool,
 }
 
 /// One request and what came back (or why nothing did).
@@ -105,6 +114,8 @@ impl Http {
             base,
             max_body,
             credentials,
+            timeout,
+            tokens: Arc::default(),
         })
     }
 
@@ -138,7 +149,17 @@ impl Http {
             error: None,
             elapsed_ms: 0,
         };
-        let result = self.send_inner(&req, &mut ex).await;
+        let result = if req.raw {
+            match tokio::time::timeout(self.timeout, self.send_raw(&req, &mut ex)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "timed out after {} s (raw request)",
+                    self.timeout.as_secs_f64()
+                )),
+            }
+        } else {
+            self.send_inner(&req, &mut ex).await
+        };
         if let Err(e) = result {
             ex.error = Some(e);
         }
@@ -146,7 +167,87 @@ impl Http {
         ex
     }
 
+    /// Sends once; on a `401` with a `Bearer` challenge (the Docker token flow both official
+    /// suites implement) fetches a token from the realm and sends once more with it.
     async fn send_inner(&self, req: &Request, ex: &mut Exchange) -> Result<(), String> {
+        let repo = repository_of(&req.url);
+        let cached = repo
+            .as_ref()
+            .and_then(|r| self.tokens.lock().expect("token cache").get(r).cloned());
+        let original_headers = ex.request_headers.clone();
+        self.send_once(req, ex, cached.as_deref()).await?;
+        if ex.status != Some(401) {
+            return Ok(());
+        }
+        let Some(challenge) = ex
+            .response_headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+            .find_map(|(_, v)| bearer_challenge(v))
+        else {
+            return Ok(());
+        };
+        let token = self.fetch_token(&challenge).await.map_err(|e| {
+            format!("got 401 with a Bearer challenge, but the token request failed: {e}")
+        })?;
+        if let Some(r) = repo {
+            self.tokens
+                .lock()
+                .expect("token cache")
+                .insert(r, token.clone());
+        }
+        ex.request_headers = original_headers;
+        ex.status = None;
+        ex.response_headers.clear();
+        ex.response_body = None;
+        ex.body = Bytes::new();
+        self.send_once(req, ex, Some(&token)).await
+    }
+
+    async fn fetch_token(&self, ch: &Challenge) -> Result<String, String> {
+        let mut url =
+            reqwest::Url::parse(&ch.realm).map_err(|e| format!("realm `{}`: {e}", ch.realm))?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = &ch.service {
+                q.append_pair("service", s);
+            }
+            for scope in &ch.scopes {
+                q.append_pair("scope", scope);
+            }
+        }
+        let mut rb = self.client.get(url.clone());
+        if let Some(c) = &self.credentials {
+            rb = rb.basic_auth(&c.username, Some(&c.password));
+        }
+        let mut resp = rb.send().await.map_err(describe_reqwest_error)?;
+        if !resp.status().is_success() {
+            return Err(format!("{} answered {}", url.path(), resp.status()));
+        }
+        let mut body = Vec::new();
+        // Token answers are small; a huge one is hostile.
+        while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest_error)? {
+            if body.len() + chunk.len() > 1 << 20 {
+                return Err("token answer exceeds 1 MiB".into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| "token answer is not JSON".to_string())?;
+        v.get("token")
+            .or_else(|| v.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .ok_or_else(|| "token answer has no `token` or `access_token`".into())
+    }
+
+    async fn send_once(
+        &self,
+        req: &Request,
+        ex: &mut Exchange,
+        bearer: Option<&str>,
+    ) -> Result<(), String> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| format!("invalid method `{}`", req.method))?;
         let url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
@@ -154,12 +255,16 @@ impl Http {
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        if let Some(c) = &self.credentials {
-            if !req
-                .headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            {
+        let case_auth = req
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if let (Some(t), false) = (bearer, case_auth) {
+            rb = rb.bearer_auth(t);
+            ex.request_headers
+                .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
+        } else if let Some(c) = &self.credentials {
+            if !case_auth {
                 rb = rb.basic_auth(&c.username, Some(&c.password));
                 ex.request_headers
                     .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
@@ -213,6 +318,257 @@ impl Http {
         ex.body = body.into();
         Ok(())
     }
+}
+
+impl Http {
+    async fn send_raw(&self, req: &Request, ex: &mut Exchange) -> Result<(), String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
+        if url.scheme() != "http" {
+            return Err("raw requests need a plain http:// registry (no TLS in raw mode)".into());
+        }
+        let host = url.host_str().ok_or("URL without host")?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let mut target = url.path().to_string();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let mut head = format!("{} {} HTTP/1.1\r\n", req.method, target);
+        let has = |name: &str| {
+            req.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        if !has("host") {
+            head.push_str(&format!("Host: {}\r\n", url.authority()));
+            ex.request_headers
+                .push(("Host".into(), url.authority().into()));
+        }
+        for (k, v) in &req.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if let Some(c) = &self.credentials {
+            if !has("authorization") {
+                let token = base64(format!("{}:{}", c.username, c.password).as_bytes());
+                head.push_str(&format!("Authorization: Basic {token}\r\n"));
+                ex.request_headers
+                    .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
+            }
+        }
+        // One exchange per connection: the response of a malformed request may leave the
+        // connection in any state, so it must never be reused.
+        if !has("connection") {
+            head.push_str("Connection: close\r\n");
+            ex.request_headers
+                .push(("Connection".into(), "close".into()));
+        }
+        head.push_str("\r\n");
+        let mut stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        if let Some(b) = &req.body {
+            // A server may answer (and close) before reading a lying body: not an error here.
+            let _ = stream.write_all(b).await;
+        }
+        let _ = stream.flush().await;
+        let limit = self.max_body + 64 * 1024;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(done) = raw_response_complete(&buf, &req.method) {
+                if done {
+                    break;
+                }
+            }
+            let n = match stream.read(&mut chunk).await {
+                Ok(n) => n,
+                // A reset after a full response (e.g. unread request body) is still an answer.
+                Err(e) if raw_status(&buf).is_some() => {
+                    tracing::debug!("raw read ended: {e}");
+                    break;
+                }
+                Err(e) => return Err(format!("connection broken before a response: {e}")),
+            };
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() > limit {
+                return Err(format!("response exceeds the {} byte limit", self.max_body));
+            }
+        }
+        let (status, headers, body_start) =
+            raw_parse_head(&buf).ok_or("no complete HTTP response head received")?;
+        ex.status = Some(status);
+        ex.response_headers = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect();
+        let mut body = buf[body_start..].to_vec();
+        let chunked = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding")
+                && v.to_ascii_lowercase().contains("chunked")
+        });
+        if chunked {
+            body = dechunk(&body).ok_or("malformed chunked response body")?;
+        } else if let Some(n) = content_length(&headers) {
+            body.truncate(n);
+        }
+        ex.response_body = if body.is_empty() {
+            None
+        } else {
+            Some(preview(&body))
+        };
+        ex.body = body.into();
+        Ok(())
+    }
+}
+
+/// `/v2/<name>/(blobs|manifests|tags|referrers)/…` → `<name>`: the unit registries scope
+/// tokens to.
+fn repository_of(url: &str) -> Option<String> {
+    let path = reqwest::Url::parse(url).ok()?.path().to_string();
+    let rest = path.strip_prefix("/v2/")?;
+    for marker in ["/blobs/", "/manifests/", "/tags/", "/referrers/"] {
+        if let Some(i) = rest.find(marker) {
+            return Some(rest[..i].to_string()).filter(|n| !n.is_empty());
+        }
+    }
+    None
+}
+
+#[derive(Debug, PartialEq)]
+struct Challenge {
+    realm: String,
+    service: Option<String>,
+    scopes: Vec<String>,
+}
+
+/// `Bearer realm="…",service="…",scope="repository:a:pull,push"`: quoted values may hold commas.
+fn bearer_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, mut rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = HashMap::new();
+    // Each round consumes at least one character, so this ends with the header.
+    while !rest.trim().is_empty() {
+        rest = rest.trim_start_matches([' ', ',']);
+        let (key, after) = rest.split_once('=')?;
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"')?;
+            (&q[..end], &q[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        params.insert(key.trim().to_ascii_lowercase(), value.to_string());
+        rest = next;
+    }
+    Some(Challenge {
+        realm: params.remove("realm")?,
+        service: params.remove("service"),
+        scopes: params
+            .remove("scope")
+            .map(|s| {
+                s.split(' ')
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+fn raw_status(buf: &[u8]) -> Option<u16> {
+    raw_parse_head(buf).map(|(s, _, _)| s)
+}
+
+type Head = (u16, Vec<(String, String)>, usize);
+
+fn raw_parse_head(buf: &[u8]) -> Option<Head> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => Some((
+            resp.code?,
+            resp.headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
+            n,
+        )),
+        _ => None,
+    }
+}
+
+fn content_length(headers: &[(String, String)]) -> Option<usize> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+/// `Some(true)` once the whole response is in `buf`; `None` while it cannot tell yet (the
+/// caller then reads on until the server closes).
+fn raw_response_complete(buf: &[u8], method: &str) -> Option<bool> {
+    let (status, headers, start) = raw_parse_head(buf)?;
+    if method.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304 || status < 200 {
+        return Some(true);
+    }
+    let body = &buf[start..];
+    if headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+    }) {
+        return Some(dechunk(body).is_some());
+    }
+    content_length(&headers).map(|n| body.len() >= n)
+}
+
+fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    // Each round consumes at least one chunk header, so this ends with the input.
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&body[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        if body.len() < size + 2 {
+            return None;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn parse_base(base: &str) -> Result<reqwest::Url, HttpError> {
@@ -308,6 +664,42 @@ mod tests {
             parse_base("http://h/prefix").unwrap().as_str(),
             "http://h/prefix/"
         );
+    }
+
+    #[test]
+    fn bearer_challenges_and_token_scopes() {
+        let c = bearer_challenge(
+            r#"Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "https://auth.example/token");
+        assert_eq!(c.service.as_deref(), Some("reg"));
+        assert_eq!(c.scopes, vec!["repository:a/b:pull,push"]);
+        assert!(bearer_challenge(r#"Basic realm="x""#).is_none());
+        assert!(bearer_challenge(r#"Bearer service="no-realm""#).is_none());
+        assert!(bearer_challenge(r#"Bearer realm="unterminated"#).is_none());
+        assert_eq!(
+            repository_of("http://h/v2/a/b/blobs/uploads/x").as_deref(),
+            Some("a/b")
+        );
+        assert_eq!(repository_of("http://h/v2/").as_deref(), None);
+    }
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_and_incomplete_ones_are_not() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(),
+            b"abcde"
+        );
+        assert!(dechunk(b"3\r\nab").is_none());
+        assert!(dechunk(b"zz\r\n").is_none());
     }
 
     #[test]

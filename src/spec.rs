@@ -316,6 +316,10 @@ pub struct RequestSpec {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub body: Option<BodySpec>,
+    /// Sent over a plain socket exactly as written: no Content-Length is added, so a case can
+    /// send a lying one.
+    #[serde(default)]
+    pub raw: bool,
 }
 
 fn get() -> String {

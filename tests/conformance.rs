@@ -3,7 +3,8 @@
 //! Two targets: the default server (everything on) where every case must pass or be
 //! unsupported-by-design nowhere, and a minimal server with every optional feature off, where
 //! no case may fail: each must pass, be unsupported or be skipped. The second proves that the
-//! cases' "feature absent" answers are classified as the spec allows.
+//! cases' "feature absent" answers are classified as the spec allows. The engine's own
+//! feature cases (tests/data/features) run on both targets too, named `features::…`.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use oci_conformance::engine::{CaseContext, Engine, Outcome};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 struct Target {
-    name: &'static str,
+    name: String,
     engine: Engine,
     /// Outcomes that count as success on this target.
     allowed: &'static [Outcome],
@@ -42,8 +43,21 @@ fn main() {
             .build()
             .expect("runtime"),
     );
-    let specs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs");
-    let suite = Arc::new(Suite::load(&specs).unwrap_or_else(|e| panic!("{e}")));
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let suite = Arc::new(Suite::load(&root.join("specs")).unwrap_or_else(|e| panic!("{e}")));
+    // The engine's own feature cases (tests/data/features) run through the same two servers,
+    // so every engine feature is exercised end to end even while specs/ is small.
+    let features_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        root.join("specs/requirements.json"),
+        features_dir.path().join("requirements.json"),
+    )
+    .expect("catalog");
+    for entry in std::fs::read_dir(root.join("tests/data/features")).expect("features") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, features_dir.path().join(path.file_name().unwrap())).expect("copy");
+    }
+    let features = Arc::new(Suite::load(features_dir.path()).unwrap_or_else(|e| panic!("{e}")));
     let ctx = |ns: &str| CaseContext {
         namespace: ns.into(),
         namespace2: ns.into(),
@@ -61,32 +75,34 @@ fn main() {
     });
     let http =
         |url: String| Http::new(&url, Duration::from_secs(30), 64 << 20, None).expect("client");
-    let targets = Arc::new(vec![
-        Target {
-            name: "reference",
+    let mut targets = Vec::new();
+    for (prefix, suite) in [("", &suite), ("features::", &features)] {
+        targets.push(Target {
+            name: format!("{prefix}reference"),
             engine: Engine {
                 http: http(full.url()),
-                ctx: ctx("full"),
-                suite: suite.clone(),
+                ctx: ctx(&format!("{prefix}full").replace("::", "")),
+                suite: (*suite).clone(),
             },
             allowed: &[Outcome::Pass],
-        },
-        Target {
-            name: "minimal",
+        });
+        targets.push(Target {
+            name: format!("{prefix}minimal"),
             engine: Engine {
                 http: http(minimal.url()),
-                ctx: ctx("minimal"),
-                suite: suite.clone(),
+                ctx: ctx(&format!("{prefix}minimal").replace("::", "")),
+                suite: (*suite).clone(),
             },
             allowed: &[Outcome::Pass, Outcome::Unsupported],
-        },
-    ]);
+        });
+    }
+    let targets = Arc::new(targets);
     let mut trials = Vec::new();
     for ti in 0..targets.len() {
+        let suite = targets[ti].engine.suite.clone();
         for ci in 0..suite.cases.len() {
             let case = &suite.cases[ci].1;
-            let kind = targets[ti].name;
-            let name = format!("{kind}::{}", case.id);
+            let name = format!("{}::{}", targets[ti].name, case.id);
             // The dev version is the superset the reference server implements.
             let ignored = !case.versions.contains(&SpecVersion::Dev);
             let (targets, suite, runtime) = (targets.clone(), suite.clone(), runtime.clone());

@@ -37,8 +37,13 @@ fn every_spec_file_validates_against_the_schema() {
             .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut checked = 0;
-    for entry in std::fs::read_dir(specs_dir()).unwrap() {
-        let path = entry.unwrap().path();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files = std::fs::read_dir(specs_dir())
+        .unwrap()
+        .chain(std::fs::read_dir(root.join("tests/data/features")).unwrap())
+        .map(|e| e.unwrap().path())
+        .chain([root.join("tests/data/cases.json")]);
+    for path in files {
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
         if !name.ends_with(".json") || name == "schema.json" || name == "requirements.json" {
             continue;
@@ -234,11 +239,86 @@ async fn wrong_answers_fail_with_a_message_naming_expected_and_got() {
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_oci-conformance"));
-    c.env_remove("OCI_ROOT_URL")
-        .env_remove("OCI_REGISTRY")
-        .env_remove("OCI_VERSION")
-        .env("OCI_CONFORMANCE_NO_PROGRESS", "1");
+    // The developer's own environment must not steer the tests.
+    for k in OFFICIAL_VARS {
+        c.env_remove(k);
+    }
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OCI_CONFORMANCE_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("OCI_CONFORMANCE_NO_PROGRESS", "1");
     c
+}
+
+const OFFICIAL_VARS: [&str; 14] = [
+    "OCI_ROOT_URL",
+    "OCI_REGISTRY",
+    "OCI_TLS",
+    "OCI_NAMESPACE",
+    "OCI_REPO1",
+    "OCI_CROSSMOUNT_NAMESPACE",
+    "OCI_REPO2",
+    "OCI_USERNAME",
+    "OCI_PASSWORD",
+    "OCI_TEST_PULL",
+    "OCI_TEST_PUSH",
+    "OCI_TEST_CONTENT_DISCOVERY",
+    "OCI_TEST_CONTENT_MANAGEMENT",
+    "OCI_VERSION",
+];
+
+#[test]
+fn the_official_suites_variables_drive_a_run() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(oci_reference_server::spawn(
+            oci_reference_server::Config::memory(),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let specs = test_specs();
+    let out = bin()
+        .env("OCI_CONFORMANCE_SPECS", specs.path())
+        .env("OCI_REGISTRY", server.addr().to_string())
+        .env("OCI_TLS", "disabled")
+        .env("OCI_NAMESPACE", "myorg/ci")
+        .env("OCI_TEST_PULL", "1")
+        .env("OCI_TEST_PUSH", "false")
+        .env("OCI_VERSION", "1.1")
+        .args(["run", "--report-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["run"]["target"], format!("http://{}", server.addr()));
+    assert_eq!(v["run"]["spec_version"], "1.1");
+    let cases = v["cases"].as_array().unwrap();
+    let ran: Vec<&serde_json::Value> = cases.iter().filter(|c| c["outcome"] != "skip").collect();
+    assert!(!ran.is_empty());
+    for c in &ran {
+        assert_eq!(c["workflow"], "pull", "{}", c["id"]);
+        for r in c["repositories"].as_array().unwrap() {
+            assert!(r.as_str().unwrap().starts_with("myorg/ci/"), "{r}");
+        }
+    }
+
+    // Not a boolean: a configuration error, before anything runs.
+    let out = bin()
+        .env("OCI_CONFORMANCE_SPECS", specs.path())
+        .env("OCI_TEST_PUSH", "maybe")
+        .args(["run", "--report-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OCI_TEST_PUSH"));
+    rt.block_on(server.shutdown());
 }
 
 fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
@@ -258,6 +338,20 @@ fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     )
+}
+
+#[test]
+fn a_registry_that_never_answers_the_ping_is_a_quick_setup_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(canned_registry(None));
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    // A long --timeout must not make the ping wait that long.
+    let (code, _, err) = run_in(dir.path(), &["run", "--url", &url, "--timeout", "120"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[test]
@@ -450,6 +544,23 @@ fn expected_failures_gate_on_regressions_only() {
     let (code, out, err) = go(args("pull/manifest/unknown-tag-404"));
     assert_eq!(code, 0, "listed failure is expected: {out}\n{err}");
     write(&["no/such/case"]);
+    let (code, _, err) = go(args("pull/manifest/unknown-tag-404"));
+    assert_eq!(code, 2, "{err}");
+    // An entry naming a requirement its case does not check excuses the wrong thing.
+    std::fs::write(
+        &list,
+        r#"{"expected_failures":[{"case":"pull/manifest/unknown-tag-404","requirement":"R-150","reason":"x"}]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = go(args("pull/manifest/unknown-tag-404"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not check R-150"), "{err}");
+    // And a reason is required.
+    std::fs::write(
+        &list,
+        r#"{"expected_failures":[{"case":"pull/manifest/unknown-tag-404","reason":" "}]}"#,
+    )
+    .unwrap();
     let (code, _, err) = go(args("pull/manifest/unknown-tag-404"));
     assert_eq!(code, 2, "{err}");
     // Against the reference server the listed case passes: the stale entry fails the run.

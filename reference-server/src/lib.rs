@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::{FsStorage, MemoryStorage, Storage};
 
-/// Upload sessions idle longer than this are purged (the spec's "eventually time out").
+/// Upload sessions older than this are purged (the spec's "eventually time out").
 const UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How long shutdown waits for in-flight requests before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -117,16 +117,23 @@ async fn dispatch(
     let m = &parts.method;
     let head = *m == Method::HEAD;
     let is_get = *m == Method::GET || head;
+    // HEAD answers carry the headers GET would, `Content-Length` included, and no body.
+    let head_of = |mut r: Response| {
+        if head {
+            if let Some(n) = axum::body::HttpBody::size_hint(r.body()).exact() {
+                r.headers_mut()
+                    .insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            *r.body_mut() = Body::empty();
+        }
+        r
+    };
     let json = |v: &str| {
-        respond(
+        head_of(respond(
             StatusCode::OK,
             vec![("content-type", "application/json".into())],
-            if head {
-                Body::empty()
-            } else {
-                Body::from(v.to_string())
-            },
-        )
+            Body::from(v.to_string()),
+        ))
     };
     match &route {
         Route::Base if is_get => Ok(json("{}")),
@@ -157,19 +164,9 @@ async fn dispatch(
             uploads::finish(reg, name, id, &query, &parts.headers, body).await
         }
         Route::Upload { name, id } if *m == Method::DELETE => uploads::cancel(reg, name, id).await,
-        Route::Tags { name } if is_get => {
-            let mut r = tags::list(reg, name, &query)?;
-            if head {
-                *r.body_mut() = Body::empty();
-            }
-            Ok(r)
-        }
+        Route::Tags { name } if is_get => Ok(head_of(tags::list(reg, name, &query)?)),
         Route::Referrers { name, digest } if is_get => {
-            let mut r = referrers::list(reg, name, digest, &query)?;
-            if head {
-                *r.body_mut() = Body::empty();
-            }
-            Ok(r)
+            Ok(head_of(referrers::list(reg, name, digest, &query).await?))
         }
         other => Err(RegistryError::unsupported(format!(
             "method {m} not allowed on this endpoint"

@@ -142,32 +142,8 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// glibc returns freed memory of its per-thread arenas to the kernel eagerly, so the large
-/// buffers an upload cycles through are page-faulted and zeroed again and again (measured: ~8%
-/// of upload CPU). Keeping up to 64 MiB of free memory per arena removes that; the resident set
-/// stays bounded by the peak working set (~20 MB).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
-
-fn main() -> anyhow::Result<()> {
-    tune_allocator();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?
-        .block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

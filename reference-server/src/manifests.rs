@@ -91,7 +91,7 @@ pub async fn get(
     Ok(respond(StatusCode::OK, h, Body::from(bytes)))
 }
 
-async fn read_limited(body: Body, limit: u64) -> Result<Bytes, RegistryError> {
+async fn read_limited(body: Body, limit: u64, hint: Option<u64>) -> Result<Bytes, RegistryError> {
     let too_large = || {
         RegistryError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,7 +100,7 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, RegistryError> {
         )
         .with_detail(serde_json::json!({ "limit": limit }))
     };
-    let mut buf = BytesMut::new();
+    let mut buf = BytesMut::with_capacity(hint.unwrap_or(0).min(limit) as usize);
     let mut s = body.into_data_stream();
     while let Some(frame) = s.next().await {
         let chunk = frame.map_err(|_| {
@@ -128,7 +128,6 @@ struct Parsed {
     needed: Vec<Needed>,
     subject: Option<Digest>,
     artifact_type: Option<String>,
-    annotations: Option<Map<String, Value>>,
 }
 
 /// A descriptor's digest (as sent, grammar-checked) and media type.
@@ -159,6 +158,25 @@ fn descriptor(v: &Value, field: &str) -> Result<(String, String), RegistryError>
 /// Layers that registries need not hold (image-spec non-distributable, Docker foreign layers).
 fn non_distributable(media_type: &str) -> bool {
     media_type.contains(".nondistributable.") || media_type.contains(".foreign.")
+}
+
+/// RFC 6838 `type/subtype` (restricted names, at most 127 characters each). Stored media types
+/// are served back as `Content-Type`, so anything else is refused rather than stored.
+pub fn is_media_type(s: &str) -> bool {
+    let part = |p: &str| {
+        let b = p.as_bytes();
+        !b.is_empty()
+            && b.len() <= 127
+            && b[0].is_ascii_alphanumeric()
+            && b.iter().all(|&c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(
+                        c,
+                        b'!' | b'#' | b'$' | b'&' | b'^' | b'_' | b'.' | b'+' | b'-'
+                    )
+            })
+    };
+    matches!(s.split_once('/'), Some((t, st)) if part(t) && part(st))
 }
 
 fn media_type_essence(ct: &str) -> String {
@@ -194,6 +212,9 @@ fn validate(obj: &Map<String, Value>, content_type: Option<&str>) -> Result<Pars
         (None, None) if obj.contains_key("manifests") => OCI_INDEX.to_string(),
         (None, None) => OCI_MANIFEST.to_string(),
     };
+    if !is_media_type(&media_type) {
+        return Err(invalid("mediaType is not a valid media type"));
+    }
     let lower = media_type.to_ascii_lowercase();
     let is_image = lower == OCI_MANIFEST || lower == DOCKER_MANIFEST;
     let is_index = lower == OCI_INDEX || lower == DOCKER_LIST;
@@ -210,6 +231,9 @@ fn validate(obj: &Map<String, Value>, content_type: Option<&str>) -> Result<Pars
             .get("config")
             .ok_or_else(|| invalid("config is required"))?;
         let (d, mt) = descriptor(config, "config")?;
+        if !is_media_type(&mt) {
+            return Err(invalid("config.mediaType must be a media type"));
+        }
         config_type = Some(mt);
         needed.push(Needed::Blob(d));
         let layers = obj
@@ -244,14 +268,13 @@ fn validate(obj: &Map<String, Value>, content_type: Option<&str>) -> Result<Pars
     };
     let artifact_type = match obj.get("artifactType") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(invalid("artifactType must be a string")),
+        Some(Value::String(s)) if is_media_type(s) => Some(s.clone()),
+        Some(_) => return Err(invalid("artifactType must be a media type")),
     };
-    let annotations = match obj.get("annotations") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m.clone()),
+    match obj.get("annotations") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
         Some(_) => return Err(invalid("annotations must be an object")),
-    };
+    }
     // Referrers descriptor rule: the manifest's artifactType, else an image manifest's config
     // media type, else none.
     let artifact_type = artifact_type.or(if is_image { config_type } else { None });
@@ -260,7 +283,6 @@ fn validate(obj: &Map<String, Value>, content_type: Option<&str>) -> Result<Pars
         needed,
         subject,
         artifact_type,
-        annotations,
     })
 }
 
@@ -344,11 +366,11 @@ pub async fn put(
         }
     }
     let limit = reg.config.max_manifest_size;
-    if let Some(cl) = headers
+    let content_length = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(cl) = content_length {
         if cl > limit {
             return Err(RegistryError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -358,7 +380,7 @@ pub async fn put(
             .with_detail(serde_json::json!({ "limit": limit })));
         }
     }
-    let bytes = read_limited(body.take().unwrap_or_default(), limit).await?;
+    let bytes = read_limited(body.take().unwrap_or_default(), limit, content_length).await?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     let obj = value
@@ -395,7 +417,6 @@ pub async fn put(
         size: bytes.len() as u64,
         subject: parsed.subject.clone(),
         artifact_type: parsed.artifact_type,
-        annotations: parsed.annotations,
     };
     let needed = parsed.needed;
     let (dd, tags) = (d.clone(), extra_tags.clone());
@@ -526,6 +547,31 @@ mod tests {
             validate(&m, Some(DOCKER_LIST)).unwrap().media_type,
             DOCKER_LIST
         );
+    }
+
+    #[test]
+    fn media_types_follow_rfc6838_restricted_names() {
+        for ok in [
+            OCI_MANIFEST,
+            DOCKER_LIST,
+            "application/vnd.example+json",
+            "a/b",
+        ] {
+            assert!(is_media_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "application",
+            "/json",
+            "application/",
+            "a/b/c",
+            "a b/c",
+            "a/b;x=y",
+            "a/\u{7f}",
+        ] {
+            assert!(!is_media_type(bad), "{bad}");
+        }
+        assert!(!is_media_type(&format!("a/{}", "x".repeat(128))));
     }
 
     #[test]

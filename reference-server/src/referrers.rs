@@ -17,7 +17,25 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-pub fn list(
+/// The `annotations` of a stored manifest, read back from its bytes (the index does not keep
+/// them: they can be large).
+async fn annotations_of(
+    reg: &Registry,
+    d: &crate::digest::Digest,
+) -> Result<Option<serde_json::Map<String, Value>>, RegistryError> {
+    #[derive(serde::Deserialize)]
+    struct Annotated {
+        annotations: Option<serde_json::Map<String, Value>>,
+    }
+    let Some(bytes) = reg.manifest_bytes(d).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice::<Annotated>(&bytes)
+        .ok()
+        .and_then(|a| a.annotations))
+}
+
+pub async fn list(
     reg: &Registry,
     name: &str,
     digest: &str,
@@ -50,20 +68,18 @@ pub fn list(
                         .as_deref()
                         .is_some_and(|a| filters.contains(&a))
             });
-        let mut out = Vec::new();
-        for (d, m) in it.by_ref().take(page) {
-            let mut e = serde_json::Map::new();
-            e.insert("mediaType".into(), m.media_type.clone().into());
-            e.insert("digest".into(), d.to_string().into());
-            e.insert("size".into(), m.size.into());
-            if let Some(a) = &m.artifact_type {
-                e.insert("artifactType".into(), a.clone().into());
-            }
-            if let Some(a) = &m.annotations {
-                e.insert("annotations".into(), Value::Object(a.clone()));
-            }
-            out.push((d.clone(), Value::Object(e)));
-        }
+        let out: Vec<_> = it
+            .by_ref()
+            .take(page)
+            .map(|(d, m)| {
+                (
+                    d.clone(),
+                    m.media_type.clone(),
+                    m.size,
+                    m.artifact_type.clone(),
+                )
+            })
+            .collect();
         let more = it.next().is_some();
         (out, more)
     });
@@ -72,7 +88,7 @@ pub fn list(
         h.push(("oci-filters-applied", "artifactType".to_string()));
     }
     if more {
-        if let Some((d, _)) = entries.last() {
+        if let Some((d, ..)) = entries.last() {
             let mut link = format!("/v2/{name}/referrers/{subject}?last={d}");
             for f in &filters {
                 link.push_str("&artifactType=");
@@ -81,7 +97,20 @@ pub fn list(
             h.push(("link", format!("<{link}>; rel=\"next\"")));
         }
     }
-    let manifests: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
+    let mut manifests = Vec::with_capacity(entries.len());
+    for (d, media_type, size, artifact_type) in &entries {
+        let mut e = serde_json::Map::new();
+        e.insert("mediaType".into(), media_type.clone().into());
+        e.insert("digest".into(), d.to_string().into());
+        e.insert("size".into(), (*size).into());
+        if let Some(a) = artifact_type {
+            e.insert("artifactType".into(), a.clone().into());
+        }
+        if let Some(a) = annotations_of(reg, d).await? {
+            e.insert("annotations".into(), Value::Object(a));
+        }
+        manifests.push(Value::Object(e));
+    }
     let body = json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What the registry remembers about a stored manifest (its bytes live in the blob store).
+/// Deliberately small and bounded: annotations, which can be megabytes, are read back from the
+/// manifest itself when the referrers API needs them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ManifestMeta {
     pub media_type: String,
@@ -17,8 +19,6 @@ pub struct ManifestMeta {
     pub subject: Option<Digest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// One repository's index: what it can see. `BTreeMap` keys give tags in ASCII order.
@@ -48,8 +48,9 @@ pub struct Registry {
     pub config: Config,
     pub storage: Arc<dyn Storage>,
     repos: RwLock<HashMap<String, Repo>>,
-    /// Serialises index changes and their persistence, so documents reach storage in order.
-    write_lock: tokio::sync::Mutex<()>,
+    /// One lock per repository: serialises a repository's changes and their persistence, so its
+    /// documents reach storage in order, while other repositories proceed in parallel.
+    write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     sessions: Mutex<HashMap<String, SessionRef>>,
     manifest_cache: Mutex<ManifestCache>,
 }
@@ -91,7 +92,7 @@ impl Registry {
             config,
             storage,
             repos: RwLock::new(repos),
-            write_lock: tokio::sync::Mutex::new(()),
+            write_locks: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             manifest_cache: Mutex::new(ManifestCache::default()),
         })
@@ -119,7 +120,11 @@ impl Registry {
         create: bool,
         f: impl FnOnce(&mut Repo) -> Result<R, RegistryError>,
     ) -> Result<R, RegistryError> {
-        let _guard = self.write_lock.lock().await;
+        let repo_lock = lock(&self.write_locks)
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        let _guard = repo_lock.lock().await;
         let (result, doc) = {
             let mut repos = self.repos_mut();
             let existed = repos.contains_key(name);

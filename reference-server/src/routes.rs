@@ -107,7 +107,9 @@ pub fn parse_path(path: &str) -> Result<Route, RegistryError> {
     } else if n >= 2 && segs[n - 2] == "tags" && segs[n - 1] == "list" {
         tail(2).map(|name| Route::Tags { name })
     } else if n >= 2 && !segs[n - 1].is_empty() {
-        let last = segs[n - 1].to_string();
+        // Clients that percent-encode the `:` of a digest mean the same digest (Go's net/http,
+        // hence distribution, decodes paths before routing). Names are never decoded.
+        let last = percent_decode(segs[n - 1]);
         match segs[n - 2] {
             "manifests" => tail(2).map(|name| Route::Manifest {
                 name,
@@ -138,6 +140,29 @@ pub fn parse_path(path: &str) -> Result<Route, RegistryError> {
         );
     }
     Ok(route)
+}
+
+/// Decodes `%XX` escapes; the input is returned unchanged if the result is not UTF-8.
+pub fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`, at most 255 bytes.
@@ -308,6 +333,22 @@ mod tests {
         assert_eq!(parse_path("/v2/manifests/x").unwrap_err().status, 404);
         assert_eq!(parse_path("/v2x").unwrap_err().status, 404);
         assert_eq!(parse_path("/v2/a/manifests/").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn final_segment_is_percent_decoded_names_are_not() {
+        assert_eq!(
+            parse_path("/v2/a/manifests/sha256%3Aab").unwrap(),
+            Route::Manifest {
+                name: "a".into(),
+                reference: "sha256:ab".into()
+            }
+        );
+        assert_eq!(parse_path("/v2/a%2Fb/tags/list").unwrap_err().status, 400);
+        assert_eq!(percent_decode("x%"), "x%");
+        assert_eq!(percent_decode("x%4"), "x%4");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("%ff"), "%ff");
     }
 
     #[test]

@@ -124,10 +124,7 @@ fn case_html(out: &mut String, r: &CaseResult) {
             out.push_str(&esc(&t));
         }
         out.push_str("</pre><h4>Reproduce</h4><pre>");
-        for ex in &r.transcript {
-            out.push_str(&esc(&super::curl_line(ex)));
-            out.push('\n');
-        }
+        out.push_str(&esc(&super::curl_script(&r.transcript)));
         out.push_str("</pre>");
     }
     out.push_str("</details>\n");

@@ -4,7 +4,7 @@
 use super::Collected;
 use crate::engine::{CaseResult, Event, Outcome, Reporter};
 use junit_report::Duration;
-use junit_report::{ReportBuilder, TestCase, TestSuiteBuilder};
+use junit_report::{ReportBuilder, TestCase, TestResult, TestSuiteBuilder};
 use std::path::PathBuf;
 
 pub struct JunitReport {
@@ -21,6 +21,21 @@ impl JunitReport {
     }
 }
 
+/// XML 1.0 cannot carry most control characters even in CDATA, and `]]>` would end a CDATA
+/// section early; transcripts hold whatever a (possibly hostile) registry sent.
+pub(crate) fn xml_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect::<String>()
+        .replace("]]>", "]]\u{200B}>")
+}
+
+/// Requirement ids and statements: junit-report has no per-testcase properties, so they go
+/// first in system-out, one `R-… LEVEL: statement` line each (CI servers show system-out).
 fn system_out(r: &CaseResult) -> String {
     let mut s = format!("{} [{}]\n", r.title, r.level.as_str());
     for q in &r.requirements {
@@ -29,40 +44,62 @@ fn system_out(r: &CaseResult) -> String {
     if let Some(m) = &r.message {
         s.push_str(&format!("\n{}: {m}\n", r.outcome.as_str()));
     }
-    if matches!(
-        r.outcome,
-        Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass
-    ) {
-        s.push_str("\nTranscript:\n");
-        for ex in &r.transcript {
-            s.push_str(&format!(
-                "> {} {}\n< {}\n",
-                ex.method,
-                ex.url,
-                ex.status
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| ex.error.clone().unwrap_or_default())
-            ));
+    xml_safe(&s)
+}
+
+/// The body of a `<failure>`/`<error>`: the message, the transcript and a curl reproducer.
+fn trace(r: &CaseResult) -> String {
+    let mut s = String::new();
+    if let Some(m) = &r.message {
+        s.push_str(m);
+        s.push_str("\n\n");
+    }
+    s.push_str("Transcript:\n");
+    for ex in &r.transcript {
+        s.push_str(&format!("> {} {}\n", ex.method, ex.url));
+        for (k, v) in &ex.request_headers {
+            s.push_str(&format!("> {k}: {v}\n"));
         }
-        s.push_str("\nReproduce:\n");
-        for ex in &r.transcript {
-            s.push_str(&super::curl_line(ex));
-            s.push('\n');
+        match (ex.status, &ex.error) {
+            (Some(c), _) => s.push_str(&format!("< {c}\n")),
+            (None, Some(e)) => s.push_str(&format!("< (no response: {e})\n")),
+            (None, None) => s.push_str("< (no response)\n"),
+        }
+        for (k, v) in &ex.response_headers {
+            s.push_str(&format!("< {k}: {v}\n"));
+        }
+        if let Some(b) = &ex.response_body {
+            s.push_str(&format!("<\n{b}\n"));
         }
     }
-    s
+    s.push_str("\nReproduce:\n");
+    s.push_str(&super::curl_script(&r.transcript));
+    xml_safe(&s)
 }
 
 fn testcase(r: &CaseResult) -> TestCase {
     let d = Duration::milliseconds(r.duration_ms as i64);
-    let msg = r.message.clone().unwrap_or_default();
+    let msg = xml_safe(&r.message.clone().unwrap_or_default());
     let mut tc = match r.outcome {
         Outcome::Pass | Outcome::ExpectedFailure => TestCase::success(&r.id, d),
         Outcome::Fail => TestCase::failure(&r.id, d, r.level.as_str(), &msg),
         Outcome::UnexpectedPass => TestCase::failure(&r.id, d, "unexpected-pass", &msg),
         Outcome::Error => TestCase::error(&r.id, d, "setup", &msg),
-        Outcome::Skip | Outcome::Unsupported => TestCase::skipped(&r.id),
+        Outcome::Skip | Outcome::Unsupported => {
+            let why = if msg.is_empty() {
+                r.outcome.as_str().to_string()
+            } else {
+                msg.clone()
+            };
+            TestCase::skipped_with_cause(&r.id, r.outcome.as_str(), &why)
+        }
     };
+    match &mut tc.result {
+        TestResult::Failure { cause, .. } | TestResult::Error { cause, .. } => {
+            *cause = Some(trace(r))
+        }
+        _ => {}
+    }
     tc.set_classname(r.workflow.as_str());
     tc.set_filepath(&r.file.display().to_string());
     tc.set_system_out(&system_out(r));

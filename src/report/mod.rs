@@ -40,10 +40,67 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Resul
     std::fs::rename(&tmp, path)
 }
 
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A shell script reproducing a transcript: upload sessions live at server-chosen URLs, so
+/// every `Location` an exchange received is caught in `$LOC_n` and later requests to that URL
+/// use the variable instead of the stale session URL.
+pub fn curl_script(transcript: &[crate::http::Exchange]) -> String {
+    let mut out = String::new();
+    // (resolved absolute Location, variable name), longest first when matching.
+    let mut known: Vec<(String, String)> = Vec::new();
+    for (i, ex) in transcript.iter().enumerate() {
+        let url = ex.url.split(" (redirected").next().unwrap_or(&ex.url);
+        let target = known
+            .iter()
+            .filter(|(loc, _)| url.starts_with(loc.as_str()))
+            .max_by_key(|(loc, _)| loc.len())
+            .map(|(loc, var)| format!("\"${{{var}}}\"{}", shell_quote(&url[loc.len()..])))
+            .unwrap_or_else(|| shell_quote(url));
+        let location = ex
+            .response_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+            .and_then(|(_, v)| reqwest::Url::parse(url).ok()?.join(v).ok())
+            .filter(|loc| {
+                transcript[i + 1..]
+                    .iter()
+                    .any(|later| later.url.starts_with(loc.as_str()))
+            });
+        let line = curl_command(ex, &target);
+        match location {
+            Some(loc) => {
+                let var = format!("LOC_{}", i + 1);
+                let origin = loc.origin().ascii_serialization();
+                // -D - keeps the headers for the eye and for sed; a relative Location is made
+                // absolute against the request's origin, as the harness did.
+                out.push_str(&format!(
+                    "{var}=$({} -D - -o /dev/null | tee /dev/stderr | tr -d '\\r' | sed -n 's/^[Ll]ocation: *//p')\n\
+                     case \"${var}\" in /*) {var}={}\"${var}\";; esac\n",
+                    line.replacen("curl -sS -i", "curl -sS", 1),
+                    shell_quote(&origin),
+                ));
+                known.push((loc.to_string(), var));
+            }
+            None => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// A shell-quoted `curl` line reproducing one exchange; credentials are placeholders.
 pub fn curl_line(ex: &crate::http::Exchange) -> String {
-    let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let url = ex.url.split(" (redirected").next().unwrap_or(&ex.url);
+    curl_command(ex, &shell_quote(url))
+}
+
+fn curl_command(ex: &crate::http::Exchange, target: &str) -> String {
+    let q = |s: &str| shell_quote(s);
     let mut parts = vec!["curl -sS -i".to_string()];
     if ex.method == "HEAD" {
         parts.push("-I".into());
@@ -51,7 +108,10 @@ pub fn curl_line(ex: &crate::http::Exchange) -> String {
         parts.push(format!("-X {}", ex.method));
     }
     for (k, v) in &ex.request_headers {
-        if k.eq_ignore_ascii_case("authorization") {
+        if k.eq_ignore_ascii_case("authorization") && v.starts_with("Bearer") {
+            // The token came from the registry's token service; fetch one the same way.
+            parts.push("-H \"Authorization: Bearer $OCI_TOKEN\"".into());
+        } else if k.eq_ignore_ascii_case("authorization") {
             parts.push("-u \"$OCI_USERNAME:$OCI_PASSWORD\"".into());
         } else {
             parts.push(format!("-H {}", q(&format!("{k}: {v}"))));
@@ -62,9 +122,10 @@ pub fn curl_line(ex: &crate::http::Exchange) -> String {
             Ok(s) if b.len() <= 4096 && !s.contains('\0') => {
                 parts.push(format!("--data-binary {}", q(s)))
             }
+            // Generated content: rerun with the same --seed and --filter for the same bytes.
             _ => parts.push(format!("--data-binary @body-{}-bytes.bin", b.len())),
         }
     }
-    parts.push(q(url));
+    parts.push(target.to_string());
     parts.join(" ")
 }

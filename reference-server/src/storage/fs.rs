@@ -142,23 +142,38 @@ impl FsStorage {
 
     /// Writes `data` to `target` via tmp file + fsync + rename.
     fn write_atomic(root: &Path, target: &Path, data: &[u8]) -> io::Result<()> {
+        Self::replace_file(root, target, data, true)
+    }
+
+    /// Tmp file + rename, so readers never see a partial file; with `durable`, fsynced too.
+    fn replace_file(root: &Path, target: &Path, data: &[u8], durable: bool) -> io::Result<()> {
         let tmp = root.join("tmp").join(uuid::Uuid::new_v4().to_string());
         let res = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(data)?;
-            f.sync_all()?;
+            if durable {
+                f.sync_all()?;
+            }
             let parent = target
                 .parent()
                 .ok_or_else(|| io::Error::other("no parent"))?;
             fs::create_dir_all(parent)?;
             fs::rename(&tmp, target)?;
-            sync_dir(parent);
+            if durable {
+                sync_dir(parent);
+            }
             Ok(())
         })();
         if res.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         res
+    }
+
+    /// Upload state is written after every chunk; chunk data is not fsynced either (the offset
+    /// is clamped to the data on load), so an fsync here would only slow chunked uploads down.
+    fn save_state(root: &Path, dir: &Path, doc: &[u8]) -> io::Result<()> {
+        Self::replace_file(root, &dir.join("state.json"), doc, false)
     }
 
     fn read_meta(root: &Path, id: &str) -> io::Result<Option<UploadMeta>> {
@@ -168,8 +183,15 @@ impl FsStorage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut meta: UploadMeta = serde_json::from_slice(&raw)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        // Session state is not fsynced (see `save_state`): after a crash it may be unreadable,
+        // and the session is then simply unknown; the client starts a new upload.
+        let mut meta: UploadMeta = match serde_json::from_slice(&raw) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(session = id, error = %e, "unreadable upload state, ignoring");
+                return Ok(None);
+            }
+        };
         // Data may be shorter than the recorded offset after a crash (chunks are not fsynced
         // one by one); the session resumes from what is really there.
         let len = fs::metadata(dir.join("data")).map(|m| m.len()).unwrap_or(0);
@@ -389,7 +411,7 @@ impl Storage for FsStorage {
                 fs::create_dir_all(&dir)?;
                 File::create(dir.join("data"))?;
                 let doc = serde_json::to_vec(&meta).map_err(io::Error::other)?;
-                Self::write_atomic(&root, &dir.join("state.json"), &doc)
+                Self::save_state(&root, &dir, &doc)
             })
             .await
         })
@@ -422,7 +444,7 @@ impl Storage for FsStorage {
                     return Err(not_found("upload"));
                 }
                 let doc = serde_json::to_vec(&meta).map_err(io::Error::other)?;
-                Self::write_atomic(&root, &dir.join("state.json"), &doc)
+                Self::save_state(&root, &dir, &doc)
             })
             .await
         })

@@ -146,6 +146,10 @@ impl Storage for MemoryStorage {
                 .ok_or_else(|| not_found("upload"))?;
             let mut data = std::mem::take(&mut *lock(&buf));
             data.truncate(len as usize);
+            // A growing Vec may hold up to twice its length; do not keep that for the blob's life.
+            if data.capacity() > data.len() + data.len() / 8 {
+                data.shrink_to_fit();
+            }
             lock(&self.blobs)
                 .entry(digest.clone())
                 .or_insert_with(|| Bytes::from(data));

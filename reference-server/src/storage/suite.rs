@@ -266,3 +266,15 @@ async fn fs_large_commit_clears_its_marker() {
     }
     assert!(cleared, "marker still present after 10 s");
 }
+
+/// Filesystem only: a state file left unreadable by a crash makes the session unknown, not an
+/// error.
+#[tokio::test]
+async fn fs_unreadable_upload_state_is_an_unknown_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    st.create_upload(&id, &meta("r")).await.unwrap();
+    std::fs::write(dir.path().join("uploads").join(&id).join("state.json"), b"").unwrap();
+    assert_eq!(st.get_upload(&id).await.unwrap(), None);
+}

@@ -65,6 +65,26 @@ async fn n_and_last_paginate_with_link() {
 }
 
 #[tokio::test]
+async fn head_on_listings_has_get_headers_and_no_body() {
+    let t = start().await;
+    tag_all(&t, "a", &["t1", "t2"]).await;
+    for p in [
+        "/v2/a/tags/list".to_string(),
+        format!("/v2/a/referrers/{}", sha256(b"x")),
+        "/v2/".to_string(),
+    ] {
+        let g = t.get(&p).await;
+        let len = header(&g, "content-length");
+        let body = g.bytes().await.unwrap();
+        assert_eq!(len, Some(body.len().to_string()));
+        let h = t.req(Method::HEAD, &p).await;
+        assert_eq!(h.status(), 200);
+        assert_eq!(header(&h, "content-length"), len, "{p}");
+        assert!(h.bytes().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
 async fn n_zero_is_empty_without_link() {
     let t = start().await;
     tag_all(&t, "a", &["t1"]).await;

@@ -146,6 +146,12 @@ async fn garbage_manifests_are_400_manifest_invalid() {
             "config": descriptor(OCI_CONFIG, &c, 2), "layers": "nope"}))
         .unwrap(),
         serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": 5})).unwrap(),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": descriptor(OCI_CONFIG, &c, 2), "layers": [], "artifactType": "not a type"}))
+        .unwrap(),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": descriptor("no-slash", &c, 2), "layers": []}))
+        .unwrap(),
     ] {
         let r = t.put_manifest("a", "bad", OCI_MANIFEST, &body).await;
         expect_error(r, 400, "MANIFEST_INVALID").await;

@@ -152,7 +152,15 @@ async fn out_of_order_chunks_are_416_with_current_range() {
 async fn malformed_content_range_is_416() {
     let t = start().await;
     let loc = t.open_upload("a").await;
-    for cr in ["bytes 0-4", "0-4/5", "4-0", "x-y", "0-"] {
+    for cr in [
+        "bytes 0-4",
+        "0-4/5",
+        "4-0",
+        "x-y",
+        "0-",
+        "0-18446744073709551615",
+        "0-99999999999999999999999",
+    ] {
         let r = t.patch(&loc, Some(cr), b"01234").await;
         expect_error(r, 416, "BLOB_UPLOAD_INVALID").await;
     }
@@ -554,4 +562,46 @@ async fn large_upload_in_many_chunks_hashes_correctly() {
         .unwrap();
     assert_eq!(got.len(), data.len());
     assert!(got == data);
+}
+
+#[tokio::test]
+async fn racing_chunks_on_one_session_accept_exactly_one() {
+    let t = std::sync::Arc::new(start().await);
+    let loc = t.open_upload("a").await;
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let t = t.clone();
+        let loc = loc.clone();
+        tasks.push(tokio::spawn(async move {
+            t.patch(&loc, Some("0-3"), &[i; 4]).await.status().as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for task in tasks {
+        codes.push(task.await.unwrap());
+    }
+    assert_eq!(codes.iter().filter(|&&c| c == 202).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|&c| c == 202 || c == 416), "{codes:?}");
+    let s = t.get(&loc).await;
+    assert_eq!(header(&s, "range").as_deref(), Some("0-3"));
+}
+
+#[tokio::test]
+async fn stale_upload_sessions_are_purged() {
+    let t = start().await;
+    let loc = t.open_upload("a").await;
+    t.patch(&loc, Some("0-2"), b"abc").await;
+    // Nothing is older than a day yet.
+    assert_eq!(
+        t.server
+            .registry()
+            .purge_stale_uploads(86_400)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(t.get(&loc).await.status(), 204);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(t.server.registry().purge_stale_uploads(0).await.unwrap(), 1);
+    expect_error(t.get(&loc).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
 }
