@@ -226,6 +226,8 @@ impl Client {
             url: url.to_string(),
             headers: req.headers.clone(),
             body,
+            // The fuzzer's requests are well-formed HTTP; what it varies is their content.
+            raw: false,
         };
         let ex = self.rt.block_on(self.http.send(request));
         match (ex.status, &ex.error) {
