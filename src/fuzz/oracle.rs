@@ -353,6 +353,7 @@ mod tests {
             requirements: vec!["R-090"],
             allowed: vec![],
             exchange: None,
+            expect: None,
         }
     }
 
