@@ -1,4 +1,4 @@
-//! The command line: `run`, `list`, `coverage`.
+//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
@@ -40,6 +40,11 @@ pub enum Command {
     List(SelectArgs),
     /// Print requirement -> cases, and the registry-observable requirements with no case
     Coverage(SpecsArg),
+    /// Property-based fuzzing of a registry (the embedded reference server when no URL is
+    /// given); minimal reproducers go to reports/fuzz/
+    Fuzz(crate::fuzz::cli::FuzzArgs),
+    /// Re-run a reproducer written by `fuzz` and say whether it still fails
+    Replay(crate::fuzz::cli::ReplayArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -293,6 +298,8 @@ pub fn main_with(cli: Cli) -> i32 {
         },
         Command::List(args) => list_command(&args),
         Command::Coverage(args) => coverage_command(&args),
+        Command::Fuzz(args) => crate::fuzz::cli::fuzz_command(&args),
+        Command::Replay(args) => crate::fuzz::cli::replay_command(&args),
     }
 }
 

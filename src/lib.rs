@@ -9,6 +9,7 @@ pub mod content;
 pub mod coverage;
 pub mod engine;
 pub mod expected;
+pub mod fuzz;
 pub mod http;
 pub mod report;
 pub mod spec;

@@ -1,0 +1,216 @@
+//! Command-line surface of `fuzz` and `replay`, as clap `Args` the CLI flattens into its
+//! subcommands. Feature switches mirror `run`'s so one configuration describes a registry.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Features, FuzzConfig, FuzzError, Layer, ReplayOutcome};
+use crate::config::exit;
+
+/// Target and switches; names and environment variables are those of `run`, so one
+/// configuration describes a registry for both.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Registry base URL (default: the embedded reference server).
+    #[arg(long, env = "OCI_CONFORMANCE_URL")]
+    pub url: Option<String>,
+    /// Seed of the run (printed at start; default: random).
+    #[arg(long, env = "OCI_CONFORMANCE_SEED")]
+    pub seed: Option<u64>,
+    /// Maximum requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Per-request timeout in seconds.
+    #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT", default_value_t = 10)]
+    pub timeout: u64,
+    /// First path components of the repositories the run creates.
+    #[arg(long, env = "OCI_CONFORMANCE_NAMESPACE", default_value = "fuzz")]
+    pub namespace: String,
+    /// Optional features the registry lacks (comma list): referrers, delete-manifest,
+    /// delete-tag, delete-blob, cross-mount, upload-cancel. Other names `run` knows are ignored.
+    #[arg(long, env = "OCI_CONFORMANCE_DISABLE_FEATURES", value_delimiter = ',')]
+    pub disable_feature: Vec<String>,
+    /// Deletes take effect lazily: do not require deleted content to answer 404.
+    #[arg(long)]
+    pub lazy_deletes: bool,
+    /// Registry user name
+    #[arg(long, env = "OCI_USERNAME")]
+    pub username: Option<String>,
+    /// Registry password (prefer the environment variable)
+    #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FuzzArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Maximum number of generated cases.
+    #[arg(long, default_value_t = 256)]
+    pub cases: u32,
+    /// Maximum run time in seconds.
+    #[arg(long)]
+    pub time: Option<u64>,
+    /// Which layer to fuzz.
+    #[arg(long, value_enum, default_value_t = Layer::Both)]
+    pub layer: Layer,
+    /// Where reproducers are written.
+    #[arg(long, default_value = "reports/fuzz")]
+    pub out: PathBuf,
+    /// Longest operation sequence of the model layer.
+    #[arg(long, default_value_t = 10)]
+    pub max_ops: usize,
+    /// Only these request probe kinds (get-manifest, get-blob, put-manifest, chunks,
+    /// close-upload, list-tags, referrers, delete).
+    #[arg(long, value_delimiter = ',')]
+    pub probes: Vec<String>,
+    /// Shrinking budget per failure (0: report failures unshrunk, e.g. to measure throughput).
+    #[arg(long, default_value_t = 2048)]
+    pub shrink_iters: u32,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// A reproducer written by `fuzz`.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+impl TargetArgs {
+    pub fn features(&self) -> Result<Features, FuzzError> {
+        let mut f = Features::without(&self.disable_feature)?;
+        f.lazy_deletes = self.lazy_deletes;
+        Ok(f)
+    }
+    /// A config for `url` (the caller resolves the default target).
+    pub fn config(&self, url: &str) -> Result<FuzzConfig, FuzzError> {
+        let mut c = FuzzConfig::new(url);
+        if let Some(s) = self.seed {
+            c.seed = s;
+        }
+        c.rate = self.rate;
+        c.timeout = Duration::from_secs(self.timeout.max(1));
+        c.namespace = self.namespace.clone();
+        c.features = self.features()?;
+        c.credentials = match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Some(crate::http::Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(FuzzError::Config(
+                    "give both --username and --password".into(),
+                ))
+            }
+        };
+        Ok(c)
+    }
+}
+
+impl FuzzArgs {
+    pub fn config(&self, url: &str) -> Result<FuzzConfig, FuzzError> {
+        let mut c = self.target.config(url)?;
+        c.cases = self.cases;
+        c.time = self.time.map(Duration::from_secs);
+        c.layer = self.layer;
+        c.out_dir = self.out.clone();
+        c.max_ops = self.max_ops;
+        c.probe_kinds = self.probes.clone();
+        c.max_shrink_iters = self.shrink_iters;
+        c.verbose = true;
+        Ok(c)
+    }
+}
+
+/// Runs `f` against `url`, or against an embedded reference server (memory storage, every
+/// optional feature on) when no URL is given. Runs on its own thread, so it is safe to call from
+/// inside an async `main`.
+pub fn with_target<T: Send>(
+    url: Option<&str>,
+    f: impl FnOnce(&str) -> T + Send,
+) -> Result<T, FuzzError> {
+    std::thread::scope(|s| {
+        s.spawn(|| match url {
+            Some(u) => Ok(f(u)),
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| FuzzError::Io(e.to_string()))?;
+                let server = rt
+                    .block_on(oci_reference_server::spawn(
+                        oci_reference_server::Config::memory(),
+                    ))
+                    .map_err(|e| FuzzError::Config(format!("embedded reference server: {e}")))?;
+                let out = f(&server.url());
+                rt.block_on(server.shutdown());
+                Ok(out)
+            }
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// `oci-conformance fuzz`: prints the seed first and a summary last. Exit code 0 when nothing
+/// was found, 1 when findings were written, 2 when the run could not be done.
+pub fn fuzz_command(a: &FuzzArgs) -> i32 {
+    let r = with_target(a.target.url.as_deref(), |url| {
+        a.config(url).and_then(|c| super::run(&c))
+    });
+    match r.and_then(|x| x) {
+        Ok(s) => {
+            print!("{s}");
+            if s.findings.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILURES
+            }
+        }
+        Err(e) => {
+            eprintln!("fuzz: {e}");
+            exit::SETUP
+        }
+    }
+}
+
+/// `oci-conformance replay FILE`: exit code 0 when it passes now, 1 when it still fails.
+pub fn replay_command(a: &ReplayArgs) -> i32 {
+    let r = with_target(a.target.url.as_deref(), |url| {
+        a.target
+            .config(url)
+            .and_then(|c| super::replay(&a.file, &c))
+    });
+    match r.and_then(|x| x) {
+        Ok(ReplayOutcome::Passes) => {
+            println!(
+                "{}: passes (the bug it reproduced is gone)",
+                a.file.display()
+            );
+            exit::OK
+        }
+        Ok(ReplayOutcome::Fails {
+            signature,
+            same,
+            message,
+        }) => {
+            let how = if same {
+                "same signature"
+            } else {
+                "a different signature"
+            };
+            println!(
+                "{}: still fails ({how}): {signature}: {message}",
+                a.file.display()
+            );
+            exit::FAILURES
+        }
+        Err(e) => {
+            eprintln!("replay: {e}");
+            exit::SETUP
+        }
+    }
+}

@@ -1,0 +1,1040 @@
+//! Layer 2: stateful, model-based fuzzing. A [`Case`] is a random sequence of operations applied
+//! to the registry and to [`Model`], the content the spec says the registry must then hold.
+//! Where the spec allows a choice (e.g. rejecting a manifest with missing blobs, or a mount that
+//! falls back to an upload session) the registry's answer picks the branch and the model follows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::grammar::{encode_query, sha256_digest};
+use super::http::{Answer, Client, Req, Resp};
+use super::oracle::{link_next, sorted_orders, Judge, Verdict};
+use super::push::{blob_bytes, image_manifest, with_query, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use super::Features;
+
+pub const REPOS: usize = 2;
+pub const BLOBS: usize = 5;
+/// Mixed case and `_` so that ASCII and case-insensitive orders differ.
+pub const TAGS: &[&str] = &["latest", "v1", "V2", "a", "B", "_x", "v1.0", "z-9"];
+pub const ARTIFACT_TYPES: &[&str] = &["application/vnd.fuzz.sig", "application/vnd.fuzz.sbom"];
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PushMode {
+    Monolithic,
+    SinglePost,
+    Chunked(u8),
+    Streamed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    PushBlob {
+        repo: u8,
+        blob: u8,
+        mode: PushMode,
+    },
+    AbandonUpload {
+        repo: u8,
+        blob: u8,
+        cancel: bool,
+    },
+    Mount {
+        from: u8,
+        to: u8,
+        blob: u8,
+    },
+    PushManifest {
+        repo: u8,
+        config: u8,
+        layers: Vec<u8>,
+        subject: Option<u8>,
+        artifact_type: Option<u8>,
+        tag: Option<u8>,
+        salt: u8,
+    },
+    Retag {
+        repo: u8,
+        from: u8,
+        to: u8,
+    },
+    DeleteTag {
+        repo: u8,
+        tag: u8,
+    },
+    DeleteManifest {
+        repo: u8,
+        which: u8,
+    },
+    DeleteBlob {
+        repo: u8,
+        blob: u8,
+    },
+    ListTags {
+        repo: u8,
+        n: Option<u8>,
+    },
+    ListReferrers {
+        repo: u8,
+        subject: u8,
+        filter: Option<u8>,
+    },
+}
+
+impl Op {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::PushBlob { .. } => "push-blob",
+            Op::AbandonUpload { .. } => "abandon-upload",
+            Op::Mount { .. } => "mount",
+            Op::PushManifest { .. } => "push-manifest",
+            Op::Retag { .. } => "retag",
+            Op::DeleteTag { .. } => "delete-tag",
+            Op::DeleteManifest { .. } => "delete-manifest",
+            Op::DeleteBlob { .. } => "delete-blob",
+            Op::ListTags { .. } => "list-tags",
+            Op::ListReferrers { .. } => "list-referrers",
+        }
+    }
+    fn repos(&self) -> Vec<usize> {
+        match self {
+            Op::Mount { from, to, .. } => vec![*from as usize % REPOS, *to as usize % REPOS],
+            Op::PushBlob { repo, .. }
+            | Op::AbandonUpload { repo, .. }
+            | Op::PushManifest { repo, .. }
+            | Op::Retag { repo, .. }
+            | Op::DeleteTag { repo, .. }
+            | Op::DeleteManifest { repo, .. }
+            | Op::DeleteBlob { repo, .. }
+            | Op::ListTags { repo, .. }
+            | Op::ListReferrers { repo, .. } => vec![*repo as usize % REPOS],
+        }
+    }
+}
+
+/// One generated sequence. `seed` makes the blob contents; ops index into small pools so that
+/// shrinking simplifies indices, not strings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Case {
+    pub seed: u64,
+    pub ops: Vec<Op>,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let r = 0u8..REPOS as u8;
+    let b = 0u8..BLOBS as u8;
+    let t = 0u8..TAGS.len() as u8;
+    let mode = prop_oneof![
+        3 => Just(PushMode::Monolithic),
+        2 => Just(PushMode::SinglePost),
+        2 => (2u8..5).prop_map(PushMode::Chunked),
+        1 => Just(PushMode::Streamed),
+    ];
+    prop_oneof![
+        6 => (r.clone(), b.clone(), mode).prop_map(|(repo, blob, mode)| Op::PushBlob { repo, blob, mode }),
+        1 => (r.clone(), b.clone(), any::<bool>()).prop_map(|(repo, blob, cancel)| Op::AbandonUpload { repo, blob, cancel }),
+        2 => (r.clone(), r.clone(), b.clone()).prop_map(|(from, to, blob)| Op::Mount { from, to, blob }),
+        6 => (
+            r.clone(),
+            b.clone(),
+            prop::collection::vec(b.clone(), 0..3),
+            prop::option::weighted(0.4, any::<u8>()),
+            prop::option::weighted(0.5, 0u8..ARTIFACT_TYPES.len() as u8),
+            prop::option::weighted(0.7, t.clone()),
+            0u8..4,
+        )
+            .prop_map(|(repo, config, layers, subject, artifact_type, tag, salt)| Op::PushManifest { repo, config, layers, subject, artifact_type, tag, salt }),
+        2 => (r.clone(), t.clone(), t.clone()).prop_map(|(repo, from, to)| Op::Retag { repo, from, to }),
+        2 => (r.clone(), t.clone()).prop_map(|(repo, tag)| Op::DeleteTag { repo, tag }),
+        2 => (r.clone(), any::<u8>()).prop_map(|(repo, which)| Op::DeleteManifest { repo, which }),
+        1 => (r.clone(), b.clone()).prop_map(|(repo, blob)| Op::DeleteBlob { repo, blob }),
+        2 => (r.clone(), prop::option::weighted(0.7, 0u8..6)).prop_map(|(repo, n)| Op::ListTags { repo, n }),
+        2 => (r, any::<u8>(), prop::option::weighted(0.5, 0u8..ARTIFACT_TYPES.len() as u8))
+            .prop_map(|(repo, subject, filter)| Op::ListReferrers { repo, subject, filter }),
+    ]
+}
+
+pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
+    (
+        any::<u64>(),
+        prop::collection::vec(op(), 1..=max_ops.max(1)),
+    )
+        .prop_map(|(seed, ops)| Case { seed, ops })
+}
+
+#[derive(Debug, Clone)]
+pub struct ManifestRec {
+    pub digest: String,
+    pub bytes: Vec<u8>,
+    pub subject: Option<String>,
+    /// What a referrers descriptor must carry.
+    pub artifact_type: String,
+    pub annotation: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RepoState {
+    pub blobs: BTreeSet<String>,
+    pub manifests: BTreeMap<String, ManifestRec>,
+    pub tags: BTreeMap<String, String>,
+    /// Deleted at some point (and not re-added): with lazy deletes these are not checked.
+    pub deleted: BTreeSet<String>,
+}
+
+/// What the spec says the registry holds.
+pub struct Model {
+    pub repos: Vec<RepoState>,
+    /// Every manifest any repository accepted, in order (subjects and isolation checks use it).
+    pub pushed: Vec<ManifestRec>,
+    pub blobs: Vec<Vec<u8>>,
+}
+
+impl Model {
+    pub fn new(seed: u64) -> Self {
+        let blobs = (0..BLOBS)
+            .map(|i| blob_bytes(seed.wrapping_add(i as u64), 16 + 97 * i))
+            .collect();
+        Model {
+            repos: vec![RepoState::default(); REPOS],
+            pushed: Vec::new(),
+            blobs,
+        }
+    }
+}
+
+pub struct ModelCtx<'a> {
+    pub client: &'a mut Client,
+    pub features: &'a Features,
+    /// The case's repository names (unique per execution).
+    pub names: Vec<String>,
+}
+
+impl ModelCtx<'_> {
+    fn send(&mut self, j: &mut Judge, req: Req) -> Answer {
+        let a = self.client.send(req);
+        j.exchange = Some(self.client.transcript.len() - 1);
+        a
+    }
+}
+
+pub fn execute(case: &Case, ctx: &mut ModelCtx) -> Verdict {
+    let mut m = Model::new(case.seed);
+    for (i, op) in case.ops.iter().enumerate() {
+        apply(op, i, &mut m, ctx)?;
+        if !matches!(op, Op::ListTags { .. } | Op::ListReferrers { .. }) {
+            for r in op.repos() {
+                invariants(r, &m, ctx, op.kind())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn loc(j: &Judge, r: &Resp, reqs: &[&'static str]) -> Verdict<String> {
+    r.header("location").map(str::to_string).ok_or_else(|| {
+        j.fail(
+            "no-location",
+            format!("{} without Location", r.status),
+            reqs,
+        )
+    })
+}
+
+fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
+    let f = ctx.features.clone();
+    match op {
+        Op::PushBlob { repo, blob, mode } => {
+            let (r, b) = (*repo as usize % REPOS, *blob as usize % BLOBS);
+            if push_blob(ctx, r, &m.blobs[b].clone(), *mode)? {
+                let d = sha256_digest(&m.blobs[b]);
+                m.repos[r].deleted.remove(&d);
+                m.repos[r].blobs.insert(d);
+            }
+        }
+        Op::AbandonUpload { repo, blob, cancel } => {
+            let (r, b) = (*repo as usize % REPOS, *blob as usize % BLOBS);
+            let data = m.blobs[b].clone();
+            let name = ctx.names[r].clone();
+            let mut j = Judge::new("model.abandon-upload.post");
+            let a = ctx.send(
+                &mut j,
+                Req::new("POST", format!("/v2/{name}/blobs/uploads/"))
+                    .header("Content-Length", "0"),
+            );
+            let resp = j.check(&a, &[202], &[], &["R-038"])?;
+            let l = loc(&j, resp, &["R-038"])?;
+            let half = (data.len() / 2).max(1);
+            let mut j = Judge::new("model.abandon-upload.patch");
+            let url = ctx.client.resolve(&l);
+            let a = ctx.send(
+                &mut j,
+                Req::new("PATCH", url)
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Range", format!("0-{}", half - 1))
+                    .body(data[..half].to_vec()),
+            );
+            let resp = j.check(&a, &[202], &[], &["R-054"])?;
+            let l = loc(&j, resp, &["R-054"])?;
+            if *cancel {
+                let mut j = Judge::new("model.cancel-upload");
+                let allowed: &[u16] = if f.upload_cancel {
+                    &[204]
+                } else {
+                    &[204, 400, 404, 405]
+                };
+                let url = ctx.client.resolve(&l);
+                let a = ctx.send(
+                    &mut j,
+                    Req::new("DELETE", url.clone()).header("Content-Length", "0"),
+                );
+                let resp = j.check(&a, allowed, &[], &["R-063"])?;
+                if resp.status == 204 {
+                    let mut j = Judge::new("model.cancelled-upload-status");
+                    let a = ctx.send(&mut j, Req::new("GET", url));
+                    j.check(&a, &[404], &["BLOB_UPLOAD_UNKNOWN"], &["R-063"])?;
+                }
+            }
+        }
+        Op::Mount { from, to, blob } => {
+            let (fr, tr, b) = (
+                *from as usize % REPOS,
+                *to as usize % REPOS,
+                *blob as usize % BLOBS,
+            );
+            if fr == tr {
+                return Ok(());
+            }
+            let d = sha256_digest(&m.blobs[b]);
+            let in_from = m.repos[fr].blobs.contains(&d);
+            let anywhere = m.repos.iter().any(|r| r.blobs.contains(&d));
+            let class = if in_from { "present" } else { "absent" };
+            let allowed: &[u16] = if in_from && f.cross_mount {
+                &[201]
+            } else {
+                &[201, 202]
+            };
+            let mut j = Judge::new(format!("model.mount.{class}"));
+            let path = format!(
+                "/v2/{}/blobs/uploads/?mount={}&from={}",
+                ctx.names[tr],
+                encode_query(&d),
+                encode_query(&ctx.names[fr])
+            );
+            let a = ctx.send(&mut j, Req::new("POST", path).header("Content-Length", "0"));
+            let resp = j.check(&a, allowed, &[], &["R-066", "R-069"])?;
+            let l = loc(&j, resp, &["R-066", "R-069"])?;
+            if resp.status == 201 {
+                // A 201 for content that exists nowhere would be a phantom blob.
+                if !anywhere {
+                    return Err(j.fail(
+                        "phantom-mount",
+                        format!("201 for {d}, which was never pushed"),
+                        &["R-066"],
+                    ));
+                }
+                m.repos[tr].deleted.remove(&d);
+                m.repos[tr].blobs.insert(d);
+            } else {
+                // Fallback session: cancel it, ignoring the answer (R-064: clients ignore failures).
+                let url = ctx.client.resolve(&l);
+                ctx.client
+                    .send(Req::new("DELETE", url).header("Content-Length", "0"));
+            }
+        }
+        Op::PushManifest {
+            repo,
+            config,
+            layers,
+            subject,
+            artifact_type,
+            tag,
+            salt,
+        } => {
+            let r = *repo as usize % REPOS;
+            let cfg = m.blobs[*config as usize % BLOBS].clone();
+            let layer_bytes: Vec<Vec<u8>> = layers
+                .iter()
+                .map(|l| m.blobs[*l as usize % BLOBS].clone())
+                .collect();
+            let layer_refs: Vec<&[u8]> = layer_bytes.iter().map(|v| v.as_slice()).collect();
+            let subj: Option<(String, usize)> = subject.map(|s| {
+                if m.pushed.is_empty() || s as usize % (m.pushed.len() + 1) == m.pushed.len() {
+                    // A subject that was never pushed: must still be accepted.
+                    let ghost = format!("ghost-{s}");
+                    (sha256_digest(ghost.as_bytes()), ghost.len())
+                } else {
+                    let p = &m.pushed[s as usize % (m.pushed.len() + 1)];
+                    (p.digest.clone(), p.bytes.len())
+                }
+            });
+            let at = artifact_type.map(|a| ARTIFACT_TYPES[a as usize % ARTIFACT_TYPES.len()]);
+            let annotation = format!("s{step}-{salt}");
+            let bytes = image_manifest(
+                &cfg,
+                OCI_CONFIG,
+                &layer_refs,
+                subj.as_ref().map(|(d, s)| (d.as_str(), *s)),
+                at,
+                &annotation,
+            );
+            let digest = sha256_digest(&bytes);
+            let complete = std::iter::once(&cfg)
+                .chain(layer_bytes.iter())
+                .all(|b| m.repos[r].blobs.contains(&sha256_digest(b)));
+            let reference = tag
+                .map(|t| TAGS[t as usize % TAGS.len()].to_string())
+                .unwrap_or_else(|| digest.clone());
+            let (class, allowed): (&str, &[u16]) = if complete {
+                ("complete", &[201])
+            } else {
+                ("missing-blobs", &[201, 400])
+            };
+            let by = if tag.is_some() { "tag" } else { "digest" };
+            let mut j = Judge::new(format!("model.push-manifest.{by}.{class}"));
+            let a = ctx.send(
+                &mut j,
+                Req::new("PUT", format!("/v2/{}/manifests/{reference}", ctx.names[r]))
+                    .header("Content-Type", OCI_MANIFEST)
+                    .body(bytes.clone()),
+            );
+            let resp = j.check(
+                &a,
+                allowed,
+                if complete {
+                    &[]
+                } else {
+                    &["MANIFEST_BLOB_UNKNOWN"]
+                },
+                &["R-034", "R-035", "R-036", "R-076"],
+            )?;
+            if resp.status != 201 {
+                return Ok(());
+            }
+            loc(&j, resp, &["R-076"])?;
+            if let Some(d) = resp.header("docker-content-digest") {
+                if d != digest {
+                    return Err(j.fail(
+                        "digest-header",
+                        format!("Docker-Content-Digest {d}, manifest digest {digest}"),
+                        &["R-077"],
+                    ));
+                }
+            }
+            if let (Some((sd, _)), true) = (&subj, f.referrers) {
+                if resp.header("oci-subject") != Some(sd.as_str()) {
+                    return Err(j
+                        .fail(
+                            "no-oci-subject",
+                            format!(
+                                "OCI-Subject {:?}, expected {sd}",
+                                resp.header("oci-subject")
+                            ),
+                            &["R-086"],
+                        )
+                        .with_expect(
+                            serde_json::json!({"headers": {"OCI-Subject": {"equals": sd}}}),
+                        ));
+                }
+            }
+            let rec = ManifestRec {
+                digest: digest.clone(),
+                bytes,
+                subject: subj.map(|(d, _)| d),
+                artifact_type: at.unwrap_or(OCI_CONFIG).to_string(),
+                annotation,
+            };
+            let st = &mut m.repos[r];
+            st.deleted.remove(&digest);
+            st.manifests.insert(digest.clone(), rec.clone());
+            if tag.is_some() {
+                st.deleted.remove(&reference);
+                st.tags.insert(reference, digest);
+            }
+            m.pushed.push(rec);
+        }
+        Op::Retag { repo, from, to } => {
+            let r = *repo as usize % REPOS;
+            let (tf, tt) = (
+                TAGS[*from as usize % TAGS.len()],
+                TAGS[*to as usize % TAGS.len()],
+            );
+            let Some(d) = m.repos[r].tags.get(tf).cloned() else {
+                return Ok(());
+            };
+            let bytes = m.repos[r].manifests[&d].bytes.clone();
+            let mut j = Judge::new("model.retag.get");
+            let a = ctx.send(
+                &mut j,
+                Req::new("GET", format!("/v2/{}/manifests/{tf}", ctx.names[r]))
+                    .header("Accept", OCI_MANIFEST),
+            );
+            let resp = j.check(&a, &[200], &[], &["R-017"])?;
+            if resp.body != bytes {
+                return Err(j.fail(
+                    "body",
+                    "tag does not resolve to the model's bytes",
+                    &["R-017", "R-075"],
+                ));
+            }
+            let mut j = Judge::new("model.retag.put");
+            let a = ctx.send(
+                &mut j,
+                Req::new("PUT", format!("/v2/{}/manifests/{tt}", ctx.names[r]))
+                    .header("Content-Type", OCI_MANIFEST)
+                    .body(bytes),
+            );
+            j.check(&a, &[201], &[], &["R-076"])?;
+            m.repos[r].deleted.remove(tt);
+            m.repos[r].tags.insert(tt.to_string(), d);
+        }
+        Op::DeleteTag { repo, tag } => {
+            if !f.delete_tags {
+                return Ok(());
+            }
+            let r = *repo as usize % REPOS;
+            let t = TAGS[*tag as usize % TAGS.len()];
+            let present = m.repos[r].tags.contains_key(t);
+            let mut j = Judge::new(format!(
+                "model.delete-tag.{}",
+                if present { "present" } else { "absent" }
+            ));
+            let a = ctx.send(
+                &mut j,
+                Req::new("DELETE", format!("/v2/{}/manifests/{t}", ctx.names[r])),
+            );
+            j.check(
+                &a,
+                if present { &[202] } else { &[404] },
+                &[],
+                &["R-114", "R-116"],
+            )?;
+            if present {
+                m.repos[r].tags.remove(t);
+                m.repos[r].deleted.insert(t.to_string());
+            }
+        }
+        Op::DeleteManifest { repo, which } => {
+            if !f.delete_manifests {
+                return Ok(());
+            }
+            let r = *repo as usize % REPOS;
+            let own: Vec<String> = m.repos[r].manifests.keys().cloned().collect();
+            let d = if !own.is_empty() {
+                own[*which as usize % own.len()].clone()
+            } else if !m.pushed.is_empty() {
+                m.pushed[*which as usize % m.pushed.len()].digest.clone()
+            } else {
+                return Ok(());
+            };
+            let present = m.repos[r].manifests.contains_key(&d);
+            let mut j = Judge::new(format!(
+                "model.delete-manifest.{}",
+                if present { "present" } else { "absent" }
+            ));
+            let a = ctx.send(
+                &mut j,
+                Req::new("DELETE", format!("/v2/{}/manifests/{d}", ctx.names[r])),
+            );
+            j.check(
+                &a,
+                if present { &[202] } else { &[404] },
+                &[],
+                &["R-117", "R-120"],
+            )?;
+            if present {
+                let st = &mut m.repos[r];
+                st.manifests.remove(&d);
+                st.deleted.insert(d.clone());
+                // every tag pointing to it goes with it.
+                let gone: Vec<String> = st
+                    .tags
+                    .iter()
+                    .filter(|(_, v)| **v == d)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for t in gone {
+                    st.tags.remove(&t);
+                    st.deleted.insert(t);
+                }
+            }
+        }
+        Op::DeleteBlob { repo, blob } => {
+            if !f.delete_blobs {
+                return Ok(());
+            }
+            let r = *repo as usize % REPOS;
+            let d = sha256_digest(&m.blobs[*blob as usize % BLOBS]);
+            let present = m.repos[r].blobs.contains(&d);
+            let mut j = Judge::new(format!(
+                "model.delete-blob.{}",
+                if present { "present" } else { "absent" }
+            ));
+            let a = ctx.send(
+                &mut j,
+                Req::new("DELETE", format!("/v2/{}/blobs/{d}", ctx.names[r])),
+            );
+            j.check(
+                &a,
+                if present { &[202] } else { &[404] },
+                &[],
+                &["R-122", "R-123"],
+            )?;
+            if present {
+                m.repos[r].blobs.remove(&d);
+                m.repos[r].deleted.insert(d);
+            }
+        }
+        Op::ListTags { repo, n } => {
+            list_tags(ctx, m, *repo as usize % REPOS, n.map(|n| n as u64 % 6))?
+        }
+        Op::ListReferrers {
+            repo,
+            subject,
+            filter,
+        } => {
+            if !f.referrers {
+                return Ok(());
+            }
+            list_referrers(ctx, m, *repo as usize % REPOS, *subject, *filter)?
+        }
+    }
+    Ok(())
+}
+
+/// Pushes a blob the way `mode` says. Ok(true): the blob is now in the repository.
+fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdict<bool> {
+    let name = ctx.names[r].clone();
+    let digest = sha256_digest(data);
+    let mode_s = match mode {
+        PushMode::Monolithic => "monolithic",
+        PushMode::SinglePost => "single-post",
+        PushMode::Chunked(_) => "chunked",
+        PushMode::Streamed => "streamed",
+    };
+    let what = |step: &str| format!("model.push-blob.{mode_s}.{step}");
+    let post_path = format!("/v2/{name}/blobs/uploads/");
+    let mut j = Judge::new(what("post"));
+    let a = if let PushMode::SinglePost = mode {
+        ctx.send(
+            &mut j,
+            Req::new("POST", with_query(&post_path, "digest", &digest))
+                .header("Content-Type", "application/octet-stream")
+                .body(data.to_vec()),
+        )
+    } else {
+        ctx.send(
+            &mut j,
+            Req::new("POST", post_path).header("Content-Length", "0"),
+        )
+    };
+    let allowed: &[u16] = if let PushMode::SinglePost = mode {
+        &[201, 202]
+    } else {
+        &[202]
+    };
+    let resp = j.check(&a, allowed, &[], &["R-038", "R-044", "R-046"])?;
+    let mut l = loc(&j, resp, &["R-038", "R-047"])?;
+    if resp.status == 201 {
+        return Ok(true);
+    }
+    let min_chunk: Option<usize> = resp
+        .header("oci-chunk-min-length")
+        .and_then(|v| v.trim().parse().ok());
+    let mut sent = 0usize;
+    match mode {
+        PushMode::Chunked(k) => {
+            let k = (k as usize).clamp(1, data.len().max(1));
+            let mut size = data.len().div_ceil(k).max(1);
+            if let Some(mc) = min_chunk {
+                size = size.max(mc);
+            }
+            // The last chunk goes with the closing PUT (R-057 allows both ways).
+            while data.len() - sent > size {
+                let end = sent + size;
+                let mut j = Judge::new(what("patch"));
+                let url = ctx.client.resolve(&l);
+                let a = ctx.send(
+                    &mut j,
+                    Req::new("PATCH", url)
+                        .header("Content-Type", "application/octet-stream")
+                        .header("Content-Range", format!("{sent}-{}", end - 1))
+                        .body(data[sent..end].to_vec()),
+                );
+                let resp = j.check(&a, &[202], &[], &["R-054"])?;
+                l = loc(&j, resp, &["R-054"])?;
+                let want = format!("0-{}", end - 1);
+                if resp.header("range") != Some(want.as_str()) {
+                    return Err(j.fail(
+                        "range-header",
+                        format!("Range {:?}, expected {want:?}", resp.header("range")),
+                        &["R-054"],
+                    ));
+                }
+                sent = end;
+                let mut j = Judge::new(what("status"));
+                let url = ctx.client.resolve(&l);
+                let a = ctx.send(&mut j, Req::new("GET", url));
+                let resp = j.check(&a, &[204], &[], &["R-061"])?;
+                if resp.header("range") != Some(want.as_str()) {
+                    return Err(j.fail(
+                        "range-header",
+                        format!("status Range {:?}, expected {want:?}", resp.header("range")),
+                        &["R-061"],
+                    ));
+                }
+                l = loc(&j, resp, &["R-061"])?;
+            }
+        }
+        PushMode::Streamed => {
+            // Not in the spec (distribution-spec#303): a refusal is allowed, a crash is not.
+            let mut j = Judge::new(what("patch"));
+            let url = ctx.client.resolve(&l);
+            let a = ctx.send(
+                &mut j,
+                Req::new("PATCH", url)
+                    .header("Content-Type", "application/octet-stream")
+                    .body(data.to_vec()),
+            );
+            let resp = j.check(&a, &[202, 400, 416], &[], &["R-140"])?;
+            if resp.status != 202 {
+                return Ok(false);
+            }
+            l = loc(&j, resp, &["R-054"])?;
+            sent = data.len();
+        }
+        _ => {}
+    }
+    let mut j = Judge::new(what("put"));
+    let url = with_query(&ctx.client.resolve(&l), "digest", &digest);
+    let mut req = Req::new("PUT", url).header("Content-Type", "application/octet-stream");
+    if sent < data.len() {
+        if sent > 0 {
+            req = req.header("Content-Range", format!("{sent}-{}", data.len() - 1));
+        }
+        req = req.body(data[sent..].to_vec());
+    }
+    let a = ctx.send(&mut j, req);
+    let resp = j.check(&a, &[201], &[], &["R-043", "R-059"])?;
+    loc(&j, resp, &["R-043", "R-059"])?;
+    Ok(true)
+}
+
+fn list_tags(ctx: &mut ModelCtx, m: &Model, r: usize, n: Option<u64>) -> Verdict {
+    let name = ctx.names[r].clone();
+    let want: Vec<String> = m.repos[r].tags.keys().cloned().collect();
+    let class = if n.is_some() { "paginated" } else { "all" };
+    let mut target = match n {
+        Some(n) => format!("/v2/{name}/tags/list?n={n}"),
+        None => format!("/v2/{name}/tags/list"),
+    };
+    let mut got = Vec::new();
+    for page in 0..30 {
+        let mut j = Judge::new(format!("model.list-tags.{class}"));
+        let a = ctx.send(&mut j, Req::new("GET", target.clone()));
+        // An empty repository may be unknown to the registry (R-088 only covers existing ones).
+        let allowed: &[u16] = if want.is_empty() && page == 0 {
+            &[200, 404]
+        } else {
+            &[200]
+        };
+        let resp = j.check(&a, allowed, &[], &["R-088"])?;
+        if resp.status == 404 {
+            return Ok(());
+        }
+        let body = resp
+            .json()
+            .ok_or_else(|| j.fail("tags-body", "body is not JSON", &["R-091"]))?;
+        let tags: Vec<String> = match body.get("tags") {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect(),
+            other => {
+                return Err(j.fail(
+                    "tags-body",
+                    format!("`tags` is {other:?}, not a list"),
+                    &["R-091"],
+                ))
+            }
+        };
+        if let Some(n) = n {
+            if tags.len() as u64 > n {
+                let v = j.fail(
+                    "more-than-n",
+                    format!("{} tags on a page for n={n}", tags.len()),
+                    &["R-092"],
+                );
+                // Only n=0 has a page size every conforming registry must match.
+                return Err(if n == 0 {
+                    v.with_expect(serde_json::json!({"json": [{"pointer": "/tags", "length": 0}]}))
+                } else {
+                    v
+                });
+            }
+            if n == 0 && resp.header("link").is_some() {
+                return Err(j
+                    .fail("n-zero-link", "Link header for n=0", &["R-094"])
+                    .with_expect(serde_json::json!({"link": {"absent": true}})));
+            }
+        }
+        got.extend(tags);
+        match link_next(resp).map_err(|e| j.fail("link", e, &["R-093"]))? {
+            Some(next) if n != Some(0) => target = ctx.client.resolve(&next),
+            _ => break,
+        }
+    }
+    if n == Some(0) {
+        return if got.is_empty() {
+            Ok(())
+        } else {
+            Err(Judge::new("model.list-tags.paginated").fail(
+                "n-zero",
+                format!("n=0 answered {got:?}"),
+                &["R-094"],
+            ))
+        };
+    }
+    let (ascii, lexical) = sorted_orders(&want);
+    if got != ascii && got != lexical {
+        let mut j = Judge::new(format!("model.list-tags.{class}"));
+        j.exchange = Some(ctx.client.transcript.len() - 1);
+        let mut sorted_got = got.clone();
+        sorted_got.sort();
+        let kind = if sorted_got == ascii {
+            "tags-order"
+        } else {
+            "tags-content"
+        };
+        return Err(j.fail(
+            kind,
+            format!("tag list (all pages) {got:?}, model says {ascii:?} (or {lexical:?})"),
+            &["R-090", "R-092"],
+        ));
+    }
+    Ok(())
+}
+
+fn list_referrers(
+    ctx: &mut ModelCtx,
+    m: &Model,
+    r: usize,
+    subject: u8,
+    filter: Option<u8>,
+) -> Verdict {
+    let d = if m.pushed.is_empty() || subject as usize % (m.pushed.len() + 1) == m.pushed.len() {
+        sha256_digest(format!("ghost-{subject}").as_bytes())
+    } else {
+        m.pushed[subject as usize % (m.pushed.len() + 1)]
+            .digest
+            .clone()
+    };
+    let at = filter.map(|f| ARTIFACT_TYPES[f as usize % ARTIFACT_TYPES.len()]);
+    let mut target = format!("/v2/{}/referrers/{d}", ctx.names[r]);
+    if let Some(at) = at {
+        target = format!("{target}?artifactType={}", encode_query(at));
+    }
+    let class = if at.is_some() { "filtered" } else { "all" };
+    let mut got: Vec<serde_json::Value> = Vec::new();
+    let mut filtered = false;
+    for _ in 0..20 {
+        let mut j = Judge::new(format!("model.list-referrers.{class}"));
+        let a = ctx.send(&mut j, Req::new("GET", target.clone()));
+        let resp = j.check(&a, &[200], &[], &["R-098", "R-099"])?;
+        let ct = resp.header("content-type").unwrap_or("");
+        if ct.split(';').next().unwrap_or("").trim() != OCI_INDEX {
+            return Err(j.fail("content-type", format!("Content-Type {ct:?}"), &["R-102"]));
+        }
+        filtered |= resp
+            .header_list("oci-filters-applied")
+            .iter()
+            .any(|f| f == "artifactType");
+        let body = resp
+            .json()
+            .ok_or_else(|| j.fail("index-body", "body is not JSON", &["R-101"]))?;
+        let list = body
+            .get("manifests")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| j.fail("index-body", "no `manifests` array", &["R-101"]))?;
+        got.extend(list.iter().cloned());
+        match link_next(resp).map_err(|e| j.fail("link", e, &["R-109"]))? {
+            Some(next) => target = ctx.client.resolve(&next),
+            None => break,
+        }
+    }
+    let st = &m.repos[r];
+    let want: BTreeMap<&str, &ManifestRec> = st
+        .manifests
+        .values()
+        .filter(|mr| mr.subject.as_deref() == Some(d.as_str()))
+        .filter(|mr| !filtered || Some(mr.artifact_type.as_str()) == at)
+        .map(|mr| (mr.digest.as_str(), mr))
+        .collect();
+    let mut j = Judge::new(format!("model.list-referrers.{class}"));
+    j.exchange = Some(ctx.client.transcript.len() - 1);
+    let lazy = ctx.features.lazy_deletes;
+    let got_digests: BTreeSet<&str> = got
+        .iter()
+        .filter_map(|g| g.get("digest").and_then(|v| v.as_str()))
+        .collect();
+    let missing: Vec<&&str> = want.keys().filter(|k| !got_digests.contains(**k)).collect();
+    let extra: Vec<&&str> = got_digests
+        .iter()
+        .filter(|k| !(want.contains_key(**k) || lazy && st.deleted.contains(**k)))
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        return Err(j.fail(
+            "referrers-set",
+            format!(
+                "missing {missing:?}, unexpected {extra:?} (filter {at:?}, applied: {filtered})"
+            ),
+            &["R-103", "R-108", "R-111", "R-139"],
+        ));
+    }
+    for g in &got {
+        let Some(mr) = g
+            .get("digest")
+            .and_then(|v| v.as_str())
+            .and_then(|k| want.get(k))
+        else {
+            continue;
+        };
+        if g.get("artifactType").and_then(|v| v.as_str()) != Some(mr.artifact_type.as_str()) {
+            return Err(j.fail(
+                "referrer-artifact-type",
+                format!("descriptor {g}, expected artifactType {}", mr.artifact_type),
+                &["R-104", "R-105"],
+            ));
+        }
+        if g.pointer("/annotations/org.example.fuzz")
+            .and_then(|v| v.as_str())
+            != Some(mr.annotation.as_str())
+        {
+            return Err(j.fail(
+                "referrer-annotations",
+                format!("descriptor {g}"),
+                &["R-107"],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The registry holds exactly what the model says for repository `r`: every tag resolves to the
+/// model's bytes, every blob and manifest it holds is there, and everything else (deleted, never
+/// pushed, or pushed only to the other repository) answers 404.
+fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
+    let name = ctx.names[r].clone();
+    let st = &m.repos[r];
+    let lazy = ctx.features.lazy_deletes;
+    let what = |k: &str| format!("model.invariant.{k}.after-{after}");
+    for t in TAGS {
+        let mut j = Judge::new(what("tag"));
+        let a = ctx.send(
+            &mut j,
+            Req::new("GET", format!("/v2/{name}/manifests/{t}")).header("Accept", OCI_MANIFEST),
+        );
+        match st.tags.get(*t) {
+            Some(d) => {
+                let resp = j.check(&a, &[200], &[], &["R-017"])?;
+                let want = &st.manifests[d];
+                if resp.body != want.bytes {
+                    return Err(j.fail(
+                        "tag-content",
+                        format!("tag {t} does not resolve to the model's manifest {d}"),
+                        &["R-017", "R-075"],
+                    ));
+                }
+                if let Some(h) = resp.header("docker-content-digest") {
+                    if h != d {
+                        return Err(j.fail(
+                            "digest-header",
+                            format!("tag {t}: Docker-Content-Digest {h}, expected {d}"),
+                            &["R-018"],
+                        ));
+                    }
+                }
+            }
+            None if lazy && st.deleted.contains(*t) => {}
+            None => {
+                let k = if st.deleted.contains(*t) {
+                    "deleted-tag"
+                } else {
+                    "absent-tag"
+                };
+                j.what = what(k);
+                j.check(&a, &[404], &[], &["R-022", "R-116", "R-120"])?;
+            }
+        }
+    }
+    let mut digests: BTreeSet<&str> = m.pushed.iter().map(|p| p.digest.as_str()).collect();
+    digests.extend(
+        st.deleted
+            .iter()
+            .filter(|d| d.starts_with("sha256:"))
+            .map(String::as_str),
+    );
+    for d in digests {
+        if st.blobs.contains(d) {
+            continue; // a manifest digest can only collide with a blob digest if bytes are equal
+        }
+        let present = st.manifests.contains_key(d);
+        if !present && lazy && st.deleted.contains(d) {
+            continue;
+        }
+        let k = if present {
+            "manifest"
+        } else if st.deleted.contains(d) {
+            "deleted-manifest"
+        } else {
+            "foreign-manifest"
+        };
+        let mut j = Judge::new(what(k));
+        let a = ctx.send(
+            &mut j,
+            Req::new("HEAD", format!("/v2/{name}/manifests/{d}")).header("Accept", OCI_MANIFEST),
+        );
+        j.check(
+            &a,
+            if present { &[200] } else { &[404] },
+            &[],
+            &["R-030", "R-033", "R-120"],
+        )?;
+    }
+    for b in &m.blobs {
+        let d = sha256_digest(b);
+        let present = st.blobs.contains(&d);
+        if !present && lazy && st.deleted.contains(&d) {
+            continue;
+        }
+        let k = if present {
+            "blob"
+        } else if st.deleted.contains(&d) {
+            "deleted-blob"
+        } else {
+            "foreign-blob"
+        };
+        let mut j = Judge::new(what(k));
+        let a = ctx.send(&mut j, Req::new("HEAD", format!("/v2/{name}/blobs/{d}")));
+        let resp = j.check(
+            &a,
+            if present { &[200] } else { &[404] },
+            &[],
+            &["R-030", "R-033"],
+        )?;
+        if present {
+            if let Some(l) = resp.header("content-length") {
+                if l.trim() != b.len().to_string() {
+                    return Err(j.fail(
+                        "content-length",
+                        format!("HEAD Content-Length {l}, size {}", b.len()),
+                        &["R-032"],
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Content shared by both layers: deterministic blobs, manifests, and plain (setup) pushes.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::grammar::{encode_query, sha256_digest};
+use super::http::{Answer, Client, Req};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Blob bytes from a seed. Printable ASCII on purpose: reproducers can then carry blobs as
+/// `{"text": …}` fixtures, readable and diffable.
+pub fn blob_bytes(seed: u64, size: usize) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..size)
+        .map(|_| ALPHA[rng.gen_range(0..ALPHA.len())])
+        .collect()
+}
+
+/// A small OCI image config, distinct per seed.
+pub fn config_bytes(seed: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "config": {"Labels": {"fuzz.seed": seed.to_string()}}
+    }))
+    .expect("serialise config")
+}
+
+pub fn descriptor(media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    json!({"mediaType": media_type, "digest": sha256_digest(bytes), "size": bytes.len()})
+}
+
+/// An OCI image manifest (compact JSON, so its bytes are stable).
+pub fn image_manifest(
+    config: &[u8],
+    config_type: &str,
+    layers: &[&[u8]],
+    subject: Option<(&str, usize)>,
+    artifact_type: Option<&str>,
+    annotation: &str,
+) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(config_type, config),
+        "layers": layers.iter().map(|l| descriptor(OCI_LAYER, l)).collect::<Vec<_>>(),
+        "annotations": {"org.example.fuzz": annotation},
+    });
+    if let Some(at) = artifact_type {
+        m["artifactType"] = json!(at);
+    }
+    if let Some((d, size)) = subject {
+        m["subject"] = json!({"mediaType": OCI_MANIFEST, "digest": d, "size": size});
+    }
+    serde_json::to_vec(&m).expect("serialise manifest")
+}
+
+/// POST then PUT `?digest=`; Err carries a description of what went wrong.
+pub fn push_blob(c: &mut Client, name: &str, bytes: &[u8]) -> Result<(), String> {
+    let a = c
+        .send(Req::new("POST", format!("/v2/{name}/blobs/uploads/")).header("Content-Length", "0"));
+    let loc = match &a {
+        Answer::Response(r) if r.status == 202 => r
+            .header("location")
+            .ok_or("POST upload: 202 without Location")?
+            .to_string(),
+        other => return Err(format!("POST upload: {}", other.describe())),
+    };
+    let url = with_query(&c.resolve(&loc), "digest", &sha256_digest(bytes));
+    let a = c.send(
+        Req::new("PUT", url)
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes.to_vec()),
+    );
+    match a.status() {
+        Some(201) => Ok(()),
+        _ => Err(format!("PUT blob: {}", a.describe())),
+    }
+}
+
+pub fn push_manifest(
+    c: &mut Client,
+    name: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let a = c.send(
+        Req::new("PUT", format!("/v2/{name}/manifests/{reference}"))
+            .header("Content-Type", media_type)
+            .body(bytes.to_vec()),
+    );
+    match a.status() {
+        Some(201) => Ok(()),
+        _ => Err(format!("PUT manifest {reference}: {}", a.describe())),
+    }
+}
+
+/// Appends a query parameter to a URL that may already carry a query (upload locations may).
+pub fn with_query(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={}", encode_query(value))
+}
