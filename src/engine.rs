@@ -716,6 +716,15 @@ impl CaseRun<'_> {
                 f.push(e);
             }
         }
+        if expect.error_body_if_json == Some(true)
+            && serde_json::from_slice::<Value>(&ex.body).is_ok()
+        {
+            if let Err(e) = check_error_body(&ex.body, &[]) {
+                f.push(format!(
+                    "a JSON error body must follow the spec format: {e}"
+                ));
+            }
+        }
         if let Some(l) = &expect.link {
             let link = ex.header("Link");
             if l.absent == Some(true) && link.is_some() {
@@ -771,6 +780,24 @@ impl CaseRun<'_> {
                 None => f.push(format!(
                     "{name}: expected a value matching {re}, header missing"
                 )),
+            }
+        }
+        if let (Some(want), Some(v)) = (&c.equals_if_present, value) {
+            let want = self.expand(want)?;
+            if v != want {
+                f.push(format!("{name}: expected `{want}` when present, got `{v}`"));
+            }
+        }
+        if let (Some(re), Some(v)) = (&c.matches_if_present, value) {
+            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
+            if !re.is_match(v) {
+                f.push(format!("{name}: `{v}` does not match {re}"));
+            }
+        }
+        if let Some(max) = c.max_total_bytes {
+            let total: usize = ex.headers(name).map(str::len).sum();
+            if total > max {
+                f.push(format!("{name}: {total} bytes in all, more than {max}"));
             }
         }
         if let Some(want) = &c.contains {
