@@ -579,6 +579,8 @@ impl CaseRun<'_> {
                 .json()
                 .ok_or_else(|| Stop::Fail(format!("page {pages}: body is not JSON")))?;
             let items = match json.pointer(pointer) {
+                // `/manifests/*/digest`: the wildcard's selection is the page's entries.
+                _ if pointer.contains('*') => select(&json, pointer),
                 Some(Value::Array(a)) => a.clone(),
                 // A registry may answer `null` for an empty list; that is its own case's concern.
                 Some(Value::Null) | None => vec![],
@@ -877,6 +879,26 @@ impl CaseRun<'_> {
                     "{what}: expected absent, got {}",
                     short(subject.as_ref())
                 ));
+            }
+        }
+        if let Some(re) = &c.matches {
+            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
+            // Every selected value must be a string matching (with a wildcard: each of them).
+            let values: Vec<Value> = if wildcard {
+                vals.clone()
+            } else {
+                subject.iter().cloned().collect()
+            };
+            if values.is_empty() {
+                f.push(format!(
+                    "{what}: expected a string matching {re}, got nothing"
+                ));
+            }
+            for v in values {
+                match v.as_str() {
+                    Some(t) if re.is_match(t) => {}
+                    _ => f.push(format!("{what}: {v} does not match {re}")),
+                }
             }
         }
         if let Some(want) = &c.equals {

@@ -430,6 +430,9 @@ pub struct JsonCheck {
     pub not_contains: Option<Value>,
     #[serde(default)]
     pub exists: Option<bool>,
+    /// Regex every selected value (a string) must match.
+    #[serde(default)]
+    pub matches: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -749,6 +752,12 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
             }
             if let Some(re) = &check.matches {
                 regex::Regex::new(re).map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
+            }
+        }
+        for j in step.expect.json.iter().chain(step.expect.collected.iter()) {
+            if let Some(re) = &j.matches {
+                regex::Regex::new(re)
+                    .map_err(|e| at(format!("json {}: bad regex: {e}", j.pointer)))?;
             }
         }
         for (name, c) in &step.capture {

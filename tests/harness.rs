@@ -668,3 +668,33 @@ async fn if_present_header_checks_and_error_body_if_json() {
     assert!(m.contains("more than 20"), "{m}");
     assert!(m.contains("expected `sha256:abc` when present"), "{m}");
 }
+
+#[tokio::test]
+async fn json_matches_fails_on_a_value_that_does_not_match() {
+    let url = canned_registry(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n{\"name\":\"x\",\"tags\":[\"a\",1]}",
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("x.json"),
+        r#"{"area":"x","cases":[{"id":"x/matches","workflow":"discovery","title":"t",
+        "requirements":["R-091"],"level":"MUST","steps":[
+        {"request":{"path":"/v2/${repo}/tags/list"},"expect":{"status":[200],
+          "json":[{"pointer":"/tags/*","matches":"^[a-z]$"},{"pointer":"/name","matches":"^y$"}]}}]}]}"#,
+    )
+    .unwrap();
+    let mut e = engine(&url, Duration::from_secs(5));
+    e.suite = Arc::new(Suite::load(dir.path()).unwrap());
+    let (f, c) = &e.suite.cases[0];
+    let r = e.run_case(f, c).await;
+    assert_eq!(r.outcome, Outcome::Fail);
+    let m = r.message.unwrap();
+    assert!(m.contains("/tags/*: 1 does not match"), "{m}");
+    assert!(m.contains("/name: \"x\" does not match ^y$"), "{m}");
+}
