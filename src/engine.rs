@@ -687,10 +687,19 @@ impl CaseRun<'_> {
         if let Some(e) = &ex.error {
             f.push(e.clone());
         }
-        if !expect.status.is_empty() && !expect.status.contains(&status) {
+        // `status` and `status_class` together: either may admit the answer.
+        let in_list = expect.status.contains(&status);
+        let in_class = expect
+            .status_class
+            .as_deref()
+            .is_some_and(|c| c.len() == 3 && c.as_bytes()[0] == b'0' + (status / 100) as u8);
+        let constrained = !expect.status.is_empty() || expect.status_class.is_some();
+        if constrained && !in_list && !in_class {
+            let mut wanted: Vec<String> = expect.status.iter().map(u16::to_string).collect();
+            wanted.extend(expect.status_class.clone());
             f.push(format!(
                 "expected status {}, got {}",
-                list(&expect.status),
+                wanted.join(" or "),
                 describe_answer(ex)
             ));
             // Everything else was written for the expected status; more noise would not help.
@@ -979,13 +988,6 @@ fn short(v: Option<&Value>) -> String {
             }
         }
     }
-}
-
-fn list(v: &[u16]) -> String {
-    v.iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(" or ")
 }
 
 /// "404 (MANIFEST_UNKNOWN)" or "connection broken…".

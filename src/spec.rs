@@ -352,6 +352,9 @@ pub struct BodySpec {
 pub struct Expect {
     #[serde(default)]
     pub status: Vec<u16>,
+    /// `"4xx"`-style class; an answer in `status` or in this class passes.
+    #[serde(default)]
+    pub status_class: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderCheck>,
     #[serde(default)]

@@ -698,3 +698,37 @@ async fn json_matches_fails_on_a_value_that_does_not_match() {
     assert!(m.contains("/tags/*: 1 does not match"), "{m}");
     assert!(m.contains("/name: \"x\" does not match ^y$"), "{m}");
 }
+
+#[tokio::test]
+async fn status_class_admits_its_class_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("x.json"),
+        r#"{"area":"x","cases":[{"id":"x/class","workflow":"pull","title":"t",
+        "requirements":["R-008"],"level":"MUST","steps":[
+        {"request":{"path":"/v2/${repo}/manifests/v1"},"expect":{"status_class":"4xx"}}]}]}"#,
+    )
+    .unwrap();
+    for (response, want) in [
+        (
+            "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n",
+            Outcome::Pass,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            Outcome::Fail,
+        ),
+    ] {
+        let url = canned_registry(Some(response)).await;
+        let mut e = engine(&url, Duration::from_secs(5));
+        e.suite = Arc::new(Suite::load(dir.path()).unwrap());
+        let (f, c) = &e.suite.cases[0];
+        let r = e.run_case(f, c).await;
+        assert_eq!(r.outcome, want, "{response}: {:?}", r.message);
+    }
+}
