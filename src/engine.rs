@@ -579,6 +579,8 @@ impl CaseRun<'_> {
                 .json()
                 .ok_or_else(|| Stop::Fail(format!("page {pages}: body is not JSON")))?;
             let items = match json.pointer(pointer) {
+                // `/manifests/*/digest`: the wildcard's selection is the page's entries.
+                _ if pointer.contains('*') => select(&json, pointer),
                 Some(Value::Array(a)) => a.clone(),
                 // A registry may answer `null` for an empty list; that is its own case's concern.
                 Some(Value::Null) | None => vec![],
@@ -685,10 +687,19 @@ impl CaseRun<'_> {
         if let Some(e) = &ex.error {
             f.push(e.clone());
         }
-        if !expect.status.is_empty() && !expect.status.contains(&status) {
+        // `status` and `status_class` together: either may admit the answer.
+        let in_list = expect.status.contains(&status);
+        let in_class = expect
+            .status_class
+            .as_deref()
+            .is_some_and(|c| c.len() == 3 && c.as_bytes()[0] == b'0' + (status / 100) as u8);
+        let constrained = !expect.status.is_empty() || expect.status_class.is_some();
+        if constrained && !in_list && !in_class {
+            let mut wanted: Vec<String> = expect.status.iter().map(u16::to_string).collect();
+            wanted.extend(expect.status_class.clone());
             f.push(format!(
                 "expected status {}, got {}",
-                list(&expect.status),
+                wanted.join(" or "),
                 describe_answer(ex)
             ));
             // Everything else was written for the expected status; more noise would not help.
@@ -714,6 +725,15 @@ impl CaseRun<'_> {
         if let Some(codes) = &expect.error_codes {
             if let Err(e) = check_error_body(&ex.body, codes) {
                 f.push(e);
+            }
+        }
+        if expect.error_body_if_json == Some(true)
+            && serde_json::from_slice::<Value>(&ex.body).is_ok()
+        {
+            if let Err(e) = check_error_body(&ex.body, &[]) {
+                f.push(format!(
+                    "a JSON error body must follow the spec format: {e}"
+                ));
             }
         }
         if let Some(l) = &expect.link {
@@ -771,6 +791,24 @@ impl CaseRun<'_> {
                 None => f.push(format!(
                     "{name}: expected a value matching {re}, header missing"
                 )),
+            }
+        }
+        if let (Some(want), Some(v)) = (&c.equals_if_present, value) {
+            let want = self.expand(want)?;
+            if v != want {
+                f.push(format!("{name}: expected `{want}` when present, got `{v}`"));
+            }
+        }
+        if let (Some(re), Some(v)) = (&c.matches_if_present, value) {
+            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
+            if !re.is_match(v) {
+                f.push(format!("{name}: `{v}` does not match {re}"));
+            }
+        }
+        if let Some(max) = c.max_total_bytes {
+            let total: usize = ex.headers(name).map(str::len).sum();
+            if total > max {
+                f.push(format!("{name}: {total} bytes in all, more than {max}"));
             }
         }
         if let Some(want) = &c.contains {
@@ -852,6 +890,26 @@ impl CaseRun<'_> {
                 ));
             }
         }
+        if let Some(re) = &c.matches {
+            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
+            // Every selected value must be a string matching (with a wildcard: each of them).
+            let values: Vec<Value> = if wildcard {
+                vals.clone()
+            } else {
+                subject.iter().cloned().collect()
+            };
+            if values.is_empty() {
+                f.push(format!(
+                    "{what}: expected a string matching {re}, got nothing"
+                ));
+            }
+            for v in values {
+                match v.as_str() {
+                    Some(t) if re.is_match(t) => {}
+                    _ => f.push(format!("{what}: {v} does not match {re}")),
+                }
+            }
+        }
         if let Some(want) = &c.equals {
             let want = template::expand_json(want, self).map_err(Stop::Setup)?;
             if subject.as_ref() != Some(&want) {
@@ -930,13 +988,6 @@ fn short(v: Option<&Value>) -> String {
             }
         }
     }
-}
-
-fn list(v: &[u16]) -> String {
-    v.iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(" or ")
 }
 
 /// "404 (MANIFEST_UNKNOWN)" or "connection broken…".

@@ -352,6 +352,9 @@ pub struct BodySpec {
 pub struct Expect {
     #[serde(default)]
     pub status: Vec<u16>,
+    /// `"4xx"`-style class; an answer in `status` or in this class passes.
+    #[serde(default)]
+    pub status_class: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderCheck>,
     #[serde(default)]
@@ -360,6 +363,10 @@ pub struct Expect {
     pub json: Vec<JsonCheck>,
     #[serde(default)]
     pub error_codes: Option<Vec<String>>,
+    /// A body that parses as JSON must be a spec error body (any spec code); any other body
+    /// passes (R-143: 4xx bodies may be any format, JSON ones must follow the format).
+    #[serde(default)]
+    pub error_body_if_json: Option<bool>,
     #[serde(default)]
     pub link: Option<LinkCheck>,
     /// `paginate` only: no page holds more entries than this.
@@ -383,6 +390,15 @@ pub struct HeaderCheck {
     pub matches: Option<String>,
     #[serde(default)]
     pub contains: Option<String>,
+    /// Like `equals`/`matches`, but an absent header passes (rules that bind only when the
+    /// registry chooses to send the header).
+    #[serde(default)]
+    pub equals_if_present: Option<String>,
+    #[serde(default)]
+    pub matches_if_present: Option<String>,
+    /// Every line of this header together (values, in bytes) stays within this size.
+    #[serde(default)]
+    pub max_total_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -417,6 +433,9 @@ pub struct JsonCheck {
     pub not_contains: Option<Value>,
     #[serde(default)]
     pub exists: Option<bool>,
+    /// Regex every selected value (a string) must match.
+    #[serde(default)]
+    pub matches: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -731,8 +750,17 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
         }
         let unsupported_headers = step.unsupported_if.iter().flat_map(|u| u.headers.iter());
         for (name, check) in step.expect.headers.iter().chain(unsupported_headers) {
+            if let Some(re) = &check.matches_if_present {
+                regex::Regex::new(re).map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
+            }
             if let Some(re) = &check.matches {
                 regex::Regex::new(re).map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
+            }
+        }
+        for j in step.expect.json.iter().chain(step.expect.collected.iter()) {
+            if let Some(re) = &j.matches {
+                regex::Regex::new(re)
+                    .map_err(|e| at(format!("json {}: bad regex: {e}", j.pointer)))?;
             }
         }
         for (name, c) in &step.capture {
@@ -779,6 +807,7 @@ fn collect_step_strings(step: &Step, out: &mut Vec<String>) {
     for h in step.expect.headers.values().chain(unsupported_headers) {
         out.extend(h.equals.clone());
         out.extend(h.contains.clone());
+        out.extend(h.equals_if_present.clone());
     }
     if let Some(b) = &step.expect.body {
         out.extend(b.digest.clone());

@@ -161,9 +161,29 @@ fn eval(expr: &str, scope: &dyn Scope) -> Result<String, String> {
 }
 
 /// Expands templates in every string of a JSON value.
+fn is_numeric_expression(s: &str) -> bool {
+    let Some(inner) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) else {
+        return false;
+    };
+    if inner.contains(['$', '{', '}']) {
+        return false;
+    }
+    let inner = inner.trim();
+    inner.ends_with(".size") || (inner.starts_with("last(") && inner.ends_with(')'))
+}
+
 pub fn expand_json(v: &serde_json::Value, scope: &dyn Scope) -> Result<serde_json::Value, String> {
     use serde_json::Value;
     Ok(match v {
+        // A string that is exactly one numeric expression (`${x.size}`, `${last(x)}`) becomes a
+        // JSON number: descriptors and documents hold sizes as numbers, not strings.
+        Value::String(s) if is_numeric_expression(s) => {
+            let text = expand(s, scope)?;
+            match text.parse::<u64>() {
+                Ok(n) => Value::from(n),
+                Err(_) => Value::String(text),
+            }
+        }
         Value::String(s) => Value::String(expand(s, scope)?),
         Value::Array(a) => Value::Array(
             a.iter()
@@ -182,6 +202,15 @@ pub fn expand_json(v: &serde_json::Value, scope: &dyn Scope) -> Result<serde_jso
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_expressions_are_whole_size_or_last_templates() {
+        assert!(is_numeric_expression("${blob.size}"));
+        assert!(is_numeric_expression("${last(blob)}"));
+        assert!(!is_numeric_expression("${blob.digest}"));
+        assert!(!is_numeric_expression("size ${blob.size}"));
+        assert!(!is_numeric_expression("${a.size}-${b.size}"));
+    }
 
     struct S(HashMap<String, String>);
     impl Scope for S {

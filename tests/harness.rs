@@ -615,3 +615,120 @@ fn should_failures_fail_the_run_only_with_strict() {
     let (code, out, err) = run_in(dir.path(), &strict);
     assert_eq!(code, 1, "--strict counts it: {out}\n{err}");
 }
+
+#[tokio::test]
+async fn if_present_header_checks_and_error_body_if_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("x.json"),
+        r#"{"area":"x","cases":[{"id":"x/if-present","workflow":"pull","title":"t",
+        "requirements":["R-143"],"level":"MUST","steps":[
+        {"request":{"path":"/v2/${repo}/manifests/nope"},"expect":{"status":[400],
+          "error_body_if_json":true,
+          "headers":{"Warning":{"matches_if_present":"^299 - \"[^\"]*\"$","max_total_bytes":20},
+                     "Docker-Content-Digest":{"equals_if_present":"sha256:abc"}}}}]}]}"#,
+    )
+    .unwrap();
+    let run = |response: &'static str| {
+        let dir = dir.path().to_path_buf();
+        async move {
+            let url = canned_registry(Some(response)).await;
+            let mut e = engine(&url, Duration::from_secs(5));
+            e.suite = Arc::new(Suite::load(&dir).unwrap());
+            let (f, c) = &e.suite.cases[0];
+            e.run_case(f, c).await
+        }
+    };
+    // Nothing optional sent, plain-text body: passes.
+    let r = run("HTTP/1.1 400 Bad Request\r\nContent-Length: 4\r\n\r\nnope").await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.message);
+    // A spec error body and well-formed optional headers: passes.
+    let r = run(
+        "HTTP/1.1 400 Bad Request\r\nWarning: 299 - \"x\"\r\nDocker-Content-Digest: sha256:abc\r\n\
+                 Content-Length: 42\r\n\r\n{\"errors\":[{\"code\":\"NAME_INVALID\",\"m\":1}]}",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.message);
+    // JSON that is not the error format; a malformed Warning; another digest; too long.
+    let r = run("HTTP/1.1 400 Bad Request\r\nWarning: 199 misc warning text\r\nDocker-Content-Digest: sha256:def\r\n\
+                 Content-Length: 10\r\n\r\n{\"oops\":1}")
+        .await;
+    assert_eq!(r.outcome, Outcome::Fail);
+    let m = r.message.unwrap();
+    assert!(m.contains("JSON error body must follow"), "{m}");
+    assert!(
+        m.contains("Warning: `199 misc warning text` does not match"),
+        "{m}"
+    );
+    assert!(m.contains("more than 20"), "{m}");
+    assert!(m.contains("expected `sha256:abc` when present"), "{m}");
+}
+
+#[tokio::test]
+async fn json_matches_fails_on_a_value_that_does_not_match() {
+    let url = canned_registry(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n{\"name\":\"x\",\"tags\":[\"a\",1]}",
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("x.json"),
+        r#"{"area":"x","cases":[{"id":"x/matches","workflow":"discovery","title":"t",
+        "requirements":["R-091"],"level":"MUST","steps":[
+        {"request":{"path":"/v2/${repo}/tags/list"},"expect":{"status":[200],
+          "json":[{"pointer":"/tags/*","matches":"^[a-z]$"},{"pointer":"/name","matches":"^y$"}]}}]}]}"#,
+    )
+    .unwrap();
+    let mut e = engine(&url, Duration::from_secs(5));
+    e.suite = Arc::new(Suite::load(dir.path()).unwrap());
+    let (f, c) = &e.suite.cases[0];
+    let r = e.run_case(f, c).await;
+    assert_eq!(r.outcome, Outcome::Fail);
+    let m = r.message.unwrap();
+    assert!(m.contains("/tags/*: 1 does not match"), "{m}");
+    assert!(m.contains("/name: \"x\" does not match ^y$"), "{m}");
+}
+
+#[tokio::test]
+async fn status_class_admits_its_class_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("x.json"),
+        r#"{"area":"x","cases":[{"id":"x/class","workflow":"pull","title":"t",
+        "requirements":["R-008"],"level":"MUST","steps":[
+        {"request":{"path":"/v2/${repo}/manifests/v1"},"expect":{"status_class":"4xx"}}]}]}"#,
+    )
+    .unwrap();
+    for (response, want) in [
+        (
+            "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n",
+            Outcome::Pass,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            Outcome::Fail,
+        ),
+    ] {
+        let url = canned_registry(Some(response)).await;
+        let mut e = engine(&url, Duration::from_secs(5));
+        e.suite = Arc::new(Suite::load(dir.path()).unwrap());
+        let (f, c) = &e.suite.cases[0];
+        let r = e.run_case(f, c).await;
+        assert_eq!(r.outcome, want, "{response}: {:?}", r.message);
+    }
+}
