@@ -2,23 +2,8 @@
 
 use super::http::{Answer, Resp};
 
-/// The 14 error codes of the spec (§1.3).
-pub const SPEC_CODES: &[&str] = &[
-    "BLOB_UNKNOWN",
-    "BLOB_UPLOAD_INVALID",
-    "BLOB_UPLOAD_UNKNOWN",
-    "DIGEST_INVALID",
-    "MANIFEST_BLOB_UNKNOWN",
-    "MANIFEST_INVALID",
-    "MANIFEST_UNKNOWN",
-    "NAME_INVALID",
-    "NAME_UNKNOWN",
-    "SIZE_INVALID",
-    "UNAUTHORIZED",
-    "DENIED",
-    "UNSUPPORTED",
-    "TOOMANYREQUESTS",
-];
+/// The 14 error codes of the spec (§1.3): one list, the spec loader's.
+pub use crate::spec::SPEC_ERROR_CODES as SPEC_CODES;
 /// Legacy codes clients "may see": tolerated, never required.
 pub const LEGACY_CODES: &[&str] = &["TAG_INVALID", "MANIFEST_UNVERIFIED"];
 
