@@ -133,7 +133,6 @@ impl Summary {
 #[derive(Debug, Clone)]
 pub enum Event {
     RunStarted(RunInfo),
-    CaseStarted { id: String },
     CaseFinished(Box<CaseResult>),
     RunFinished(Summary),
 }
@@ -990,21 +989,26 @@ fn short(v: Option<&Value>) -> String {
     }
 }
 
+/// The `code` of every entry of a JSON error body; empty for any other body.
+fn error_codes(ex: &Exchange) -> Vec<String> {
+    ex.json()
+        .as_ref()
+        .and_then(|j| j.get("errors"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.get("code").and_then(Value::as_str).map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// "404 (MANIFEST_UNKNOWN)" or "connection broken…".
 pub fn describe_answer(ex: &Exchange) -> String {
     match ex.status {
         None => format!("no answer ({})", ex.error.as_deref().unwrap_or("?")),
         Some(s) => {
-            let codes: Vec<String> = ex
-                .json()
-                .and_then(|j| j.get("errors").cloned())
-                .and_then(|e| e.as_array().cloned())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|e| e.get("code").and_then(Value::as_str).map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let codes = error_codes(ex);
             if codes.is_empty() {
                 s.to_string()
             } else {
@@ -1021,16 +1025,7 @@ fn unsupported(step: &Step, ex: &Exchange) -> Option<String> {
         return None;
     }
     if let Some(codes) = &u.error_codes {
-        let body_codes: Vec<String> = ex
-            .json()
-            .and_then(|j| j.get("errors").cloned())
-            .and_then(|e| e.as_array().cloned())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e.get("code").and_then(Value::as_str).map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let body_codes = error_codes(ex);
         if !body_codes.is_empty() && !body_codes.iter().any(|c| codes.contains(c)) {
             return None;
         }

@@ -97,7 +97,6 @@ fn events() -> Vec<Event> {
         selected: results.len(),
         total: results.len(),
     })];
-    // Only the events every reporter must handle (no CaseStarted: reporters may ignore it).
     for r in results {
         ev.push(Event::CaseFinished(Box::new(r)));
     }

@@ -19,7 +19,6 @@ impl Collected {
     pub fn take(&mut self, ev: &Event) {
         match ev {
             Event::RunStarted(i) => self.info = Some(i.clone()),
-            Event::CaseStarted { .. } => {}
             Event::CaseFinished(r) => self.results.push((**r).clone()),
             Event::RunFinished(s) => {
                 self.summary = Some(s.clone());

@@ -52,7 +52,6 @@ impl Reporter for Terminal {
                     self.bar = Some(bar);
                 }
             }
-            Event::CaseStarted { .. } => {}
             Event::CaseFinished(r) => {
                 if r.outcome == Outcome::Skip {
                     return;
