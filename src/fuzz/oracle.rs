@@ -256,65 +256,18 @@ pub fn check_error_body(resp: &Resp, expected_codes: &[&str]) -> Result<(), Stri
         }
         _ => return Ok(()),
     };
-    let errors = v.get("errors").and_then(|e| e.as_array()).ok_or_else(|| {
-        format!(
-            "JSON error body without an `errors` array: {}",
-            snippet(&resp.body)
-        )
-    })?;
-    if errors.is_empty() {
-        return Err("`errors` array is empty".into());
-    }
-    let mut codes = Vec::new();
-    for e in errors {
-        let code = e
-            .get("code")
-            .and_then(|c| c.as_str())
-            .ok_or_else(|| format!("error entry without a string `code`: {e}"))?;
-        if !SPEC_CODES.contains(&code) && !LEGACY_CODES.contains(&code) {
-            return Err(format!(
-                "error code {code:?} is not one of the spec's codes"
-            ));
-        }
-        if let Some(m) = e.get("message") {
-            if !m.is_string() {
-                return Err(format!("`message` is not a string: {m}"));
-            }
-        }
-        codes.push(code.to_string());
-    }
-    if !expected_codes.is_empty() && !codes.iter().any(|c| expected_codes.contains(&c.as_str())) {
-        return Err(format!(
-            "error codes {codes:?}, expected one of {expected_codes:?}"
-        ));
-    }
-    Ok(())
+    crate::engine::check_error_entries(&v, expected_codes, LEGACY_CODES)
 }
 
-/// Parses an RFC 5988 `Link` header and returns the `rel="next"` target, if any.
+/// The `rel="next"` target of an RFC 5988 `Link` header, if the answer has one (the engine's
+/// parser: one way to read a Link).
 pub fn link_next(resp: &Resp) -> Result<Option<String>, String> {
     let Some(raw) = resp.header("link") else {
         return Ok(None);
     };
-    for part in raw.split(',') {
-        let part = part.trim();
-        let Some(rest) = part.strip_prefix('<') else {
-            return Err(format!(
-                "Link header is not RFC 5988 (`<url>; rel=...`): {raw}"
-            ));
-        };
-        let Some((url, params)) = rest.split_once('>') else {
-            return Err(format!("Link header is not RFC 5988: {raw}"));
-        };
-        let is_next = params
-            .split(';')
-            .map(|p| p.trim().replace(' ', ""))
-            .any(|p| p == "rel=\"next\"" || p == "rel=next");
-        if is_next {
-            return Ok(Some(url.to_string()));
-        }
-    }
-    Err(format!("Link header without rel=\"next\": {raw}"))
+    crate::engine::parse_next_link(raw)
+        .map(Some)
+        .map_err(|e| format!("Link header is not RFC 5988 ({e}): {raw}"))
 }
 
 /// Tag order accepted by R-090: ASCII (byte) order or case-insensitive lexical order.
