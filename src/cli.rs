@@ -3,7 +3,7 @@
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
 use crate::expected::ExpectedFailures;
-use crate::http::{Credentials, Http};
+use crate::http::{Credentials, Http, TlsOptions};
 use crate::report;
 use crate::spec::{Case, SpecVersion, Suite, Workflow};
 use clap::{Args, Parser, Subcommand};
@@ -126,6 +126,13 @@ pub struct RunArgs {
     /// Registry password (prefer the environment variable to keep it out of shell history)
     #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Accept any TLS certificate (self-signed test registries); also set by the official
+    /// OCI_TLS=insecure
+    #[arg(long, env = "OCI_CONFORMANCE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file too (a registry with a private CA)
+    #[arg(long, env = "OCI_CONFORMANCE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// Fail the run on SHOULD and MAY failures too, not only MUST
     #[arg(long, env = "OCI_CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub strict: bool,
@@ -146,8 +153,14 @@ impl SelectArgs {
 /// Turns flags, environment and official variables into a validated config.
 pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, ConfigError> {
     let url = args.url.clone().or_else(|| official.root_url.clone());
+    let tls = TlsOptions {
+        insecure: args.insecure || official.tls_insecure,
+        ca_cert: args.ca_cert.clone(),
+    };
     if let Some(u) = &url {
-        Http::new(u, Duration::from_secs(1), 1, None).map_err(|e| ConfigError(e.to_string()))?;
+        // Checks the URL and reads the CA file now: a bad one is one line before anything runs.
+        Http::with_tls(u, Duration::from_secs(1), 1, None, tls.clone())
+            .map_err(|e| ConfigError(e.to_string()))?;
     }
     let (workflows, spec_version) = selection(&args.select, official)?;
     let namespace = args
@@ -203,6 +216,7 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         specs: args.select.specs_dir(),
         username: args.username.clone(),
         password: args.password.clone(),
+        tls,
         strict: args.strict,
         progress: !args.no_progress,
     })
@@ -235,6 +249,7 @@ pub fn skip_reason(
     workflows: &[Workflow],
     version: SpecVersion,
     disabled: &[String],
+    credentials: bool,
 ) -> Option<String> {
     if !workflows.contains(&case.workflow) {
         return Some(format!("workflow {} not selected", case.workflow.as_str()));
@@ -247,6 +262,9 @@ pub fn skip_reason(
     }
     if let Some(f) = case.features.iter().find(|f| disabled.contains(f)) {
         return Some(format!("feature `{f}` disabled by configuration"));
+    }
+    if !credentials && case.features.iter().any(|f| f == crate::spec::AUTH_FEATURE) {
+        return Some("tests authentication: needs --username/--password".into());
     }
     None
 }
@@ -324,7 +342,8 @@ fn list_command(args: &SelectArgs) -> i32 {
             return Ok(exit::NOTHING_SELECTED);
         }
         for (_, c) in cases {
-            let skip = skip_reason(c, &workflows, version, &args.disable_feature);
+            let credentials = std::env::var_os("OCI_USERNAME").is_some();
+            let skip = skip_reason(c, &workflows, version, &args.disable_feature, credentials);
             println!(
                 "{:<60} {:<10} {:<6} {:<20} {}{}",
                 c.id,
@@ -383,6 +402,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             &cfg.workflows,
             cfg.spec_version,
             &cfg.disabled_features,
+            cfg.username.is_some(),
         ) {
             None => selected.push((file.clone(), case.clone())),
             Some(r) => skipped_cases.push((file.clone(), case.clone(), r)),
@@ -416,8 +436,14 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             username: u.clone(),
             password: cfg.password.clone().unwrap_or_default(),
         });
-        let http = Http::new(&url, cfg.timeout, cfg.max_body, credentials)
-            .map_err(|e| ConfigError(e.to_string()))?;
+        let http = Http::with_tls(
+            &url,
+            cfg.timeout,
+            cfg.max_body,
+            credentials,
+            cfg.tls.clone(),
+        )
+        .map_err(|e| ConfigError(e.to_string()))?;
         ping(&http, &url).await?;
         let suite = Arc::new(suite);
         let engine = Engine {
@@ -488,6 +514,7 @@ async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
             headers: vec![],
             body: None,
             raw: false,
+            auth: Default::default(),
         }),
     )
     .await

@@ -43,6 +43,7 @@ pub struct RunConfig {
     pub specs: PathBuf,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub tls: crate::http::TlsOptions,
     pub strict: bool,
     pub progress: bool,
 }
@@ -58,6 +59,7 @@ impl std::fmt::Debug for RunConfig {
             .field("jobs", &self.jobs)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +125,8 @@ pub struct OfficialEnv {
     pub crossmount_namespace: Option<String>,
     pub workflows: Option<Vec<Workflow>>,
     pub version: Option<String>,
+    /// `OCI_TLS=insecure`: TLS without certificate verification.
+    pub tls_insecure: bool,
 }
 
 impl OfficialEnv {
@@ -163,6 +167,7 @@ impl OfficialEnv {
             crossmount_namespace: var("OCI_CROSSMOUNT_NAMESPACE").or_else(|| var("OCI_REPO2")),
             workflows: any.then_some(workflows),
             version: var("OCI_VERSION"),
+            tls_insecure: var("OCI_TLS").as_deref() == Some("insecure"),
         })
     }
 }

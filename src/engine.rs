@@ -1,10 +1,10 @@
 //! Runs cases against a registry and emits events; reporters consume them.
 
 use crate::content::{Content, Item, Kind};
-use crate::http::{Exchange, Http, Request};
+use crate::http::{Challenge, Exchange, Http, Request, RequestAuth};
 use crate::spec::{
-    BodyCheck, Case, Expect, HeaderCheck, JsonCheck, Level, RequestSpec, Step, Suite, Workflow,
-    SPEC_ERROR_CODES,
+    AuthSpec, BodyCheck, Case, ChallengeCheck, Expect, HeaderCheck, JsonCheck, Level, RequestSpec,
+    Step, Suite, Workflow, SPEC_ERROR_CODES,
 };
 use crate::template::{self, Scope};
 use bytes::Bytes;
@@ -343,7 +343,8 @@ impl CaseRun<'_> {
             return self.paginate(req, step).await;
         }
         let req = step.request.as_ref().expect("validated: one kind per step");
-        let request = self.build(req)?;
+        let mut request = self.build(req)?;
+        request.auth = self.auth(&req.auth).await?;
         let ex = self.send(request).await;
         if let Some(reason) = self.unsupported(step, &ex)? {
             return Err(Stop::Unsupported(reason));
@@ -355,10 +356,61 @@ impl CaseRun<'_> {
         self.capture(step, &ex)
     }
 
+    /// Sends and records every exchange it took (token requests included); returns the answer.
     async fn send(&mut self, req: Request) -> Exchange {
-        let ex = self.engine.http.send(req).await;
+        let mut trail = self.engine.http.send_traced(req).await;
+        let ex = trail.pop().expect("at least one exchange");
+        self.transcript.extend(trail);
         self.transcript.push(ex.clone());
         ex
+    }
+
+    async fn auth(&mut self, spec: &AuthSpec) -> Result<RequestAuth, Stop> {
+        let needs_credentials = || {
+            if self.engine.http.has_credentials() {
+                Ok(())
+            } else {
+                Err(Stop::Setup(
+                    "this step needs the run's credentials (--username/--password); \
+                     the case should list feature `auth`"
+                        .into(),
+                ))
+            }
+        };
+        Ok(match spec {
+            AuthSpec::Default => RequestAuth::Default,
+            AuthSpec::Anonymous => RequestAuth::Anonymous,
+            AuthSpec::WrongPassword => {
+                needs_credentials()?;
+                RequestAuth::WrongPassword
+            }
+            AuthSpec::Token(scopes) => {
+                needs_credentials()?;
+                let scopes = scopes
+                    .iter()
+                    .map(|s| self.expand(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let (probe, challenge) = self.engine.http.probe_challenge().await;
+                let status = probe.status;
+                self.transcript.push(probe);
+                let challenge = challenge.filter(Challenge::is_bearer).ok_or_else(|| {
+                    Stop::Unsupported(format!(
+                        "the registry does not use bearer tokens (GET /v2/ without credentials \
+                         answered {} without a Bearer challenge)",
+                        status.map_or("nothing".into(), |s| s.to_string())
+                    ))
+                })?;
+                let (ex, token) = self.engine.http.run_token(&challenge, &scopes).await;
+                let answer = describe_answer(&ex);
+                self.transcript.push(ex);
+                RequestAuth::Bearer(token.ok_or_else(|| {
+                    Stop::Setup(format!(
+                        "the token service gave no token for {}: {answer}",
+                        scopes.join(" ")
+                    ))
+                })?)
+            }
+        })
     }
 
     fn url(&self, req: &RequestSpec) -> Result<String, Stop> {
@@ -427,6 +479,7 @@ impl CaseRun<'_> {
             headers,
             body,
             raw: req.raw,
+            auth: Default::default(),
         })
     }
 
@@ -470,6 +523,7 @@ impl CaseRun<'_> {
                             headers: vec![("Content-Type".into(), item.media_type.clone())],
                             body: Some(item.bytes.clone()),
                             raw: false,
+                            auth: Default::default(),
                         })
                         .await;
                     Ok(ex)
@@ -523,6 +577,7 @@ impl CaseRun<'_> {
                 headers: vec![("Content-Length".into(), "0".into())],
                 body: None,
                 raw: false,
+                auth: Default::default(),
             })
             .await;
         if ex.status != Some(202) {
@@ -542,6 +597,7 @@ impl CaseRun<'_> {
                 headers: vec![("Content-Type".into(), "application/octet-stream".into())],
                 body: Some(item.bytes.clone()),
                 raw: false,
+                auth: Default::default(),
             })
             .await)
     }
@@ -735,6 +791,9 @@ impl CaseRun<'_> {
                 ));
             }
         }
+        if let (Some(c), 401) = (&expect.challenge, status) {
+            f.extend(self.challenge_check(c, ex)?);
+        }
         if let Some(l) = &expect.link {
             let link = ex.header("Link");
             if l.absent == Some(true) && link.is_some() {
@@ -752,6 +811,63 @@ impl CaseRun<'_> {
                         }
                     }
                 }
+            }
+        }
+        Ok(f)
+    }
+
+    fn challenge_check(&self, c: &ChallengeCheck, ex: &Exchange) -> Result<Vec<String>, Stop> {
+        let headers: Vec<&str> = ex.headers("www-authenticate").collect();
+        let Some(ch) = headers.iter().find_map(|h| Challenge::parse(h)) else {
+            return Ok(vec![if headers.is_empty() {
+                "a 401 answer needs a WWW-Authenticate challenge (RFC 9110 §11.6.1); none came"
+                    .to_string()
+            } else {
+                format!("malformed WWW-Authenticate `{}`", headers.join(", "))
+            }]);
+        };
+        let mut f = Vec::new();
+        let shown = headers.join(", ");
+        if ch.param("realm").is_none() {
+            f.push(format!("the challenge names no realm: `{shown}`"));
+        }
+        if !ch.scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(f);
+        }
+        match ch.param("realm").map(reqwest::Url::parse) {
+            Some(Ok(u)) if u.scheme() == "http" || u.scheme() == "https" => {}
+            Some(_) => f.push(format!(
+                "a Bearer realm must be an absolute http(s) URL: `{shown}`"
+            )),
+            None => {}
+        }
+        if ch.param("service").is_none() {
+            f.push(format!("the Bearer challenge names no service: `{shown}`"));
+        }
+        if let Some(want) = &c.scope {
+            let want = self.expand(want)?;
+            let (resource, actions) = want.rsplit_once(':').unwrap_or((want.as_str(), ""));
+            let covered = ch.scopes().iter().any(|s| {
+                s.rsplit_once(':').is_some_and(|(r, a)| {
+                    let have: Vec<&str> = a.split(',').collect();
+                    r == resource
+                        && actions
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .all(|x| have.contains(&x) || have.contains(&"*"))
+                })
+            });
+            if !covered {
+                f.push(format!(
+                    "the Bearer challenge's scope should cover `{want}`: `{shown}`"
+                ));
+            }
+        }
+        if let Some(want) = &c.error {
+            if ch.param("error") != Some(want.as_str()) {
+                f.push(format!(
+                    "the Bearer challenge should carry error=\"{want}\": `{shown}`"
+                ));
             }
         }
         Ok(f)

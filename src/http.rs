@@ -16,6 +16,45 @@ pub enum HttpError {
     Url(String, String),
     #[error("cannot build HTTP client: {0}")]
     Client(String),
+    #[error("CA certificate file {0}: {1}")]
+    CaCert(String, String),
+}
+
+/// How the client checks the registry's certificate.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Accept any certificate (self-signed test registries); `--insecure`.
+    pub insecure: bool,
+    /// Also trust the certificates in this PEM file (a private CA); `--ca-cert`.
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+/// How one request authenticates.
+#[derive(Clone, Default, PartialEq)]
+pub enum RequestAuth {
+    /// The run's credentials: Basic, or the token flow when the registry answers with a Bearer
+    /// challenge (tokens cached per repository and action).
+    #[default]
+    Default,
+    /// No credentials and no token flow: the registry's first answer is the answer.
+    Anonymous,
+    /// The run's user name with a wrong password, through the same flow as `Default` (no cache);
+    /// a refusal from the token service is then the answer.
+    WrongPassword,
+    /// This bearer token as is; no other token is fetched.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for RequestAuth {
+    // Hand-written so a token can never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestAuth::Default => f.write_str("Default"),
+            RequestAuth::Anonymous => f.write_str("Anonymous"),
+            RequestAuth::WrongPassword => f.write_str("WrongPassword"),
+            RequestAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -31,13 +70,14 @@ pub struct Http {
     max_body: usize,
     credentials: Option<Credentials>,
     timeout: Duration,
-    /// Bearer tokens from the registry's token service, by repository, so that only the first
-    /// request to a repository pays the 401 round trip.
-    tokens: Arc<Mutex<HashMap<String, String>>>,
+    /// Bearer tokens from the registry's token service by scope (`repository:NAME`, action), so
+    /// only the first request needing a scope pays the 401 round trip.
+    tokens: Arc<Mutex<HashMap<(String, String), String>>>,
+    tls: TlsOptions,
 }
 
 /// A request about to be sent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Request {
     pub method: String,
     pub url: String,
@@ -46,6 +86,7 @@ pub struct Request {
     /// Send over a plain TCP socket exactly as written (no Content-Length computed), for
     /// deliberately malformed requests that a well-behaved HTTP client refuses to produce.
     pub raw: bool,
+    pub auth: RequestAuth,
 }
 
 /// One request and what came back (or why nothing did).
@@ -99,8 +140,25 @@ impl Http {
         max_body: usize,
         credentials: Option<Credentials>,
     ) -> Result<Http, HttpError> {
+        Self::with_tls(base, timeout, max_body, credentials, TlsOptions::default())
+    }
+
+    pub fn with_tls(
+        base: &str,
+        timeout: Duration,
+        max_body: usize,
+        credentials: Option<Credentials>,
+        tls: TlsOptions,
+    ) -> Result<Http, HttpError> {
         let base = parse_base(base)?;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &tls.ca_cert {
+            for cert in read_ca_certs(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
+            .danger_accept_invalid_certs(tls.insecure)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(64)
@@ -116,7 +174,12 @@ impl Http {
             credentials,
             timeout,
             tokens: Arc::default(),
+            tls,
         })
+    }
+
+    pub fn has_credentials(&self) -> bool {
+        self.credentials.is_some()
     }
 
     pub fn base(&self) -> &reqwest::Url {
@@ -130,27 +193,200 @@ impl Http {
             .map_err(|e| format!("cannot resolve `{target}` against {}: {e}", self.base))
     }
 
+    /// Sends `req` and returns the answer (the last exchange of [`Http::send_traced`]).
     pub async fn send(&self, req: Request) -> Exchange {
-        let started = Instant::now();
-        let mut ex = Exchange {
-            method: req.method.clone(),
-            url: req.url.clone(),
-            request_headers: req
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), redact_header(k, v)))
-                .collect(),
-            request_body: req.body.as_ref().map(|b| preview(b)),
-            request_bytes: req.body.clone(),
-            status: None,
-            response_headers: vec![],
-            response_body: None,
-            body: Bytes::new(),
-            error: None,
-            elapsed_ms: 0,
+        self.send_traced(req)
+            .await
+            .pop()
+            .expect("send_traced returns at least one exchange")
+    }
+
+    /// Sends `req` and returns every exchange it took, the answer last. On a `401` with a
+    /// `Bearer` challenge (the token flow both official suites implement) the refused attempt
+    /// and the token request come first, then the retry with the token.
+    pub async fn send_traced(&self, req: Request) -> Vec<Exchange> {
+        let credentials = match &req.auth {
+            RequestAuth::Default => self.credentials.clone(),
+            RequestAuth::WrongPassword => self.credentials.as_ref().map(|c| Credentials {
+                username: c.username.clone(),
+                password: wrong_password(&c.password),
+            }),
+            RequestAuth::Anonymous | RequestAuth::Bearer(_) => None,
         };
+        let scope = needed_scope(&req.method, &req.url);
+        let bearer = match &req.auth {
+            RequestAuth::Bearer(t) => Some(t.clone()),
+            RequestAuth::Default => scope
+                .as_ref()
+                .and_then(|s| self.cached_token(s))
+                .or_else(|| None),
+            _ => None,
+        };
+        let first = self
+            .exchange(&req, credentials.as_ref(), bearer.as_deref())
+            .await;
+        let follows_challenges =
+            matches!(req.auth, RequestAuth::Default | RequestAuth::WrongPassword);
+        if !follows_challenges || first.status != Some(401) {
+            return vec![first];
+        }
+        let Some(challenge) = first
+            .headers("www-authenticate")
+            .filter_map(Challenge::parse)
+            .find(|c| c.is_bearer())
+        else {
+            return vec![first];
+        };
+        let mut trail = vec![first];
+        let (mut token_ex, token) = self
+            .token(&challenge, &challenge.scopes(), credentials.as_ref())
+            .await;
+        let Some(token) = token else {
+            if req.auth == RequestAuth::Default {
+                // The run's own credentials were refused: say so rather than leave a bare
+                // status from another URL as the answer.
+                let why = token_ex
+                    .error
+                    .take()
+                    .or_else(|| {
+                        token_ex
+                            .status
+                            .map(|s| format!("{} answered {s}", token_ex.url))
+                    })
+                    .unwrap_or_default();
+                token_ex.error = Some(format!(
+                    "got 401 with a Bearer challenge, but the token request failed: {why}"
+                ));
+            }
+            trail.push(token_ex);
+            return trail;
+        };
+        trail.push(token_ex);
+        if req.auth == RequestAuth::Default {
+            let mut cache = self.tokens.lock().expect("token cache");
+            for s in challenge.scopes() {
+                for key in scope_keys(&s) {
+                    cache.insert(key, token.clone());
+                }
+            }
+        }
+        trail.push(self.exchange(&req, None, Some(&token)).await);
+        trail
+    }
+
+    fn cached_token(&self, (resource, action): &(String, String)) -> Option<String> {
+        let cache = self.tokens.lock().expect("token cache");
+        cache
+            .get(&(resource.clone(), action.clone()))
+            .or_else(|| cache.get(&(resource.clone(), "*".to_string())))
+            .cloned()
+    }
+
+    /// A token for exactly `scopes` with the run's credentials (see [`Http::token`]).
+    pub async fn run_token(&self, ch: &Challenge, scopes: &[String]) -> (Exchange, Option<String>) {
+        self.token(ch, scopes, self.credentials.as_ref()).await
+    }
+
+    /// `GET /v2/` without credentials: the registry's challenge, if it sends one.
+    pub async fn probe_challenge(&self) -> (Exchange, Option<Challenge>) {
+        let url = format!("{}v2/", self.base);
+        let req = Request {
+            method: "GET".into(),
+            url,
+            auth: RequestAuth::Anonymous,
+            ..Request::default()
+        };
+        let ex = self.exchange(&req, None, None).await;
+        let ch = ex.headers("www-authenticate").find_map(Challenge::parse);
+        (ex, ch)
+    }
+
+    /// Asks the challenge's realm for a token for exactly `scopes`, with `credentials` (or
+    /// anonymously). The exchange is recorded with the token replaced by a placeholder.
+    pub async fn token(
+        &self,
+        ch: &Challenge,
+        scopes: &[String],
+        credentials: Option<&Credentials>,
+    ) -> (Exchange, Option<String>) {
+        let realm = ch.param("realm").unwrap_or_default();
+        let mut url = match reqwest::Url::parse(realm) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
+            _ => {
+                let mut ex = new_exchange(&Request {
+                    method: "GET".into(),
+                    url: realm.to_string(),
+                    ..Request::default()
+                });
+                ex.error = Some(format!(
+                    "the challenge's realm `{realm}` is not an http(s) URL"
+                ));
+                return (ex, None);
+            }
+        };
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = ch.param("service") {
+                q.append_pair("service", s);
+            }
+            for scope in scopes {
+                q.append_pair("scope", scope);
+            }
+        }
+        let req = Request {
+            method: "GET".into(),
+            url: url.to_string(),
+            ..Request::default()
+        };
+        let mut ex = self.exchange(&req, credentials, None).await;
+        let token = if ex.status.is_some_and(|s| (200..300).contains(&s)) {
+            let v: Option<serde_json::Value> = serde_json::from_slice(&ex.body).ok();
+            let token = v
+                .as_ref()
+                .and_then(|v| v.get("token").or_else(|| v.get("access_token")))
+                .and_then(|t| t.as_str())
+                .filter(|t| !t.is_empty())
+                .map(String::from);
+            if token.is_none() {
+                ex.error = Some("token answer has no `token` or `access_token`".into());
+            }
+            token
+        } else {
+            None
+        };
+        // The answer holds the token itself: keep its shape, never its secrets.
+        if let Some(mut v) = serde_json::from_slice::<serde_json::Value>(&ex.body).ok() {
+            if let Some(o) = v.as_object_mut() {
+                for k in ["token", "access_token", "refresh_token"] {
+                    if o.contains_key(k) {
+                        o.insert(k.into(), "$OCI_TOKEN".into());
+                    }
+                }
+            }
+            ex.response_body = Some(v.to_string());
+        } else if token.is_some() {
+            ex.response_body = None;
+        }
+        ex.body = Bytes::new();
+        (ex, token)
+    }
+
+    /// One request and its answer, with these credentials or this token (never both).
+    async fn exchange(
+        &self,
+        req: &Request,
+        credentials: Option<&Credentials>,
+        bearer: Option<&str>,
+    ) -> Exchange {
+        let started = Instant::now();
+        let mut ex = new_exchange(req);
         let result = if req.raw {
-            match tokio::time::timeout(self.timeout, self.send_raw(&req, &mut ex)).await {
+            match tokio::time::timeout(
+                self.timeout,
+                self.send_raw(req, &mut ex, credentials, bearer),
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => Err(format!(
                     "timed out after {} s (raw request)",
@@ -158,7 +394,7 @@ impl Http {
                 )),
             }
         } else {
-            self.send_inner(&req, &mut ex).await
+            self.send_once(req, &mut ex, credentials, bearer).await
         };
         if let Err(e) = result {
             ex.error = Some(e);
@@ -167,85 +403,11 @@ impl Http {
         ex
     }
 
-    /// Sends once; on a `401` with a `Bearer` challenge (the Docker token flow both official
-    /// suites implement) fetches a token from the realm and sends once more with it.
-    async fn send_inner(&self, req: &Request, ex: &mut Exchange) -> Result<(), String> {
-        let repo = repository_of(&req.url);
-        let cached = repo
-            .as_ref()
-            .and_then(|r| self.tokens.lock().expect("token cache").get(r).cloned());
-        let original_headers = ex.request_headers.clone();
-        self.send_once(req, ex, cached.as_deref()).await?;
-        if ex.status != Some(401) {
-            return Ok(());
-        }
-        let Some(challenge) = ex
-            .response_headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
-            .find_map(|(_, v)| bearer_challenge(v))
-        else {
-            return Ok(());
-        };
-        let token = self.fetch_token(&challenge).await.map_err(|e| {
-            format!("got 401 with a Bearer challenge, but the token request failed: {e}")
-        })?;
-        if let Some(r) = repo {
-            self.tokens
-                .lock()
-                .expect("token cache")
-                .insert(r, token.clone());
-        }
-        ex.request_headers = original_headers;
-        ex.status = None;
-        ex.response_headers.clear();
-        ex.response_body = None;
-        ex.body = Bytes::new();
-        self.send_once(req, ex, Some(&token)).await
-    }
-
-    async fn fetch_token(&self, ch: &Challenge) -> Result<String, String> {
-        let mut url =
-            reqwest::Url::parse(&ch.realm).map_err(|e| format!("realm `{}`: {e}", ch.realm))?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = &ch.service {
-                q.append_pair("service", s);
-            }
-            for scope in &ch.scopes {
-                q.append_pair("scope", scope);
-            }
-        }
-        let mut rb = self.client.get(url.clone());
-        if let Some(c) = &self.credentials {
-            rb = rb.basic_auth(&c.username, Some(&c.password));
-        }
-        let mut resp = rb.send().await.map_err(describe_reqwest_error)?;
-        if !resp.status().is_success() {
-            return Err(format!("{} answered {}", url.path(), resp.status()));
-        }
-        let mut body = Vec::new();
-        // Token answers are small; a huge one is hostile.
-        while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest_error)? {
-            if body.len() + chunk.len() > 1 << 20 {
-                return Err("token answer exceeds 1 MiB".into());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| "token answer is not JSON".to_string())?;
-        v.get("token")
-            .or_else(|| v.get("access_token"))
-            .and_then(|t| t.as_str())
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .ok_or_else(|| "token answer has no `token` or `access_token`".into())
-    }
-
     async fn send_once(
         &self,
         req: &Request,
         ex: &mut Exchange,
+        credentials: Option<&Credentials>,
         bearer: Option<&str>,
     ) -> Result<(), String> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
@@ -255,19 +417,15 @@ impl Http {
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        let case_auth = req
-            .headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
-        if let (Some(t), false) = (bearer, case_auth) {
-            rb = rb.bearer_auth(t);
-            ex.request_headers
-                .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
-        } else if let Some(c) = &self.credentials {
-            if !case_auth {
+        if !has_header(req, "authorization") {
+            if let Some(t) = bearer {
+                rb = rb.bearer_auth(t);
+                ex.request_headers
+                    .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
+            } else if let Some(c) = credentials {
                 rb = rb.basic_auth(&c.username, Some(&c.password));
                 ex.request_headers
-                    .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
+                    .push(("Authorization".into(), basic_placeholder(req)));
             }
         }
         if let Some(b) = &req.body {
@@ -320,13 +478,63 @@ impl Http {
     }
 }
 
+fn has_header(req: &Request, name: &str) -> bool {
+    req.headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case(name))
+}
+
+/// What a transcript shows for Basic credentials (the report's curl lines turn it into
+/// `-u "$OCI_USERNAME:$OCI_PASSWORD"`).
+fn basic_placeholder(req: &Request) -> String {
+    if req.auth == RequestAuth::WrongPassword {
+        BASIC_WRONG_PLACEHOLDER.into()
+    } else {
+        "Basic $OCI_CREDENTIALS".into()
+    }
+}
+
+pub const BASIC_WRONG_PLACEHOLDER: &str = "Basic $OCI_CREDENTIALS (wrong password)";
+
+/// A password that is certainly not the right one, derived so reruns send the same bytes.
+fn wrong_password(password: &str) -> String {
+    format!("not-{password}")
+}
+
+fn new_exchange(req: &Request) -> Exchange {
+    Exchange {
+        method: req.method.clone(),
+        url: req.url.clone(),
+        request_headers: req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), redact_header(k, v)))
+            .collect(),
+        request_body: req.body.as_ref().map(|b| preview(b)),
+        request_bytes: req.body.clone(),
+        status: None,
+        response_headers: vec![],
+        response_body: None,
+        body: Bytes::new(),
+        error: None,
+        elapsed_ms: 0,
+    }
+}
+
 impl Http {
-    async fn send_raw(&self, req: &Request, ex: &mut Exchange) -> Result<(), String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn send_raw(
+        &self,
+        req: &Request,
+        ex: &mut Exchange,
+        credentials: Option<&Credentials>,
+        bearer: Option<&str>,
+    ) -> Result<(), String> {
         let url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
-        if url.scheme() != "http" {
-            return Err("raw requests need a plain http:// registry (no TLS in raw mode)".into());
-        }
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => return Err(format!("raw requests need http or https, not {other}")),
+        };
         let host = url.host_str().ok_or("URL without host")?;
         let port = url.port_or_known_default().unwrap_or(80);
         let mut target = url.path().to_string();
@@ -348,12 +556,18 @@ impl Http {
         for (k, v) in &req.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        if let Some(c) = &self.credentials {
-            if !has("authorization") {
-                let token = base64(format!("{}:{}", c.username, c.password).as_bytes());
+        if !has("authorization") {
+            if let Some(t) = bearer {
+                head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+                ex.request_headers
+                    .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
+            } else if let Some(c) = credentials {
+                use base64::Engine;
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", c.username, c.password));
                 head.push_str(&format!("Authorization: Basic {token}\r\n"));
                 ex.request_headers
-                    .push(("Authorization".into(), "Basic $OCI_CREDENTIALS".into()));
+                    .push(("Authorization".into(), basic_placeholder(req)));
             }
         }
         // One exchange per connection: the response of a malformed request may leave the
@@ -364,9 +578,35 @@ impl Http {
                 .push(("Connection".into(), "close".into()));
         }
         head.push_str("\r\n");
-        let mut stream = tokio::net::TcpStream::connect((host, port))
+        let tcp = tokio::net::TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        if !tls {
+            return self.raw_roundtrip(tcp, head, req, ex).await;
+        }
+        let config = raw_tls_config(&self.tls)?;
+        let name =
+            rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|e| format!("TLS server name `{host}`: {e}"))?;
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        self.raw_roundtrip(stream, head, req, ex).await
+    }
+
+    /// Writes `head` and the body as they are and reads one response off the connection.
+    async fn raw_roundtrip<S>(
+        &self,
+        mut stream: S,
+        head: String,
+        req: &Request,
+        ex: &mut Exchange,
+    ) -> Result<(), String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         stream
             .write_all(head.as_bytes())
             .await
@@ -429,6 +669,89 @@ impl Http {
     }
 }
 
+/// The rustls client of raw mode, trusting what the reqwest client trusts (webpki roots plus
+/// `--ca-cert`, or anything with `--insecure`); HTTP/1.1 only, since raw requests are text.
+fn raw_tls_config(tls: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let mut config = if tls.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &tls.ca_cert {
+            use rustls_pki_types::pem::PemObject;
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("CA certificate file {}: {e}", path.display()))?;
+            for cert in certs {
+                let cert =
+                    cert.map_err(|e| format!("CA certificate file {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("CA certificate file {}: {e}", path.display()))?;
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// `--insecure` for raw mode: any certificate is accepted, but handshake signatures are still
+/// checked (a broken handshake is a broken server, not a certificate question).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// `/v2/<name>/(blobs|manifests|tags|referrers)/…` → `<name>`: the unit registries scope
 /// tokens to.
 fn repository_of(url: &str) -> Option<String> {
@@ -442,47 +765,111 @@ fn repository_of(url: &str) -> Option<String> {
     None
 }
 
-#[derive(Debug, PartialEq)]
-struct Challenge {
-    realm: String,
-    service: Option<String>,
-    scopes: Vec<String>,
+/// The (resource, action) a request needs, in the token scope's terms: reads `pull`, deletes
+/// `delete`, every other write `push`; the catalog is `registry:catalog`.
+fn needed_scope(method: &str, url: &str) -> Option<(String, String)> {
+    if reqwest::Url::parse(url)
+        .ok()
+        .is_some_and(|u| u.path().ends_with("/v2/_catalog"))
+    {
+        return Some(("registry:catalog".into(), "*".into()));
+    }
+    let repo = repository_of(url)?;
+    let action = match method.to_ascii_uppercase().as_str() {
+        "GET" | "HEAD" => "pull",
+        "DELETE" => "delete",
+        _ => "push",
+    };
+    Some((format!("repository:{repo}"), action.into()))
 }
 
-/// `Bearer realm="…",service="…",scope="repository:a:pull,push"`: quoted values may hold commas.
-fn bearer_challenge(header: &str) -> Option<Challenge> {
-    let (scheme, mut rest) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
+/// `repository:a/b:pull,push` → the cache keys it grants.
+fn scope_keys(scope: &str) -> Vec<(String, String)> {
+    match scope.rsplit_once(':') {
+        Some((resource, actions)) => actions
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(|a| (resource.to_string(), a.to_string()))
+            .collect(),
+        None => vec![],
     }
-    let mut params = HashMap::new();
-    // Each round consumes at least one character, so this ends with the header.
-    while !rest.trim().is_empty() {
-        rest = rest.trim_start_matches([' ', ',']);
-        let (key, after) = rest.split_once('=')?;
-        let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"')?;
-            (&q[..end], &q[end + 1..])
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        params.insert(key.trim().to_ascii_lowercase(), value.to_string());
-        rest = next;
+}
+
+/// One `WWW-Authenticate` challenge: `Bearer realm="…",service="…",scope="…"` or `Basic
+/// realm="…"`. Quoted values may hold commas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Challenge {
+    pub scheme: String,
+    /// Parameter names lowercased, in header order.
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    pub fn parse(header: &str) -> Option<Challenge> {
+        let header = header.trim();
+        let (scheme, mut rest) = header.split_once(' ').unwrap_or((header, ""));
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return None;
+        }
+        let mut params = Vec::new();
+        // Each round consumes at least one character, so this ends with the header.
+        while !rest.trim().is_empty() {
+            rest = rest.trim_start_matches([' ', ',']);
+            let (key, after) = rest.split_once('=')?;
+            let (value, next) = if let Some(q) = after.strip_prefix('"') {
+                let end = q.find('"')?;
+                (&q[..end], &q[end + 1..])
+            } else {
+                let end = after.find(',').unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            };
+            params.push((key.trim().to_ascii_lowercase(), value.to_string()));
+            rest = next;
+        }
+        Some(Challenge {
+            scheme: scheme.to_string(),
+            params,
+        })
     }
-    Some(Challenge {
-        realm: params.remove("realm")?,
-        service: params.remove("service"),
-        scopes: params
-            .remove("scope")
+
+    pub fn is_bearer(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("bearer") && self.param("realm").is_some()
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `scope` parameter, space-separated scopes.
+    pub fn scopes(&self) -> Vec<String> {
+        self.param("scope")
             .map(|s| {
                 s.split(' ')
                     .filter(|x| !x.is_empty())
                     .map(String::from)
                     .collect()
             })
-            .unwrap_or_default(),
-    })
+            .unwrap_or_default()
+    }
+}
+
+/// Every certificate of a PEM file, for `--ca-cert`.
+fn read_ca_certs(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
+    let shown = path.display().to_string();
+    let pem = std::fs::read(path).map_err(|e| HttpError::CaCert(shown.clone(), e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| HttpError::CaCert(shown.clone(), e.to_string()))?;
+    if certs.is_empty() {
+        return Err(HttpError::CaCert(shown, "no PEM certificate in it".into()));
+    }
+    Ok(certs)
 }
 
 fn raw_status(buf: &[u8]) -> Option<u16> {
@@ -552,23 +939,6 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(&body[..size]);
         body = &body[size + 2..];
     }
-}
-
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in input.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn parse_base(base: &str) -> Result<reqwest::Url, HttpError> {
@@ -668,28 +1038,41 @@ mod tests {
 
     #[test]
     fn bearer_challenges_and_token_scopes() {
-        let c = bearer_challenge(
+        let c = Challenge::parse(
             r#"Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push""#,
         )
         .unwrap();
-        assert_eq!(c.realm, "https://auth.example/token");
-        assert_eq!(c.service.as_deref(), Some("reg"));
-        assert_eq!(c.scopes, vec!["repository:a/b:pull,push"]);
-        assert!(bearer_challenge(r#"Basic realm="x""#).is_none());
-        assert!(bearer_challenge(r#"Bearer service="no-realm""#).is_none());
-        assert!(bearer_challenge(r#"Bearer realm="unterminated"#).is_none());
+        assert!(c.is_bearer());
+        assert_eq!(c.param("realm"), Some("https://auth.example/token"));
+        assert_eq!(c.param("service"), Some("reg"));
+        assert_eq!(c.scopes(), vec!["repository:a/b:pull,push"]);
+        let basic = Challenge::parse(r#"Basic realm="x""#).unwrap();
+        assert!(!basic.is_bearer());
+        assert_eq!(basic.param("realm"), Some("x"));
+        assert!(!Challenge::parse(r#"Bearer service="no-realm""#)
+            .unwrap()
+            .is_bearer());
+        assert!(Challenge::parse(r#"Bearer realm="unterminated"#).is_none());
         assert_eq!(
             repository_of("http://h/v2/a/b/blobs/uploads/x").as_deref(),
             Some("a/b")
         );
         assert_eq!(repository_of("http://h/v2/").as_deref(), None);
-    }
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(
+            needed_scope("PATCH", "http://h/v2/a/b/blobs/uploads/x"),
+            Some(("repository:a/b".into(), "push".into()))
+        );
+        assert_eq!(
+            needed_scope("HEAD", "http://h/v2/a/manifests/x"),
+            Some(("repository:a".into(), "pull".into()))
+        );
+        assert_eq!(
+            scope_keys("repository:a/b:pull,push"),
+            vec![
+                ("repository:a/b".to_string(), "pull".to_string()),
+                ("repository:a/b".to_string(), "push".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -320,6 +320,30 @@ pub struct RequestSpec {
     /// send a lying one.
     #[serde(default)]
     pub raw: bool,
+    /// How the request authenticates (anything but `default` needs the run's credentials, so
+    /// the case lists feature `auth`).
+    #[serde(default, skip_serializing_if = "AuthSpec::is_default")]
+    pub auth: AuthSpec,
+}
+
+/// `"default"`: the run's credentials and the token flow; `"anonymous"`: no credentials and no
+/// token flow; `"wrong-password"`: the run's user name with a wrong password (through the token
+/// flow if the registry challenges with Bearer); `{"token": [SCOPE, ...]}`: a token for exactly
+/// these scopes from the token service the registry's challenge names, sent as is.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AuthSpec {
+    #[default]
+    Default,
+    Anonymous,
+    WrongPassword,
+    Token(Vec<String>),
+}
+
+impl AuthSpec {
+    pub fn is_default(&self) -> bool {
+        *self == AuthSpec::Default
+    }
 }
 
 fn get() -> String {
@@ -375,6 +399,24 @@ pub struct Expect {
     /// `paginate` only: a check of the concatenated pages (its `pointer` is ignored).
     #[serde(default)]
     pub collected: Option<JsonCheck>,
+    /// On a 401 answer: a well-formed `WWW-Authenticate` challenge (other statuses: not
+    /// checked, since a 403 refusal carries none).
+    #[serde(default)]
+    pub challenge: Option<ChallengeCheck>,
+}
+
+/// A `Basic` challenge needs `realm`; a `Bearer` one needs `realm` (an absolute http(s) URL)
+/// and `service`, and then these, when given.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeCheck {
+    /// Bearer: the `scope` parameter must name this resource with at least these actions,
+    /// e.g. `repository:${repo}:push` (the resource is everything before the last `:`).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Bearer: the `error` parameter must be this (`insufficient_scope`, `invalid_token`).
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -614,6 +656,10 @@ fn valid_case_id(id: &str) -> bool {
         })
 }
 
+/// Cases with this feature test the registry's authentication: they run only when the run has
+/// credentials (a registry without auth has nothing to refuse).
+pub const AUTH_FEATURE: &str = "auth";
+
 pub const SPEC_ERROR_CODES: [&str; 14] = [
     "BLOB_UNKNOWN",
     "BLOB_UPLOAD_INVALID",
@@ -707,6 +753,22 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
         for req in step.request.iter().chain(step.paginate.iter()) {
             if req.path.is_some() == req.url.is_some() {
                 return Err(at("request needs exactly one of path, url".into()));
+            }
+            let needs_credentials =
+                matches!(req.auth, AuthSpec::WrongPassword | AuthSpec::Token(_));
+            if needs_credentials && !case.features.iter().any(|f| f == AUTH_FEATURE) {
+                return Err(at(format!(
+                    "`auth` {:?} needs the run's credentials: list feature `{AUTH_FEATURE}`",
+                    req.auth
+                )));
+            }
+            if let AuthSpec::Token(scopes) = &req.auth {
+                if scopes.is_empty() {
+                    return Err(at("`auth.token` names no scope".into()));
+                }
+            }
+            if req.raw && !req.auth.is_default() {
+                return Err(at("raw requests use the run's credentials only".into()));
             }
             if let Some(b) = &req.body {
                 let n = [

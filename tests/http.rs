@@ -44,6 +44,7 @@ fn request(url: String) -> Request {
         headers: vec![],
         body: None,
         raw: false,
+        auth: Default::default(),
     }
 }
 

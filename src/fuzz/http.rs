@@ -228,6 +228,7 @@ impl Client {
             body,
             // The fuzzer's requests are well-formed HTTP; what it varies is their content.
             raw: false,
+            auth: Default::default(),
         };
         let ex = self.rt.block_on(self.http.send(request));
         match (ex.status, &ex.error) {
