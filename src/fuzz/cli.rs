@@ -39,6 +39,12 @@ pub struct TargetArgs {
     /// Registry password (prefer the environment variable)
     #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Accept any TLS certificate (self-signed test registries)
+    #[arg(long, env = "OCI_CONFORMANCE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file too
+    #[arg(long, env = "OCI_CONFORMANCE_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -93,6 +99,10 @@ impl TargetArgs {
         c.timeout = Duration::from_secs(self.timeout.max(1));
         c.namespace = self.namespace.clone();
         c.features = self.features()?;
+        c.tls = crate::http::TlsOptions {
+            insecure: self.insecure,
+            ca_cert: self.ca_cert.clone(),
+        };
         c.credentials = match (&self.username, &self.password) {
             (Some(u), Some(p)) => Some(crate::http::Credentials {
                 username: u.clone(),

@@ -115,6 +115,7 @@ pub struct Client {
     http: crate::http::Http,
     timeout: Duration,
     credentials: Option<crate::http::Credentials>,
+    tls: crate::http::TlsOptions,
     base: Url,
     min_interval: Option<Duration>,
     last_sent: Option<Instant>,
@@ -129,6 +130,7 @@ impl Client {
         timeout: Duration,
         rate: Option<f64>,
         credentials: Option<crate::http::Credentials>,
+        tls: crate::http::TlsOptions,
     ) -> Result<Self, FuzzError> {
         let base = Url::parse(base.trim_end_matches('/'))
             .map_err(|e| FuzzError::Config(format!("bad registry URL {base:?}: {e}")))?;
@@ -136,12 +138,13 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| FuzzError::Io(e.to_string()))?;
-        let http = http_client(base.as_str(), timeout, &credentials)?;
+        let http = http_client(base.as_str(), timeout, &credentials, &tls)?;
         Ok(Client {
             rt,
             http,
             timeout,
             credentials,
+            tls,
             base,
             min_interval: rate
                 .filter(|r| *r > 0.0)
@@ -153,7 +156,12 @@ impl Client {
     }
 
     fn fresh_pool(&mut self) {
-        if let Ok(h) = http_client(self.base.as_str(), self.timeout, &self.credentials) {
+        if let Ok(h) = http_client(
+            self.base.as_str(),
+            self.timeout,
+            &self.credentials,
+            &self.tls,
+        ) {
             self.http = h;
         }
     }
@@ -250,7 +258,8 @@ fn http_client(
     base: &str,
     timeout: Duration,
     credentials: &Option<crate::http::Credentials>,
+    tls: &crate::http::TlsOptions,
 ) -> Result<crate::http::Http, FuzzError> {
-    crate::http::Http::new(base, timeout, MAX_BODY, credentials.clone())
+    crate::http::Http::with_tls(base, timeout, MAX_BODY, credentials.clone(), tls.clone())
         .map_err(|e| FuzzError::Config(e.to_string()))
 }

@@ -171,6 +171,8 @@ pub struct FuzzConfig {
     pub verbose: bool,
     /// Basic credentials, as for `run`.
     pub credentials: Option<crate::http::Credentials>,
+    /// Certificate checks for https:// registries, as for `run`.
+    pub tls: crate::http::TlsOptions,
 }
 
 impl FuzzConfig {
@@ -192,6 +194,7 @@ impl FuzzConfig {
             max_shrink_iters: 2048,
             verbose: false,
             credentials: None,
+            tls: Default::default(),
         }
     }
 }

@@ -194,7 +194,13 @@ fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
     let start = Instant::now();
-    let mut client = Client::new(&cfg.url, cfg.timeout, cfg.rate, cfg.credentials.clone())?;
+    let mut client = Client::new(
+        &cfg.url,
+        cfg.timeout,
+        cfg.rate,
+        cfg.credentials.clone(),
+        cfg.tls.clone(),
+    )?;
     ping(&mut client, &cfg.url)?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let prefix = format!("{}/{run_id}", cfg.namespace.trim_matches('/'));
@@ -449,7 +455,13 @@ fn replay_inner(path: &Path, cfg: &FuzzConfig) -> Result<ReplayOutcome, FuzzErro
         path: path.display().to_string(),
         detail: e.to_string(),
     };
-    let mut client = Client::new(&cfg.url, cfg.timeout, cfg.rate, cfg.credentials.clone())?;
+    let mut client = Client::new(
+        &cfg.url,
+        cfg.timeout,
+        cfg.rate,
+        cfg.credentials.clone(),
+        cfg.tls.clone(),
+    )?;
     ping(&mut client, &cfg.url)?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let mut st = State {

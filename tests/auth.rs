@@ -1,0 +1,232 @@
+//! The auth cases (specs/auth.json) against registries whose auth is wrong, so each negative
+//! case is seen failing where it must: a registry with no auth at all, and a proxy whose token
+//! service hands anyone a token that opens everything. The passing side (reference server with
+//! Basic, tokens and TLS) is in tests/conformance.rs; reports and secrets in tests/reports.rs.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use oci_conformance::engine::{CaseContext, Engine, Outcome};
+use oci_conformance::http::{Credentials, Http};
+use oci_conformance::spec::{Suite, AUTH_FEATURE};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn engine(url: &str, credentials: Option<Credentials>) -> Engine {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Engine {
+        http: Http::new(url, Duration::from_secs(10), 16 << 20, credentials).unwrap(),
+        ctx: CaseContext {
+            namespace: "authtest".into(),
+            namespace2: "authtest".into(),
+            run_id: oci_conformance::engine::new_run_id(),
+            seed: 7,
+        },
+        suite: Arc::new(Suite::load(&root.join("specs")).unwrap()),
+    }
+}
+
+fn creds() -> Option<Credentials> {
+    Some(Credentials {
+        username: "alice".into(),
+        password: "alice-password".into(),
+    })
+}
+
+/// Outcome of every auth case, by id.
+async fn run_auth_cases(engine: &Engine) -> BTreeMap<String, (Outcome, String)> {
+    let mut out = BTreeMap::new();
+    for (file, case) in &engine.suite.cases {
+        if case.features.iter().any(|f| f == AUTH_FEATURE) {
+            let r = engine.run_case(file, case).await;
+            out.insert(case.id.clone(), (r.outcome, r.message.unwrap_or_default()));
+        }
+    }
+    assert!(out.len() >= 10, "the auth cases went missing: {out:?}");
+    out
+}
+
+fn assert_outcome(results: &BTreeMap<String, (Outcome, String)>, id: &str, want: Outcome) {
+    let (got, msg) = results.get(id).unwrap_or_else(|| panic!("no case {id}"));
+    assert_eq!(*got, want, "{id}: {msg}");
+}
+
+#[tokio::test]
+async fn a_registry_without_auth_fails_the_anonymous_cases_and_has_no_tokens() {
+    let server = oci_reference_server::spawn(oci_reference_server::Config::memory())
+        .await
+        .unwrap();
+    let results = run_auth_cases(&engine(&server.url(), creds())).await;
+    for id in [
+        "auth/anonymous/base-refused",
+        "auth/anonymous/pull-refused",
+        "auth/anonymous/push-refused",
+        "auth/anonymous/manifest-push-refused",
+        "auth/anonymous/delete-refused",
+        "auth/wrong-password/pull-refused",
+        "auth/wrong-password/push-refused",
+    ] {
+        assert_outcome(&results, id, Outcome::Fail);
+    }
+    for id in [
+        "auth/token/granted-scope-works",
+        "auth/token/other-repository-read-refused",
+        "auth/token/pull-only-push-refused",
+    ] {
+        assert_outcome(&results, id, Outcome::Unsupported);
+    }
+    // And the runner skips them all when the run has no credentials.
+    let (_, case) = engine(&server.url(), None)
+        .suite
+        .cases
+        .iter()
+        .find(|(_, c)| c.id == "auth/anonymous/push-refused")
+        .cloned()
+        .unwrap();
+    let skip = oci_conformance::cli::skip_reason(
+        &case,
+        &oci_conformance::spec::Workflow::ALL,
+        oci_conformance::spec::SpecVersion::Dev,
+        &[],
+        false,
+    );
+    assert!(skip.unwrap().contains("--username"));
+    server.shutdown().await;
+}
+
+/// A front for a registry without auth: it challenges requests without `Authorization` the
+/// way real registries do, and its token service gives anyone (any password) a token that the
+/// front then accepts for everything: the scope bugs the token cases exist to catch.
+struct LooseFront {
+    upstream: String,
+    client: reqwest::Client,
+    realm: String,
+}
+
+async fn loose_front(State(front): State<Arc<LooseFront>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let has_auth = parts.headers.contains_key("authorization");
+    let json = |status: StatusCode, body: String, challenge: Option<String>| {
+        let mut r = Response::new(Body::from(body));
+        *r.status_mut() = status;
+        r.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        if let Some(c) = challenge {
+            r.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_str(&c).unwrap());
+        }
+        r
+    };
+    if path == "/token" {
+        return if has_auth {
+            json(
+                StatusCode::OK,
+                r#"{"token":"opens-everything"}"#.into(),
+                None,
+            )
+        } else {
+            json(StatusCode::UNAUTHORIZED, "{}".into(), None)
+        };
+    }
+    if !has_auth {
+        let name = path.strip_prefix("/v2/").and_then(|r| {
+            ["/blobs/", "/manifests/", "/tags/"]
+                .iter()
+                .find_map(|m| r.find(m).map(|i| r[..i].to_string()))
+        });
+        let action = match parts.method.as_str() {
+            "GET" | "HEAD" => "pull",
+            "DELETE" => "delete",
+            _ => "push",
+        };
+        let scope = name
+            .map(|n| format!(",scope=\"repository:{n}:{action}\""))
+            .unwrap_or_default();
+        return json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.into(),
+            Some(format!(
+                "Bearer realm=\"{}\",service=\"loose\"{scope}",
+                front.realm
+            )),
+        );
+    }
+    let url = format!(
+        "{}{}",
+        front.upstream,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let bytes = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
+    let mut rb = front.client.request(parts.method.clone(), url).body(bytes);
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "authorization" {
+            rb = rb.header(k, v);
+        }
+    }
+    let Ok(up) = rb.send().await else {
+        return json(StatusCode::BAD_GATEWAY, "{}".into(), None);
+    };
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = up.status();
+    for (k, v) in up.headers() {
+        if k != "transfer-encoding" {
+            r.headers_mut().append(k, v.clone());
+        }
+    }
+    *r.body_mut() = Body::from(up.bytes().await.unwrap_or_default());
+    r
+}
+
+#[tokio::test]
+async fn a_token_service_that_grants_everything_fails_the_scope_and_password_cases() {
+    let server = oci_reference_server::spawn(oci_reference_server::Config::memory())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let front = Arc::new(LooseFront {
+        upstream: server.url(),
+        client: reqwest::Client::new(),
+        realm: format!("http://{addr}/token"),
+    });
+    let app = axum::Router::new().fallback(loose_front).with_state(front);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let results = run_auth_cases(&engine(&format!("http://{addr}"), creds())).await;
+    // What the front does right: challenges, and tokens that work.
+    for id in [
+        "auth/anonymous/base-refused",
+        "auth/anonymous/pull-refused",
+        "auth/anonymous/push-refused",
+        "auth/anonymous/manifest-push-refused",
+        "auth/anonymous/delete-refused",
+        "auth/token/granted-scope-works",
+    ] {
+        assert_outcome(&results, id, Outcome::Pass);
+    }
+    // What it does wrong: any password gets a token, and every token opens every repository.
+    for id in [
+        "auth/wrong-password/pull-refused",
+        "auth/wrong-password/push-refused",
+        "auth/token/other-repository-read-refused",
+        "auth/token/other-repository-write-refused",
+        "auth/token/pull-only-push-refused",
+        "auth/token/pull-only-delete-refused",
+        "auth/token/insufficient-scope-challenge",
+    ] {
+        assert_outcome(&results, id, Outcome::Fail);
+    }
+    task.abort();
+    server.shutdown().await;
+}
