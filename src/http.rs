@@ -216,10 +216,7 @@ impl Http {
         let scope = needed_scope(&req.method, &req.url);
         let bearer = match &req.auth {
             RequestAuth::Bearer(t) => Some(t.clone()),
-            RequestAuth::Default => scope
-                .as_ref()
-                .and_then(|s| self.cached_token(s))
-                .or_else(|| None),
+            RequestAuth::Default => scope.as_ref().and_then(|s| self.cached_token(s)),
             _ => None,
         };
         let first = self
@@ -355,7 +352,7 @@ impl Http {
             None
         };
         // The answer holds the token itself: keep its shape, never its secrets.
-        if let Some(mut v) = serde_json::from_slice::<serde_json::Value>(&ex.body).ok() {
+        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&ex.body) {
             if let Some(o) = v.as_object_mut() {
                 for k in ["token", "access_token", "refresh_token"] {
                     if o.contains_key(k) {
