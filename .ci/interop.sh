@@ -5,6 +5,11 @@
 # inspects it, lists tags, copies it back and compares every digest and byte, deletes it; then
 # pushes and pulls an artifact with oras; finally `podman search` must find the skopeo repository
 # through the registry's /v2/_catalog. Exits non-zero on the first mismatch.
+# With auth and TLS (the registry's token flow over https):
+#   INTEROP_CERT_DIR=DIR   trust DIR/ca.crt (skopeo and podman --cert-dir) instead of skipping checks
+#   INTEROP_CREDS=USER:PW  log in with these (skopeo --creds, podman --creds); then skopeo must also be
+#                          refused without credentials and with a wrong password
+#   INTEROP_CLIENTS        which clients run (default "skopeo oras podman"; oras speaks plain HTTP here)
 set -euo pipefail
 reg=${1:?usage: interop.sh HOST:PORT [PYTHON]}
 py=${2:-python3}
@@ -35,38 +40,69 @@ printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.
   "$manifest" "$(size "$work/manifest.json")" > "$layout/index.json"
 printf '{"imageLayoutVersion":"1.0.0"}' > "$layout/oci-layout"
 
+clients=${INTEROP_CLIENTS:-skopeo oras podman}
+has() { [[ " $clients " == *" $1 "* ]]; }
+# One flag set per direction: trust the test CA or skip verification; log in or not.
+if [[ -n ${INTEROP_CERT_DIR:-} ]]; then
+  src=(--src-cert-dir "$INTEROP_CERT_DIR"); dst=(--dest-cert-dir "$INTEROP_CERT_DIR"); one=(--cert-dir "$INTEROP_CERT_DIR")
+else
+  src=(--src-tls-verify=false); dst=(--dest-tls-verify=false); one=(--tls-verify=false)
+fi
+anon=("${one[@]}")
+if [[ -n ${INTEROP_CREDS:-} ]]; then
+  src+=(--src-creds "$INTEROP_CREDS"); dst+=(--dest-creds "$INTEROP_CREDS"); one+=(--creds "$INTEROP_CREDS")
+fi
+
 # --- skopeo ----------------------------------------------------------------------------------------
 repo=interop/skopeo-$$
 ref=docker://$reg/$repo
 export REGISTRY_AUTH_FILE=$work/auth.json; echo '{}' > "$REGISTRY_AUTH_FILE"
-skopeo --tmpdir "$work" copy --quiet --dest-tls-verify=false "oci:$layout:v1" "$ref:v1" || fail "skopeo copy into the registry"
+if has skopeo; then
+if [[ -n ${INTEROP_CREDS:-} ]]; then
+  if skopeo --tmpdir "$work" copy --quiet "${anon[@]/--/--dest-}" "oci:$layout:v1" "$ref:v1" 2>/dev/null; then
+    fail "skopeo pushed without credentials"
+  fi
+  ok "skopeo copy without credentials is refused"
+  wrong=(--dest-creds "${INTEROP_CREDS%%:*}:not-the-password")
+  if skopeo --tmpdir "$work" copy --quiet "${anon[@]/--/--dest-}" "${wrong[@]}" "oci:$layout:v1" "$ref:v1" 2>/dev/null; then
+    fail "skopeo pushed with a wrong password"
+  fi
+  ok "skopeo copy with a wrong password is refused"
+fi
+skopeo --tmpdir "$work" copy --quiet "${dst[@]}" "oci:$layout:v1" "$ref:v1" || fail "skopeo copy into the registry"
 ok "skopeo copy oci layout -> $repo:v1"
 
-skopeo inspect --raw --tls-verify=false "$ref:v1" > "$work/pulled-manifest.json" || fail "skopeo inspect --raw"
+skopeo inspect --raw "${one[@]}" "$ref:v1" > "$work/pulled-manifest.json" || fail "skopeo inspect --raw"
 [[ $(sha "$work/pulled-manifest.json") == "$manifest" ]] || fail "manifest bytes changed in transit"
 ok "skopeo inspect --raw: manifest sha256:$manifest byte-identical"
 
-skopeo inspect --tls-verify=false "$ref:v1" > "$work/inspect.json" || fail "skopeo inspect"
+skopeo inspect "${one[@]}" "$ref:v1" > "$work/inspect.json" || fail "skopeo inspect"
 grep -q "sha256:$manifest" "$work/inspect.json" || fail "skopeo inspect does not report the manifest digest"
 ok "skopeo inspect reports the digest"
 
-skopeo list-tags --tls-verify=false "$ref" > "$work/tags.json" || fail "skopeo list-tags"
+skopeo list-tags "${one[@]}" "$ref" > "$work/tags.json" || fail "skopeo list-tags"
 grep -q '"v1"' "$work/tags.json" || fail "tag v1 not listed: $(cat "$work/tags.json")"
 ok "skopeo list-tags lists v1"
+if [[ -n ${INTEROP_CREDS:-} ]]; then
+  if skopeo inspect --raw "${anon[@]}" "$ref:v1" >/dev/null 2>&1; then fail "skopeo inspect without credentials succeeded"; fi
+  ok "skopeo inspect without credentials is refused"
+fi
 
 back=$work/back
-skopeo --tmpdir "$work" copy --quiet --src-tls-verify=false "$ref:v1" "oci:$back:v1" || fail "skopeo copy back"
+skopeo --tmpdir "$work" copy --quiet "${src[@]}" "$ref:v1" "oci:$back:v1" || fail "skopeo copy back"
 for d in "$manifest" "$config" "$layer"; do
   [[ -f $back/blobs/sha256/$d ]] || fail "round trip lost sha256:$d"
   cmp -s "$back/blobs/sha256/$d" "$layout/blobs/sha256/$d" || fail "round trip changed sha256:$d"
 done
 ok "skopeo copy back: manifest, config and layer byte-identical"
 
-skopeo delete --tls-verify=false "$ref@sha256:$manifest" || fail "skopeo delete"
-if skopeo inspect --raw --tls-verify=false "$ref:v1" >/dev/null 2>&1; then fail "manifest still served after delete"; fi
+skopeo delete "${one[@]}" "$ref@sha256:$manifest" || fail "skopeo delete"
+if skopeo inspect --raw "${one[@]}" "$ref:v1" >/dev/null 2>&1; then fail "manifest still served after delete"; fi
 ok "skopeo delete: the manifest and its tag are gone"
+fi
 
 # --- oras (Python SDK) -----------------------------------------------------------------------------
+if has oras; then
 "$py" - "$reg" "$work" <<'PY' || fail "oras push/pull"
 import hashlib, os, sys
 import oras.client
@@ -90,14 +126,17 @@ assert manifest["layers"][0]["digest"] == "sha256:" + hashlib.sha256(data).hexdi
 client.delete_tags(target, ["v1"])
 print("interop: ok: oras push, get_tags, pull (bytes identical), get_manifest, delete_tags")
 PY
+fi
 # --- podman search (the _catalog extension) ---------------------------------------------------------
 # State in a temp dir, no daemon, no cgroups needed. The skopeo repository still links its blobs
 # after the manifest delete above, so it is still a repository on every registry.
 pm=$work/podman
 podman_() { timeout 120 podman --root "$pm/root" --runroot "$pm/run" --storage-driver vfs \
   --cgroup-manager cgroupfs --events-backend none "$@"; }
-podman_ search --tls-verify=false --limit 1000 --format '{{.Name}}' "$reg/$repo" > "$work/search.txt" \
+if has podman; then
+podman_ search "${one[@]}" --limit 1000 --format '{{.Name}}' "$reg/$repo" > "$work/search.txt" \
   || fail "podman search $reg/$repo"
 grep -qx "$reg/$repo" "$work/search.txt" || fail "podman search did not find $repo: $(cat "$work/search.txt")"
 ok "podman search finds $repo (via /v2/_catalog)"
+fi
 echo "interop: all checks passed"

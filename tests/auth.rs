@@ -3,6 +3,8 @@
 //! service hands anyone a token that opens everything. The passing side (reference server with
 //! Basic, tokens and TLS) is in tests/conformance.rs; reports and secrets in tests/reports.rs.
 
+mod support;
+
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -229,4 +231,83 @@ async fn a_token_service_that_grants_everything_fails_the_scope_and_password_cas
     }
     task.abort();
     server.shutdown().await;
+}
+
+/// The whole run through the CLI, as a user types it: token auth over TLS with `--ca-cert`,
+/// credentials from flags. Every case passes, and no report holds the password, the Basic
+/// credentials or a token.
+#[test]
+fn cli_run_with_tokens_over_tls_passes_and_reports_hold_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (config, ca) = support::auth_config(oci_reference_server::AuthMode::Token, Some(dir.path()));
+    let server = rt.block_on(oci_reference_server::spawn(config)).unwrap();
+    assert!(server.url().starts_with("https://"), "{}", server.url());
+    let reports = dir.path().join("reports");
+    let ca = ca.unwrap();
+    let args = [
+        "oci-conformance",
+        "run",
+        "--url",
+        &server.url(),
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "--username",
+        support::USER,
+        "--password",
+        support::PASSWORD,
+        "--spec-version",
+        "dev",
+        "--no-progress",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ];
+    use clap::Parser;
+    let code = oci_conformance::cli::main_with(oci_conformance::cli::Cli::parse_from(args));
+    assert_eq!(code, 0, "the run failed; see {}", reports.display());
+
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(junit.contains("auth/token/other-repository-read-refused"));
+    let basic = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", support::USER, support::PASSWORD))
+    };
+    let jwt = regex::Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.").unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&reports).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(!text.contains(support::PASSWORD), "password in {}", path.display());
+        assert!(!text.contains(&basic), "Basic credentials in {}", path.display());
+        assert!(!jwt.is_match(&text), "a token in {}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 3, "expected junit, html and json reports");
+
+    // The same run without credentials: the auth cases are skipped, not failed, and the rest
+    // of the suite cannot get in.
+    let wrong_ca = dir.path().join("server.pem");
+    let args = [
+        "oci-conformance",
+        "run",
+        "--url",
+        &server.url(),
+        "--ca-cert",
+        wrong_ca.to_str().unwrap(),
+        "--no-progress",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ];
+    // A leaf certificate as "CA" does not make the server trusted: a setup error (exit 2).
+    let code = oci_conformance::cli::main_with(oci_conformance::cli::Cli::parse_from(args));
+    assert_eq!(code, 2);
+    rt.block_on(server.shutdown());
 }

@@ -6,11 +6,17 @@
 //! may pass or be unsupported (a spec-valid "not supported" answer the case names), never fail,
 //! which proves the cases classify "feature absent" answers as the spec allows. The engine's own
 //! feature cases (tests/data/features) run on both targets too, named `features::…`.
+//!
+//! Three more run the whole suite, auth cases included, with credentials: `basic` (htpasswd
+//! Basic auth; the cases that need bearer tokens must be unsupported there), `token` (the
+//! bearer-token flow) and `token-tls` (tokens over HTTPS, trusting a CA made for the run).
+
+mod support;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use oci_conformance::engine::{CaseContext, Engine, Outcome};
-use oci_conformance::http::Http;
-use oci_conformance::spec::{SpecVersion, Suite, AUTH_FEATURE};
+use oci_conformance::http::{Credentials, Http, TlsOptions};
+use oci_conformance::spec::{AuthSpec, Case, SpecVersion, Suite, AUTH_FEATURE};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +41,25 @@ const DECLINED_BY_DEFAULT: &[&str] = &[
 
 /// What counts as success: on the default server every case passes (bar the list above); on
 /// the minimal server optional features are off, so a case may also be unsupported, never fail.
-fn allowed(server: &str, case_id: &str) -> &'static [Outcome] {
-    let declined = DECLINED_BY_DEFAULT.contains(&case_id);
+fn allowed(server: &str, case: &Case) -> &'static [Outcome] {
+    let declined = DECLINED_BY_DEFAULT.contains(&case.id.as_str());
     match (server, declined) {
-        ("reference", false) | ("sparse", true) => &[Outcome::Pass],
-        ("reference", true) => &[Outcome::Unsupported],
+        // A Basic-only registry has no token service to ask.
+        ("basic", false) if uses_tokens(case) => &[Outcome::Unsupported],
+        ("reference" | "basic" | "token" | "token-tls", false) | ("sparse", true) => {
+            &[Outcome::Pass]
+        }
+        ("reference" | "basic" | "token" | "token-tls", true) => &[Outcome::Unsupported],
         _ => &[Outcome::Pass, Outcome::Unsupported],
     }
+}
+
+fn uses_tokens(case: &Case) -> bool {
+    case.steps.iter().any(|s| {
+        s.request
+            .as_ref()
+            .is_some_and(|r| matches!(r.auth, AuthSpec::Token(_)))
+    })
 }
 
 fn minimal_config() -> oci_reference_server::Config {
@@ -89,10 +107,18 @@ fn main() {
     };
     let mut sparse_config = oci_reference_server::Config::memory();
     sparse_config.sparse_manifests = true;
+    let tls_dir = tempfile::tempdir().expect("tempdir");
+    let (basic, _) = support::auth_config(oci_reference_server::AuthMode::Basic, None);
+    let (token, _) = support::auth_config(oci_reference_server::AuthMode::Token, None);
+    let (token_tls, ca) =
+        support::auth_config(oci_reference_server::AuthMode::Token, Some(tls_dir.path()));
     let configs = [
         ("reference", oci_reference_server::Config::memory()),
         ("minimal", minimal_config()),
         ("sparse", sparse_config),
+        ("basic", basic),
+        ("token", token),
+        ("token-tls", token_tls),
     ];
     let servers: Vec<(&'static str, oci_reference_server::RunningServer)> =
         runtime.block_on(async {
@@ -105,15 +131,29 @@ fn main() {
             }
             v
         });
-    let http =
-        |url: String| Http::new(&url, Duration::from_secs(30), 64 << 20, None).expect("client");
+    let http = |url: String, server: &str| {
+        let auth = ["basic", "token", "token-tls"].contains(&server);
+        let credentials = auth.then(|| Credentials {
+            username: support::USER.into(),
+            password: support::PASSWORD.into(),
+        });
+        let tls = TlsOptions {
+            insecure: false,
+            ca_cert: (server == "token-tls").then(|| ca.clone().expect("CA")),
+        };
+        Http::with_tls(&url, Duration::from_secs(30), 64 << 20, credentials, tls).expect("client")
+    };
     let mut targets = Vec::new();
     for (prefix, suite) in [("", &suite), ("features::", &features)] {
         for (name, server) in &servers {
+            // The engine's feature cases do not depend on auth: the plain servers suffice.
+            if !prefix.is_empty() && ["basic", "token", "token-tls"].contains(name) {
+                continue;
+            }
             targets.push(Target {
                 name: format!("{prefix}{name}"),
                 engine: Engine {
-                    http: http(server.url()),
+                    http: http(server.url(), name),
                     ctx: ctx(&format!("{}{name}", prefix.replace("::", "-"))),
                     suite: (*suite).clone(),
                 },
@@ -139,7 +179,7 @@ fn main() {
                     let (file, case) = &suite.cases[ci];
                     let t = &targets[ti];
                     let r = runtime.block_on(t.engine.run_case(file, case));
-                    let ok = allowed(t.server, &case.id);
+                    let ok = allowed(t.server, case);
                     if ok.contains(&r.outcome) {
                         Ok(())
                     } else {
