@@ -31,18 +31,23 @@ pub fn disabled() -> RegistryError {
     )
 }
 
-pub fn list(reg: &Registry, query: &[(String, String)]) -> Result<Response, RegistryError> {
+/// `may_pull` filters the listing to what the caller may pull (always true without auth).
+pub fn list(
+    reg: &Registry,
+    query: &[(String, String)],
+    may_pull: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Response, RegistryError> {
     if !reg.config.catalog {
         return Err(disabled());
     }
     let page = Page::parse(query, None)?;
-    // Authorization hook: once the server has auth, keep only the repositories the caller may
-    // pull here (before paging, so pages and `Link` stay consistent for that caller).
+    // Filtered before paging, so pages and `Link` stay consistent for that caller.
     let (names, more) = {
         let repos = reg.repos();
         let mut names: Vec<&String> = repos
             .keys()
             .filter(|k| page.last.is_none_or(|l| k.as_str() > l))
+            .filter(|k| may_pull(k))
             .collect();
         names.sort_unstable();
         page.take(names.into_iter())

@@ -1,9 +1,18 @@
 //! Server configuration: defaults, TOML file, and the switches for every optional behaviour.
 
+use crate::auth::{AccessRule, AuthConfig, AuthMode, Htpasswd};
 use crate::errors::Error;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// PEM files: the certificate chain (leaf first) and its key (PKCS#8, PKCS#1 or SEC1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageConfig {
@@ -51,6 +60,10 @@ pub struct Config {
     pub tag_page_size: Option<usize>,
     /// Pages the referrers list (with `Link`), so clients' pagination can be tested.
     pub referrers_page_size: Option<usize>,
+    /// None: no authentication (every request is served).
+    pub auth: Option<AuthConfig>,
+    /// None: plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for Config {
@@ -74,6 +87,8 @@ impl Default for Config {
             max_tags_per_push: 100,
             tag_page_size: None,
             referrers_page_size: None,
+            auth: None,
+            tls: None,
         }
     }
 }
@@ -136,8 +151,79 @@ impl Config {
         if let Some(v) = f.referrers_page_size {
             self.referrers_page_size = (v > 0).then_some(v);
         }
+        if let Some(a) = f.auth {
+            self.auth = Some(a.into_config()?);
+        }
+        if let Some(t) = f.tls {
+            self.tls = Some(TlsConfig {
+                cert: t.cert,
+                key: t.key,
+            });
+        }
         Ok(())
     }
+}
+
+/// `basic` or `token` (flag, environment and TOML spelling).
+pub fn parse_auth_mode(s: &str) -> Result<AuthMode, Error> {
+    match s {
+        "basic" => Ok(AuthMode::Basic),
+        "token" => Ok(AuthMode::Token),
+        other => Err(Error::Config(format!(
+            "auth mode must be \"basic\" or \"token\", not {other:?}"
+        ))),
+    }
+}
+
+/// The `[auth]` table: complete on its own (`mode` and `htpasswd` are required), so the file
+/// never depends on flags to make sense.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    mode: String,
+    htpasswd: PathBuf,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    anonymous_pull: bool,
+    service: Option<String>,
+    realm: Option<String>,
+    token_ttl: Option<u64>,
+}
+
+impl FileAuth {
+    fn into_config(self) -> Result<AuthConfig, Error> {
+        let mut a = AuthConfig::new(
+            parse_auth_mode(&self.mode)?,
+            Htpasswd::load(&self.htpasswd)?,
+        );
+        a.rules = self
+            .rules
+            .iter()
+            .map(|r| r.parse::<AccessRule>().map_err(Error::Config))
+            .collect::<Result<_, _>>()?;
+        a.anonymous_pull = self.anonymous_pull;
+        if let Some(s) = self.service {
+            a.service = s;
+        }
+        a.realm = self.realm;
+        if let Some(t) = self.token_ttl {
+            if t == 0 {
+                return Err(Error::Config(
+                    "auth token_ttl must be at least 1 second".into(),
+                ));
+            }
+            a.token_ttl = Duration::from_secs(t);
+        }
+        Ok(a)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 /// The TOML file: every key optional, same names as the `Config` fields, plus `storage`
@@ -164,6 +250,8 @@ struct FileConfig {
     max_tags_per_push: Option<usize>,
     tag_page_size: Option<usize>,
     referrers_page_size: Option<usize>,
+    auth: Option<FileAuth>,
+    tls: Option<FileTls>,
 }
 
 #[cfg(test)]
@@ -189,6 +277,37 @@ mod tests {
         assert!(Config::default().apply_toml("delete_blob = false").is_err());
         assert!(Config::default().apply_toml("storage = \"s3\"").is_err());
         assert!(Config::default().apply_toml("listen = \"nope\"").is_err());
+    }
+
+    #[test]
+    fn toml_auth_and_tls_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = dir.path().join("htpasswd");
+        std::fs::write(&h, format!("alice:{}\n", Htpasswd::hash("pw", 4))).unwrap();
+        let mut c = Config::memory();
+        c.apply_toml(&format!(
+            "[auth]\nmode = \"token\"\nhtpasswd = {:?}\nrules = [\"alice:team/*:pull,push\"]\nanonymous_pull = true\ntoken_ttl = 60\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+            h.display().to_string()
+        ))
+        .unwrap();
+        let a = c.auth.as_ref().unwrap();
+        assert_eq!(a.mode, AuthMode::Token);
+        assert_eq!(a.rules.len(), 1);
+        assert!(a.anonymous_pull);
+        assert_eq!(a.token_ttl, Duration::from_secs(60));
+        assert_eq!(a.users.users().collect::<Vec<_>>(), ["alice"]);
+        assert_eq!(c.tls.as_ref().unwrap().key, PathBuf::from("k.pem"));
+        let bad_rule = format!(
+            "[auth]\nmode = \"basic\"\nhtpasswd = {:?}\nrules = [\"alice:x\"]\n",
+            h.display().to_string()
+        );
+        assert!(Config::memory().apply_toml(&bad_rule).is_err());
+        assert!(Config::memory()
+            .apply_toml("[auth]\nmode = \"basic\"\n")
+            .is_err());
+        assert!(Config::memory()
+            .apply_toml("[tls]\ncert = \"c\"\n")
+            .is_err());
     }
 
     #[test]

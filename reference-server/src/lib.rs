@@ -2,6 +2,7 @@
 //!
 //! Start it in-process with [`spawn`] (tests, the harness's embedded target) or run the binary.
 
+pub mod auth;
 pub mod blobs;
 pub mod catalog;
 pub mod config;
@@ -13,9 +14,11 @@ pub mod registry;
 pub mod routes;
 pub mod storage;
 pub mod tags;
+mod tls;
 pub mod uploads;
 
-pub use config::{Config, StorageConfig};
+pub use auth::{AccessRule, Action, AuthConfig, AuthMode, Htpasswd};
+pub use config::{Config, StorageConfig, TlsConfig};
 pub use errors::Error;
 pub use registry::Registry;
 
@@ -113,9 +116,31 @@ async fn dispatch(
     parts: &axum::http::request::Parts,
     body: &mut Option<Body>,
 ) -> Result<Response, RegistryError> {
+    if let Some(a) = &reg.auth {
+        // The realm lives outside `/v2/`, which `parse_path` would answer with 404.
+        if a.config.mode == AuthMode::Token && parts.uri.path() == "/token" {
+            return a.token_endpoint(parts, body).await;
+        }
+    }
     let route = routes::parse_path(parts.uri.path())?;
-    let query = routes::parse_query(parts.uri.query());
     let m = &parts.method;
+    let caller = match &reg.auth {
+        Some(a) => Some(
+            a.check(&parts.headers, &parts.uri, auth::need(&route, m))
+                .await?,
+        ),
+        None => None,
+    };
+    // What the caller may see beyond the request's own repository (catalog, mount sources).
+    let may_see = |repo: &str| match (&reg.auth, &caller) {
+        (Some(a), Some(c)) => a.may_see(c, repo),
+        _ => true,
+    };
+    let may_mount_from = |repo: &str| match (&reg.auth, &caller) {
+        (Some(a), Some(c)) => a.may_mount_from(c, repo),
+        _ => true,
+    };
+    let query = routes::parse_query(parts.uri.query());
     let head = *m == Method::HEAD;
     let is_get = *m == Method::GET || head;
     // HEAD answers carry the headers GET would, `Content-Length` included, and no body.
@@ -139,7 +164,7 @@ async fn dispatch(
     match &route {
         Route::Base if is_get => Ok(json("{}")),
         Route::Catalog if !reg.config.catalog => Err(catalog::disabled()),
-        Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query)?)),
+        Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query, &may_see)?)),
         Route::Discover { name } if is_get => Ok(json(&catalog::discover(reg, name.as_deref()))),
         Route::Manifest { name, reference } if is_get => {
             manifests::get(reg, name, reference, head).await
@@ -157,7 +182,7 @@ async fn dispatch(
             blobs::delete(reg, name, digest).await
         }
         Route::UploadStart { name } if *m == Method::POST => {
-            uploads::start(reg, name, &query, body).await
+            uploads::start(reg, name, &query, body, &may_mount_from, &may_see).await
         }
         Route::Upload { name, id } if *m == Method::GET => uploads::status(reg, name, id).await,
         Route::Upload { name, id } if *m == Method::PATCH => {
@@ -181,6 +206,7 @@ async fn dispatch(
 /// A server started by [`spawn`]. Dropping it stops the server too (without waiting).
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: bool,
     registry: Arc<Registry>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -191,9 +217,10 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://IP:PORT`, no trailing slash.
+    /// `http://IP:PORT` (`https://` with TLS), no trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The shared state (for inspection in tests).
@@ -247,6 +274,12 @@ pub async fn open_registry(config: Config) -> Result<Arc<Registry>, Error> {
 /// Binds `config.listen`, starts serving on the current tokio runtime and returns at once.
 pub async fn spawn(config: Config) -> Result<RunningServer, Error> {
     let listen = config.listen;
+    // Certificates are checked before anything else so a bad path fails fast and clearly.
+    let acceptor = match &config.tls {
+        Some(t) => Some(tls::acceptor(t)?),
+        None => None,
+    };
+    let tls = acceptor.is_some();
     let registry = open_registry(config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -261,9 +294,6 @@ pub async fn spawn(config: Config) -> Result<RunningServer, Error> {
     let mut purge_stop = stop.subscribe();
     let task = tokio::spawn(async move {
         use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let purger = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
@@ -277,18 +307,27 @@ pub async fn spawn(config: Config) -> Result<RunningServer, Error> {
                 }
             }
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.changed().await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped with an error");
+        match acceptor {
+            Some(acceptor) => tls::serve(listener, acceptor, app, stopped, SHUTDOWN_GRACE).await,
+            None => {
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.changed().await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "server stopped with an error");
+                }
+            }
         }
         purger.abort();
     });
     Ok(RunningServer {
         addr,
+        tls,
         registry,
         stop: Some(stop),
         task: Some(task),

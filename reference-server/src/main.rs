@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use oci_reference_server::{Config, StorageConfig};
+use oci_reference_server::{AccessRule, AuthConfig, Config, Htpasswd, StorageConfig, TlsConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -73,6 +73,37 @@ struct Cli {
     /// Referrers per page (pages carry Link).
     #[arg(long, env = "OCI_SERVER_REFERRERS_PAGE_SIZE")]
     referrers_page_size: Option<usize>,
+    /// Require authentication: `basic` (htpasswd users) or `token` (bearer tokens from /token).
+    #[arg(long, env = "OCI_SERVER_AUTH", value_parser = ["basic", "token"])]
+    auth: Option<String>,
+    /// htpasswd file with bcrypt hashes (required with --auth).
+    #[arg(long, env = "OCI_SERVER_HTPASSWD")]
+    htpasswd: Option<PathBuf>,
+    /// Access rule USERS:REPOSITORY-GLOB:ACTIONS (repeatable; `;` separates rules in the env
+    /// variable). None: every user may do everything.
+    #[arg(long = "access", env = "OCI_SERVER_ACCESS", value_delimiter = ';')]
+    access: Vec<String>,
+    /// Callers without credentials may pull every repository.
+    #[arg(long, env = "OCI_SERVER_ANONYMOUS_PULL")]
+    anonymous_pull: bool,
+    /// Service name: Basic realm, token audience (default oci-reference-server).
+    #[arg(long, env = "OCI_SERVER_AUTH_SERVICE")]
+    auth_service: Option<String>,
+    /// Token endpoint URL for the Bearer challenge (default: this server's /token).
+    #[arg(long, env = "OCI_SERVER_AUTH_REALM")]
+    auth_realm: Option<String>,
+    /// Token lifetime in seconds (default 300).
+    #[arg(long, env = "OCI_SERVER_TOKEN_TTL", value_parser = clap::value_parser!(u64).range(1..))]
+    token_ttl: Option<u64>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, env = "OCI_SERVER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(long, env = "OCI_SERVER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Print `USER:<bcrypt hash>` for the password read from stdin (one line), then exit.
+    #[arg(long, value_name = "USER")]
+    hash_password: Option<String>,
 }
 
 impl Cli {
@@ -120,8 +151,77 @@ impl Cli {
         if let Some(n) = self.referrers_page_size {
             c.referrers_page_size = (n > 0).then_some(n);
         }
+        if let Some(mode) = &self.auth {
+            let mode = oci_reference_server::config::parse_auth_mode(mode)?;
+            match (&mut c.auth, &self.htpasswd) {
+                (Some(a), _) => a.mode = mode,
+                (None, Some(_)) => c.auth = Some(AuthConfig::new(mode, Htpasswd::default())),
+                (None, None) => anyhow::bail!(
+                    "--auth needs --htpasswd FILE (OCI_SERVER_HTPASSWD), the users and their bcrypt hashes"
+                ),
+            }
+        }
+        let auth_flags = self.htpasswd.is_some()
+            || !self.access.is_empty()
+            || self.anonymous_pull
+            || self.auth_service.is_some()
+            || self.auth_realm.is_some()
+            || self.token_ttl.is_some();
+        match &mut c.auth {
+            None if auth_flags => anyhow::bail!(
+                "authentication options need --auth basic|token (or an [auth] table in the config file)"
+            ),
+            None => {}
+            Some(a) => {
+                if let Some(p) = &self.htpasswd {
+                    a.users = Htpasswd::load(p)?;
+                }
+                if !self.access.is_empty() {
+                    a.rules = self
+                        .access
+                        .iter()
+                        .filter(|r| !r.trim().is_empty())
+                        .map(|r| r.parse::<AccessRule>().map_err(anyhow::Error::msg))
+                        .collect::<anyhow::Result<_>>()?;
+                }
+                a.anonymous_pull |= self.anonymous_pull;
+                if let Some(s) = self.auth_service {
+                    a.service = s;
+                }
+                if let Some(r) = self.auth_realm {
+                    a.realm = Some(r);
+                }
+                if let Some(t) = self.token_ttl {
+                    a.token_ttl = std::time::Duration::from_secs(t);
+                }
+                if a.users.is_empty() {
+                    tracing::warn!("the htpasswd file has no users: only anonymous access works");
+                }
+            }
+        }
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            c.tls = Some(TlsConfig { cert, key });
+        }
         Ok(c)
     }
+}
+
+/// `--hash-password USER`: the password comes from stdin so it stays out of the process list
+/// and shell history.
+fn hash_password(user: &str) -> anyhow::Result<()> {
+    if user.is_empty() || user.contains(':') {
+        anyhow::bail!("user name must be non-empty and contain no ':'");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    println!("{user}:{}", Htpasswd::hash(password, 10));
+    Ok(())
 }
 
 /// Registers SIGINT/SIGTERM handlers now (before we announce readiness, so an early signal
@@ -156,7 +256,11 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = Cli::parse().into_config()?;
+    let cli = Cli::parse();
+    if let Some(user) = &cli.hash_password {
+        return hash_password(user);
+    }
+    let config = cli.into_config()?;
     tracing::info!(?config, "starting");
     let stop = shutdown_signal()?;
     let server = oci_reference_server::spawn(config)

@@ -60,6 +60,8 @@ pub struct Registry {
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     sessions: Mutex<HashMap<String, SessionRef>>,
     manifest_cache: Mutex<ManifestCache>,
+    /// Built from `config.auth`: the signing key and verification cache live for the process.
+    pub(crate) auth: Option<crate::auth::AuthState>,
 }
 
 /// Manifests are immutable (content-addressed), so cached bytes never go stale; a deleted
@@ -96,7 +98,12 @@ impl Registry {
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable repository index"),
             }
         }
+        let auth = config
+            .auth
+            .clone()
+            .map(|a| crate::auth::AuthState::new(a, config.tls.is_some()));
         Ok(Registry {
+            auth,
             config,
             storage,
             repos: RwLock::new(repos),
@@ -193,6 +200,13 @@ impl Registry {
     /// True when some repository links the blob (automatic mount without `from`).
     pub fn blob_linked_anywhere(&self, d: &Digest) -> bool {
         self.repos().values().any(|r| r.blobs.contains(d))
+    }
+
+    /// True when a repository accepted by `visible` links the blob (auto-mount under auth).
+    pub fn blob_linked_in(&self, d: &Digest, visible: &(dyn Fn(&str) -> bool + Sync)) -> bool {
+        self.repos()
+            .iter()
+            .any(|(name, r)| r.blobs.contains(d) && visible(name))
     }
 
     pub fn session_insert(&self, s: Session) -> SessionRef {

@@ -278,6 +278,8 @@ pub async fn start(
     name: &str,
     query: &[(String, String)],
     body: &mut Option<Body>,
+    may_mount_from: &(dyn Fn(&str) -> bool + Sync),
+    may_see: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Response, RegistryError> {
     read_only(reg)?;
     let alg = match query_get(query, "digest-algorithm") {
@@ -291,11 +293,14 @@ pub async fn start(
         let d = parse_digest(m)?;
         let mountable = match query_get(query, "from") {
             Some(from) => {
+                // A source the caller may not pull is treated as not having the blob, so the
+                // answer (202) does not reveal that it exists.
                 reg.config.cross_mount
                     && is_valid_name(from)
+                    && may_mount_from(from)
                     && reg.with_repo(from, |r| r.is_some_and(|r| r.blobs.contains(&d)))
             }
-            None => reg.config.auto_mount && reg.blob_linked_anywhere(&d),
+            None => reg.config.auto_mount && reg.blob_linked_in(&d, may_see),
         };
         if mountable && reg.storage.blob_len(&d).await?.is_some() {
             link_blob(reg, name, &d).await?;

@@ -1,5 +1,6 @@
 //! In-process HTTP tests: each test spawns the server on 127.0.0.1:0 and talks real HTTP.
 
+mod auth;
 mod base;
 #[cfg(unix)]
 mod binary;
@@ -10,4 +11,5 @@ mod discovery;
 mod management;
 mod manifests;
 mod persistence;
+mod tls;
 mod uploads;
