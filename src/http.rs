@@ -213,10 +213,10 @@ impl Http {
             }),
             RequestAuth::Anonymous | RequestAuth::Bearer(_) => None,
         };
-        let scope = needed_scope(&req.method, &req.url);
+        let needed = needed_scopes(&req.method, &req.url);
         let bearer = match &req.auth {
             RequestAuth::Bearer(t) => Some(t.clone()),
-            RequestAuth::Default => scope.as_ref().and_then(|s| self.cached_token(s)),
+            RequestAuth::Default => self.cached_token(&needed),
             _ => None,
         };
         let first = self
@@ -235,9 +235,19 @@ impl Http {
             return vec![first];
         };
         let mut trail = vec![first];
-        let (mut token_ex, token) = self
-            .token(&challenge, &challenge.scopes(), credentials.as_ref())
-            .await;
+        // The challenge names what the registry checks first; a mount also needs pull on its
+        // source, which not every registry's challenge mentions (clients add it themselves).
+        let mut scopes = challenge.scopes();
+        for (resource, action) in &needed {
+            let named = scopes
+                .iter()
+                .flat_map(|s| scope_keys(s))
+                .any(|(r, a)| r == *resource && (a == *action || a == "*"));
+            if !named {
+                scopes.push(format!("{resource}:{action}"));
+            }
+        }
+        let (mut token_ex, token) = self.token(&challenge, &scopes, credentials.as_ref()).await;
         let Some(token) = token else {
             if req.auth == RequestAuth::Default {
                 // The run's own credentials were refused: say so rather than leave a bare
@@ -261,8 +271,8 @@ impl Http {
         trail.push(token_ex);
         if req.auth == RequestAuth::Default {
             let mut cache = self.tokens.lock().expect("token cache");
-            for s in challenge.scopes() {
-                for key in scope_keys(&s) {
+            for s in &scopes {
+                for key in scope_keys(s) {
                     cache.insert(key, token.clone());
                 }
             }
@@ -271,12 +281,19 @@ impl Http {
         trail
     }
 
-    fn cached_token(&self, (resource, action): &(String, String)) -> Option<String> {
+    /// One cached token that covers every needed scope, if there is one.
+    fn cached_token(&self, needed: &[(String, String)]) -> Option<String> {
         let cache = self.tokens.lock().expect("token cache");
-        cache
-            .get(&(resource.clone(), action.clone()))
-            .or_else(|| cache.get(&(resource.clone(), "*".to_string())))
-            .cloned()
+        let lookup = |(resource, action): &(String, String)| {
+            cache
+                .get(&(resource.clone(), action.clone()))
+                .or_else(|| cache.get(&(resource.clone(), "*".to_string())))
+        };
+        let first = lookup(needed.first()?)?;
+        needed
+            .iter()
+            .all(|k| lookup(k) == Some(first))
+            .then(|| first.clone())
     }
 
     /// A token for exactly `scopes` with the run's credentials (see [`Http::token`]).
@@ -762,22 +779,32 @@ fn repository_of(url: &str) -> Option<String> {
     None
 }
 
-/// The (resource, action) a request needs, in the token scope's terms: reads `pull`, deletes
-/// `delete`, every other write `push`; the catalog is `registry:catalog`.
-fn needed_scope(method: &str, url: &str) -> Option<(String, String)> {
-    if reqwest::Url::parse(url)
-        .ok()
-        .is_some_and(|u| u.path().ends_with("/v2/_catalog"))
-    {
-        return Some(("registry:catalog".into(), "*".into()));
+/// The (resource, action) pairs a request needs, in the token scope's terms: reads `pull`,
+/// deletes `delete`, every other write `push`, plus `pull` on a mount's `from` repository; the
+/// catalog is `registry:catalog`.
+fn needed_scopes(method: &str, url: &str) -> Vec<(String, String)> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return vec![];
+    };
+    if parsed.path().ends_with("/v2/_catalog") {
+        return vec![("registry:catalog".into(), "*".into())];
     }
-    let repo = repository_of(url)?;
+    let Some(repo) = repository_of(url) else {
+        return vec![];
+    };
     let action = match method.to_ascii_uppercase().as_str() {
         "GET" | "HEAD" => "pull",
         "DELETE" => "delete",
         _ => "push",
     };
-    Some((format!("repository:{repo}"), action.into()))
+    let mut needed = vec![(format!("repository:{repo}"), action.to_string())];
+    let query: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    if query.iter().any(|(k, _)| k == "mount") {
+        if let Some((_, from)) = query.iter().find(|(k, _)| k == "from") {
+            needed.push((format!("repository:{from}"), "pull".into()));
+        }
+    }
+    needed
 }
 
 /// `repository:a/b:pull,push` → the cache keys it grants.
@@ -1056,13 +1083,24 @@ mod tests {
         );
         assert_eq!(repository_of("http://h/v2/").as_deref(), None);
         assert_eq!(
-            needed_scope("PATCH", "http://h/v2/a/b/blobs/uploads/x"),
-            Some(("repository:a/b".into(), "push".into()))
+            needed_scopes("PATCH", "http://h/v2/a/b/blobs/uploads/x"),
+            vec![("repository:a/b".to_string(), "push".to_string())]
         );
         assert_eq!(
-            needed_scope("HEAD", "http://h/v2/a/manifests/x"),
-            Some(("repository:a".into(), "pull".into()))
+            needed_scopes("HEAD", "http://h/v2/a/manifests/x"),
+            vec![("repository:a".to_string(), "pull".to_string())]
         );
+        assert_eq!(
+            needed_scopes(
+                "POST",
+                "http://h/v2/a/blobs/uploads/?mount=sha256:x&from=b/c"
+            ),
+            vec![
+                ("repository:a".to_string(), "push".to_string()),
+                ("repository:b/c".to_string(), "pull".to_string())
+            ]
+        );
+        assert!(needed_scopes("GET", "http://h/v2/").is_empty());
         assert_eq!(
             scope_keys("repository:a/b:pull,push"),
             vec![

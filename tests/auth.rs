@@ -244,7 +244,8 @@ fn cli_run_with_tokens_over_tls_passes_and_reports_hold_no_secret() {
         .enable_all()
         .build()
         .unwrap();
-    let (config, ca) = support::auth_config(oci_reference_server::AuthMode::Token, Some(dir.path()));
+    let (config, ca) =
+        support::auth_config(oci_reference_server::AuthMode::Token, Some(dir.path()));
     let server = rt.block_on(oci_reference_server::spawn(config)).unwrap();
     assert!(server.url().starts_with("https://"), "{}", server.url());
     let reports = dir.path().join("reports");
@@ -274,8 +275,11 @@ fn cli_run_with_tokens_over_tls_passes_and_reports_hold_no_secret() {
     assert!(junit.contains("auth/token/other-repository-read-refused"));
     let basic = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", support::USER, support::PASSWORD))
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            support::USER,
+            support::PASSWORD
+        ))
     };
     let jwt = regex::Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.").unwrap();
     let mut seen = 0;
@@ -285,8 +289,16 @@ fn cli_run_with_tokens_over_tls_passes_and_reports_hold_no_secret() {
             continue;
         }
         let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-        assert!(!text.contains(support::PASSWORD), "password in {}", path.display());
-        assert!(!text.contains(&basic), "Basic credentials in {}", path.display());
+        assert!(
+            !text.contains(support::PASSWORD),
+            "password in {}",
+            path.display()
+        );
+        assert!(
+            !text.contains(&basic),
+            "Basic credentials in {}",
+            path.display()
+        );
         assert!(!jwt.is_match(&text), "a token in {}", path.display());
         seen += 1;
     }

@@ -25,7 +25,11 @@ pub fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let cert = leaf
         .signed_by(&key, &ca_cert, &ca_key)
         .expect("server certificate");
-    let paths = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
     std::fs::write(&paths.0, ca_cert.pem()).expect("write CA");
     std::fs::write(&paths.1, cert.pem()).expect("write certificate");
     std::fs::write(&paths.2, key.serialize_pem()).expect("write key");
@@ -36,7 +40,10 @@ pub fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// everything; TLS when `tls_dir` is given (a test CA is made there).
 pub fn auth_config(mode: AuthMode, tls_dir: Option<&Path>) -> (Config, Option<PathBuf>) {
     let mut c = Config::memory();
-    c.auth = Some(AuthConfig::new(mode, Htpasswd::from_plain(&[(USER, PASSWORD)])));
+    c.auth = Some(AuthConfig::new(
+        mode,
+        Htpasswd::from_plain(&[(USER, PASSWORD)]),
+    ));
     let ca = tls_dir.map(|dir| {
         let (ca, cert, key) = test_ca(dir);
         c.tls = Some(TlsConfig { cert, key });
