@@ -364,6 +364,9 @@ enum Credentials {
     BadToken,
 }
 
+/// An HMAC of a password that verified, and when.
+type CachedVerification = ([u8; 32], Instant);
+
 /// Runtime state: the configuration plus the signing key and the verification cache.
 pub(crate) struct AuthState {
     pub config: AuthConfig,
@@ -371,7 +374,7 @@ pub(crate) struct AuthState {
     /// Signs tokens and keys the verification cache; random per process, so a restart
     /// invalidates every token (clients simply fetch a new one).
     key: [u8; 32],
-    cache: Mutex<HashMap<String, Vec<([u8; 32], Instant)>>>,
+    cache: Mutex<HashMap<String, Vec<CachedVerification>>>,
 }
 
 fn now_secs() -> u64 {
