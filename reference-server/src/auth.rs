@@ -364,6 +364,9 @@ enum Credentials {
     BadToken,
 }
 
+/// An HMAC of a password that verified, and when.
+type CachedVerification = ([u8; 32], Instant);
+
 /// Runtime state: the configuration plus the signing key and the verification cache.
 pub(crate) struct AuthState {
     pub config: AuthConfig,
@@ -371,7 +374,10 @@ pub(crate) struct AuthState {
     /// Signs tokens and keys the verification cache; random per process, so a restart
     /// invalidates every token (clients simply fetch a new one).
     key: [u8; 32],
-    cache: Mutex<HashMap<String, Vec<([u8; 32], Instant)>>>,
+    cache: Mutex<HashMap<String, Vec<CachedVerification>>>,
+    /// Checked for unknown users, at the cost of the real hashes, so response time does not
+    /// tell which user names exist.
+    decoy: String,
 }
 
 fn now_secs() -> u64 {
@@ -390,11 +396,21 @@ impl AuthState {
     pub fn new(config: AuthConfig, tls: bool) -> Self {
         let mut key = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        let cost = config
+            .users
+            .users
+            .values()
+            .filter_map(|h| h.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+            .max()
+            .unwrap_or(4);
+        let decoy = Htpasswd::hash(&hex::encode(key), cost);
         AuthState {
             config,
             tls,
             key,
             cache: Mutex::new(HashMap::new()),
+            decoy,
         }
     }
 
@@ -405,8 +421,9 @@ impl AuthState {
     /// Checks a password, remembering successes for a minute. The cache holds an HMAC of the
     /// password under the process key, never the password, and compares in constant time.
     async fn verify(&self, user: &str, password: &[u8]) -> bool {
-        let Some(hash) = self.config.users.hash_of(user) else {
-            return false;
+        let (hash, known) = match self.config.users.hash_of(user) {
+            Some(h) => (h, true),
+            None => (self.decoy.as_str(), false),
         };
         let now = Instant::now();
         {
@@ -427,7 +444,8 @@ impl AuthState {
         // bcrypt is deliberately slow: keep it off the async workers.
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false))
             .await
-            .unwrap_or(false);
+            .unwrap_or(false)
+            && known;
         if ok {
             let mut m = self.mac();
             m.update(password);
