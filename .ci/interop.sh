@@ -6,7 +6,7 @@
 # pushes and pulls an artifact with oras; finally `podman search` must find the skopeo repository
 # through the registry's /v2/_catalog. Exits non-zero on the first mismatch.
 # With auth and TLS (the registry's token flow over https):
-#   INTEROP_CERT_DIR=DIR   trust DIR/ca.crt (skopeo and podman --cert-dir) instead of skipping checks
+#   INTEROP_CERT_DIR=DIR   skopeo trusts DIR/ca.crt (--cert-dir) instead of skipping certificate checks
 #   INTEROP_CREDS=USER:PW  log in with these (skopeo --creds, podman --creds); then skopeo must also be
 #                          refused without credentials and with a wrong password
 #   INTEROP_CLIENTS        which clients run (default "skopeo oras podman"; oras speaks plain HTTP here)
@@ -134,7 +134,14 @@ pm=$work/podman
 podman_() { timeout 120 podman --root "$pm/root" --runroot "$pm/run" --storage-driver vfs \
   --cgroup-manager cgroupfs --events-backend none "$@"; }
 if has podman; then
-podman_ search "${one[@]}" --limit 1000 --format '{{.Name}}' "$reg/$repo" > "$work/search.txt" \
+# Debian's podman 4.3 search has neither --cert-dir (it reads /etc/containers/certs.d, which CI
+# must not touch) nor --creds: TLS without verification, credentials through an auth file.
+pm_flags=(--tls-verify=false)
+if [[ -n ${INTEROP_CREDS:-} ]]; then
+  printf '{"auths":{"%s":{"auth":"%s"}}}' "$reg" "$(printf '%s' "$INTEROP_CREDS" | base64 -w0)" > "$work/podman-auth.json"
+  pm_flags+=(--authfile "$work/podman-auth.json")
+fi
+podman_ search "${pm_flags[@]}" --limit 1000 --format '{{.Name}}' "$reg/$repo" > "$work/search.txt" \
   || fail "podman search $reg/$repo"
 grep -qx "$reg/$repo" "$work/search.txt" || fail "podman search did not find $repo: $(cat "$work/search.txt")"
 ok "podman search finds $repo (via /v2/_catalog)"
