@@ -387,6 +387,18 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// `?mount=…&from=NAME` on an upload start: the repository the blob would come from.
+fn mount_source(uri: &Uri) -> Option<String> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(uri.query()?.as_bytes())
+        .into_owned()
+        .collect();
+    pairs.iter().any(|(k, _)| k == "mount").then_some(())?;
+    pairs
+        .into_iter()
+        .find(|(k, v)| k == "from" && crate::routes::is_valid_name(v))
+        .map(|(_, v)| v)
+}
+
 /// A value inside a quoted challenge parameter.
 fn quoted(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
@@ -560,7 +572,12 @@ impl AuthState {
                     quoted(&self.realm(headers, uri)),
                     quoted(&self.config.service)
                 );
-                if let Some(s) = Self::scope_of(need) {
+                if let Some(mut s) = Self::scope_of(need) {
+                    // A mount also needs pull on its source: name it, as distribution does, so
+                    // one token request covers both and the mount is not silently downgraded.
+                    if let Some(from) = mount_source(uri) {
+                        s.push_str(&format!(" repository:{from}:pull"));
+                    }
                     c.push_str(&format!(",scope=\"{}\"", quoted(&s)));
                 }
                 if let Some(e) = error {

@@ -732,6 +732,12 @@ async fn mounting_from_a_repository_the_caller_cannot_pull_opens_a_session() {
             .status(),
         201
     );
+    // Without a token, the challenge names both scopes, so one token request covers the mount.
+    let (_, params) = expect_unauthorized(t.as_(Cred::None, Method::POST, &path).await).await;
+    assert_eq!(
+        params["scope"], "repository:dst:push repository:src:pull",
+        "{params:?}"
+    );
 }
 
 #[tokio::test]
