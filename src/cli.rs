@@ -529,7 +529,20 @@ async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
             "registry at {url} is unreachable: {}",
             ex.error.unwrap_or_default()
         ))),
-        Some(200) | Some(401) => Ok(()),
+        Some(200) => Ok(()),
+        // With credentials, a 401 after the whole flow (Basic, or a token) means they were
+        // refused: one line now instead of every case failing on it.
+        Some(401) if http.has_credentials() => Err(ConfigError(format!(
+            "registry at {url} refused the credentials: GET /v2/ answered 401{}",
+            ex.error.map(|e| format!(" ({e})")).unwrap_or_default()
+        ))),
+        Some(401) => {
+            eprintln!(
+                "oci-conformance: warning: GET /v2/ answered 401: the registry wants credentials \
+                 (--username, OCI_PASSWORD); continuing without"
+            );
+            Ok(())
+        }
         Some(s) => {
             eprintln!("oci-conformance: warning: GET /v2/ answered {s}; continuing");
             Ok(())

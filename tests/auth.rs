@@ -323,3 +323,48 @@ fn cli_run_with_tokens_over_tls_passes_and_reports_hold_no_secret() {
     assert_eq!(code, 2);
     rt.block_on(server.shutdown());
 }
+
+/// Refused credentials are a setup error (exit 2) before any case runs, in both modes.
+#[test]
+fn refused_credentials_are_one_setup_error() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    for mode in [
+        oci_reference_server::AuthMode::Basic,
+        oci_reference_server::AuthMode::Token,
+    ] {
+        let (config, _) = support::auth_config(mode, None);
+        let server = rt.block_on(oci_reference_server::spawn(config)).unwrap();
+        let reports = tempfile::tempdir().unwrap();
+        let url = server.url();
+        let run = |password: &str| {
+            use clap::Parser;
+            let args = [
+                "oci-conformance",
+                "run",
+                "--url",
+                &url,
+                "--username",
+                support::USER,
+                "--password",
+                password,
+                "--filter",
+                "pull/",
+                "--no-progress",
+                "--report-dir",
+                reports.path().to_str().unwrap(),
+            ];
+            oci_conformance::cli::main_with(oci_conformance::cli::Cli::parse_from(args))
+        };
+        assert_eq!(run("not-the-password"), 2, "{mode:?}");
+        assert!(
+            !reports.path().join("junit.xml").exists(),
+            "{mode:?}: no case ran"
+        );
+        assert_eq!(run(support::PASSWORD), 0, "{mode:?}");
+        rt.block_on(server.shutdown());
+    }
+}
