@@ -368,3 +368,66 @@ fn refused_credentials_are_one_setup_error() {
         rt.block_on(server.shutdown());
     }
 }
+
+/// The curl reproducer of a token case fetches its own token: the `OCI_TOKEN=$(curl …)` line,
+/// run by bash with the credentials in the environment, yields a token the registry accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_reproducers_fetch_a_working_token() {
+    let (config, _) = support::auth_config(oci_reference_server::AuthMode::Token, None);
+    let server = oci_reference_server::spawn(config).await.unwrap();
+    let engine = engine(
+        &server.url(),
+        Some(Credentials {
+            username: support::USER.into(),
+            password: support::PASSWORD.into(),
+        }),
+    );
+    let (file, case) = engine
+        .suite
+        .cases
+        .iter()
+        .find(|(_, c)| c.id == "auth/token/granted-scope-works")
+        .unwrap();
+    let r = engine.run_case(file, case).await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.message);
+    let script = oci_conformance::report::curl_script(&r.transcript);
+    assert!(!script.contains(support::PASSWORD), "{script}");
+    let line = script
+        .lines()
+        .find(|l| l.starts_with("OCI_TOKEN=$(curl"))
+        .unwrap_or_else(|| panic!("no token line in:\n{script}"));
+    assert!(
+        line.contains("-u \"$OCI_USERNAME:$OCI_PASSWORD\""),
+        "{line}"
+    );
+    let command = format!("{line}\nprintf %s \"$OCI_TOKEN\"");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(command)
+            .env("OCI_USERNAME", support::USER)
+            .env("OCI_PASSWORD", support::PASSWORD)
+            .output()
+            .expect("bash and curl")
+    })
+    .await
+    .unwrap();
+    let token = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        token.split('.').count() == 3,
+        "not a token: {token:?} ({out:?})"
+    );
+    let repo = &r.repositories[0];
+    let status = reqwest::Client::new()
+        .get(format!("{}/v2/{repo}/tags/list", server.url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status, 200,
+        "the reproducer's token is accepted for the case's scope"
+    );
+    server.shutdown().await;
+}

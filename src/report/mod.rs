@@ -69,6 +69,19 @@ pub fn curl_script(transcript: &[crate::http::Exchange]) -> String {
                     .any(|later| later.url.starts_with(loc.as_str()))
             });
         let line = curl_command(ex, &target);
+        // A token answer (shown with `$OCI_TOKEN` in place of the token): the script fetches a
+        // token the same way and later lines send it.
+        if ex
+            .response_body
+            .as_deref()
+            .is_some_and(|b| b.contains("\"$OCI_TOKEN\""))
+        {
+            out.push_str(&format!(
+                "OCI_TOKEN=$({} | sed -E 's/.*\"(access_)?token\" *: *\"([^\"]+)\".*/\\2/')\n",
+                line.replacen("curl -sS -i", "curl -sS", 1)
+            ));
+            continue;
+        }
         match location {
             Some(loc) => {
                 let var = format!("LOC_{}", i + 1);
@@ -110,6 +123,11 @@ fn curl_command(ex: &crate::http::Exchange, target: &str) -> String {
         if k.eq_ignore_ascii_case("authorization") && v.starts_with("Bearer") {
             // The token came from the registry's token service; fetch one the same way.
             parts.push("-H \"Authorization: Bearer $OCI_TOKEN\"".into());
+        } else if k.eq_ignore_ascii_case("authorization")
+            && v == crate::http::BASIC_WRONG_PLACEHOLDER
+        {
+            // The harness's wrong password is the right one with `not-` in front.
+            parts.push("-u \"$OCI_USERNAME:not-$OCI_PASSWORD\"".into());
         } else if k.eq_ignore_ascii_case("authorization") {
             parts.push("-u \"$OCI_USERNAME:$OCI_PASSWORD\"".into());
         } else {
