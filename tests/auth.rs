@@ -304,8 +304,49 @@ fn cli_run_with_tokens_over_tls_passes_and_reports_hold_no_secret() {
     }
     assert!(seen >= 3, "expected junit, html and json reports");
 
-    // The same run without credentials: the auth cases are skipped, not failed, and the rest
-    // of the suite cannot get in.
+    // `--insecure`: no CA given, any certificate accepted, raw requests over TLS included.
+    let args = [
+        "oci-conformance",
+        "run",
+        "--url",
+        &server.url(),
+        "--insecure",
+        "--username",
+        support::USER,
+        "--password",
+        support::PASSWORD,
+        "--filter",
+        "errors/lying-content-length-put,auth/token/pull-only-push-refused,pull/",
+        "--no-progress",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ];
+    let code = oci_conformance::cli::main_with(oci_conformance::cli::Cli::parse_from(args));
+    assert_eq!(
+        code,
+        0,
+        "the --insecure run failed; see {}",
+        reports.display()
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    let outcome = |id: &str| {
+        results["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["outcome"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        outcome("errors/lying-content-length-put").as_deref(),
+        Some("pass")
+    );
+    assert_eq!(
+        outcome("auth/token/pull-only-push-refused").as_deref(),
+        Some("pass")
+    );
+
     let wrong_ca = dir.path().join("server.pem");
     let args = [
         "oci-conformance",
