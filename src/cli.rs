@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// Registry password (prefer the environment variable to keep it out of shell history)
     #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Also ask for this scope in every token request (space-separated scopes, e.g.
+    /// `repository:org/repo:pull,push`), for registries whose challenge scope is unusable
+    #[arg(long, env = "OCI_AUTH_SCOPE")]
+    pub auth_scope: Option<String>,
     /// Accept any TLS certificate (self-signed test registries); also set by the official
     /// OCI_TLS=insecure
     #[arg(long, env = "OCI_CONFORMANCE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
@@ -216,6 +220,11 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         specs: args.select.specs_dir(),
         username: args.username.clone(),
         password: args.password.clone(),
+        auth_scopes: args
+            .auth_scope
+            .iter()
+            .flat_map(|s| s.split_whitespace().map(String::from))
+            .collect(),
         tls,
         strict: args.strict,
         progress: !args.no_progress,
@@ -443,7 +452,8 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             credentials,
             cfg.tls.clone(),
         )
-        .map_err(|e| ConfigError(e.to_string()))?;
+        .map_err(|e| ConfigError(e.to_string()))?
+        .with_forced_scopes(cfg.auth_scopes.clone());
         ping(&http, &url).await?;
         let suite = Arc::new(suite);
         let engine = Engine {

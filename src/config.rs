@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub tls: crate::http::TlsOptions,
+    /// `--auth-scope` / `OCI_AUTH_SCOPE`: added to every token request.
+    pub auth_scopes: Vec<String>,
     pub strict: bool,
     pub progress: bool,
 }

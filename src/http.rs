@@ -74,6 +74,9 @@ pub struct Http {
     /// only the first request needing a scope pays the 401 round trip.
     tokens: Arc<Mutex<HashMap<(String, String), String>>>,
     tls: TlsOptions,
+    /// Asked for in every token request of the run's flow (the official suite's
+    /// `OCI_AUTH_SCOPE`, for registries whose challenge scope is unusable).
+    forced_scopes: Vec<String>,
 }
 
 /// A request about to be sent.
@@ -175,7 +178,14 @@ impl Http {
             timeout,
             tokens: Arc::default(),
             tls,
+            forced_scopes: Vec::new(),
         })
+    }
+
+    /// Adds these scopes to every token request the run's own flow makes.
+    pub fn with_forced_scopes(mut self, scopes: Vec<String>) -> Http {
+        self.forced_scopes = scopes;
+        self
     }
 
     pub fn has_credentials(&self) -> bool {
@@ -238,6 +248,7 @@ impl Http {
         // The challenge names what the registry checks first; a mount also needs pull on its
         // source, which not every registry's challenge mentions (clients add it themselves).
         let mut scopes = challenge.scopes();
+        scopes.extend(self.forced_scopes.iter().cloned());
         for (resource, action) in &needed {
             let named = scopes
                 .iter()

@@ -472,3 +472,49 @@ async fn curl_reproducers_fetch_a_working_token() {
     );
     server.shutdown().await;
 }
+
+/// `--auth-scope` (`OCI_AUTH_SCOPE`) joins every token request of the run's flow, and the
+/// token request is in the trail with the token itself replaced.
+#[tokio::test]
+async fn forced_scopes_join_token_requests() {
+    let (config, _) = support::auth_config(oci_reference_server::AuthMode::Token, None);
+    let server = oci_reference_server::spawn(config).await.unwrap();
+    let http = Http::new(
+        &server.url(),
+        Duration::from_secs(10),
+        1 << 20,
+        Some(Credentials {
+            username: support::USER.into(),
+            password: support::PASSWORD.into(),
+        }),
+    )
+    .unwrap()
+    .with_forced_scopes(vec!["repository:elsewhere:pull".into()]);
+    let trail = http
+        .send_traced(oci_conformance::http::Request {
+            method: "GET".into(),
+            url: format!("{}/v2/some/repo/tags/list", server.url()),
+            ..Default::default()
+        })
+        .await;
+    let statuses: Vec<_> = trail.iter().map(|e| e.status).collect();
+    assert_eq!(statuses, vec![Some(401), Some(200), Some(404)], "{trail:?}");
+    assert!(
+        trail[1]
+            .url
+            .contains("scope=repository%3Asome%2Frepo%3Apull"),
+        "{}",
+        trail[1].url
+    );
+    assert!(
+        trail[1].url.contains("scope=repository%3Aelsewhere%3Apull"),
+        "{}",
+        trail[1].url
+    );
+    let shown = trail[1].response_body.as_deref().unwrap_or_default();
+    assert!(
+        shown.contains("$OCI_TOKEN") && !shown.contains("eyJ"),
+        "{shown}"
+    );
+    server.shutdown().await;
+}
