@@ -5,6 +5,10 @@
 //! Measures: a blob (default 1 GiB) uploaded with POST then one streamed `PUT ?digest=`, the same
 //! blob downloaded, N manifest GETs by tag on 1 and on 16 connections (req/s, p50, p99), and the
 //! server's peak RSS (`VmHWM` of `--pid`, Linux). Every loop is bounded by its count.
+//!
+//! Over TLS and with auth: `--url https://…  --ca-cert ca.pem` trusts a private CA, and the
+//! environment variable `BENCH_TOKEN` is sent as `Authorization: Bearer …` on every request
+//! (fetch one for `repository:bench/repo:pull,push` from the registry's token endpoint first).
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -17,11 +21,12 @@ struct Args {
     blob_mib: u64,
     requests: usize,
     repo: String,
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: registry --url URL [--pid SERVER_PID] [--blob-mib 1024] [--requests 2000] [--repo bench/repo]"
+        "usage: registry --url URL [--pid SERVER_PID] [--blob-mib 1024] [--requests 2000] [--repo bench/repo] [--ca-cert PEM]"
     );
     std::process::exit(2)
 }
@@ -33,6 +38,7 @@ fn parse_args() -> Args {
         blob_mib: 1024,
         requests: 2000,
         repo: "bench/repo".into(),
+        ca_cert: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -43,6 +49,7 @@ fn parse_args() -> Args {
             "--blob-mib" => a.blob_mib = v().parse().unwrap_or_else(|_| usage()),
             "--requests" => a.requests = v().parse().unwrap_or_else(|_| usage()),
             "--repo" => a.repo = v(),
+            "--ca-cert" => a.ca_cert = Some(v().into()),
             "--bench" => {} // passed by `cargo bench`
             _ => usage(),
         }
@@ -53,6 +60,26 @@ fn parse_args() -> Args {
         std::process::exit(0)
     }
     a
+}
+
+/// One client: keep-alive pool of `pool` connections, the CA and token from the arguments.
+fn client(a: &Args, pool: usize) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().pool_max_idle_per_host(pool);
+    if let Some(p) = &a.ca_cert {
+        let pem = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).expect("PEM certificates") {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if let Ok(token) = std::env::var("BENCH_TOKEN") {
+        let mut h = reqwest::header::HeaderMap::new();
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("BENCH_TOKEN is a header value");
+        v.set_sensitive(true);
+        h.insert(reqwest::header::AUTHORIZATION, v);
+        b = b.default_headers(h);
+    }
+    b.build().expect("HTTP client")
 }
 
 fn sha256(data: &[u8]) -> String {
@@ -129,12 +156,9 @@ async fn manifest_gets(a: &Args, conns: usize, tag: &str) -> (f64, Duration, Dur
     let mut tasks = Vec::new();
     for _ in 0..conns {
         let url = url.clone();
+        // One client per task: one keep-alive connection each.
+        let c = client(a, 1);
         tasks.push(tokio::spawn(async move {
-            // One client per task: one keep-alive connection each.
-            let c = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .unwrap();
             let mut lat = Vec::with_capacity(per);
             for _ in 0..per {
                 let t0 = Instant::now();
@@ -167,7 +191,7 @@ async fn manifest_gets(a: &Args, conns: usize, tag: &str) -> (f64, Duration, Dur
 #[tokio::main]
 async fn main() {
     let a = parse_args();
-    let c = reqwest::Client::builder().build().unwrap();
+    let c = client(&a, usize::MAX);
     let r = c
         .get(format!("{}/v2/", a.url))
         .send()
