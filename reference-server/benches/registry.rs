@@ -198,6 +198,7 @@ async fn main() {
         .await
         .expect("registry reachable");
     assert_eq!(r.status(), 200, "GET /v2/");
+    let protocol = r.version();
 
     // Blob content: a 1 MiB pseudo-random block repeated; hashed up front, streamed from memory
     // (the same Bytes, refcounted) so the client costs as little as possible.
@@ -287,7 +288,7 @@ async fn main() {
     let cpu1 = a.pid.and_then(cpu_ticks);
 
     let mib = |d: Duration| size as f64 / (1 << 20) as f64 / d.as_secs_f64();
-    println!("registry: {}", a.url);
+    println!("registry: {} ({protocol:?})", a.url);
     println!(
         "blob upload   {} MiB (POST + PUT): {:.2} s = {:.0} MiB/s",
         a.blob_mib,
