@@ -568,11 +568,7 @@ impl Http {
             target.push_str(q);
         }
         let mut head = format!("{} {} HTTP/1.1\r\n", req.method, target);
-        let has = |name: &str| {
-            req.headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case(name))
-        };
+        let has = |name: &str| has_header(req, name);
         if !has("host") {
             head.push_str(&format!("Host: {}\r\n", url.authority()));
             ex.request_headers

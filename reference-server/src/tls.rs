@@ -70,7 +70,10 @@ pub(crate) async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // HTTP/2's default 64 KiB stream window caps a blob download at one window per round trip;
     // BDP-based windows let large blobs stream at TLS speed.
-    builder.http2().adaptive_window(true).max_frame_size(1 << 20);
+    builder
+        .http2()
+        .adaptive_window(true)
+        .max_frame_size(1 << 20);
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
