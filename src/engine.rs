@@ -185,6 +185,8 @@ struct CaseRun<'a> {
     random_digest: String,
     captured: HashMap<String, String>,
     transcript: Vec<Exchange>,
+    /// Tokens of `auth.token` steps by their scopes: later steps of the case reuse them.
+    tokens: HashMap<Vec<String>, String>,
 }
 
 impl Scope for CaseRun<'_> {
@@ -281,6 +283,7 @@ impl Engine {
             repo2,
             captured: HashMap::new(),
             transcript: Vec::new(),
+            tokens: HashMap::new(),
         };
         for (i, step) in case.steps.iter().enumerate() {
             let label = step_label(i, step);
@@ -390,6 +393,9 @@ impl CaseRun<'_> {
                     .iter()
                     .map(|s| self.expand(s))
                     .collect::<Result<Vec<_>, _>>()?;
+                if let Some(t) = self.tokens.get(&scopes) {
+                    return Ok(RequestAuth::Bearer(t.clone()));
+                }
                 let (probe, challenge) = self.engine.http.probe_challenge().await;
                 let status = probe.status;
                 self.transcript.push(probe);
@@ -403,12 +409,14 @@ impl CaseRun<'_> {
                 let (ex, token) = self.engine.http.run_token(&challenge, &scopes).await;
                 let answer = describe_answer(&ex);
                 self.transcript.push(ex);
-                RequestAuth::Bearer(token.ok_or_else(|| {
+                let token = token.ok_or_else(|| {
                     Stop::Setup(format!(
                         "the token service gave no token for {}: {answer}",
                         scopes.join(" ")
                     ))
-                })?)
+                })?;
+                self.tokens.insert(scopes, token.clone());
+                RequestAuth::Bearer(token)
             }
         })
     }
@@ -847,16 +855,11 @@ impl CaseRun<'_> {
         if let Some(want) = &c.scope {
             let want = self.expand(want)?;
             let (resource, actions) = want.rsplit_once(':').unwrap_or((want.as_str(), ""));
-            let covered = ch.scopes().iter().any(|s| {
-                s.rsplit_once(':').is_some_and(|(r, a)| {
-                    let have: Vec<&str> = a.split(',').collect();
-                    r == resource
-                        && actions
-                            .split(',')
-                            .filter(|x| !x.is_empty())
-                            .all(|x| have.contains(&x) || have.contains(&"*"))
-                })
-            });
+            let scopes = ch.scopes();
+            let covered = actions
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .all(|a| crate::http::scopes_cover(&scopes, resource, a));
             if !covered {
                 f.push(format!(
                     "the Bearer challenge's scope should cover `{want}`: `{shown}`"

@@ -73,7 +73,8 @@ pub struct Http {
     /// Bearer tokens from the registry's token service by scope (`repository:NAME`, action), so
     /// only the first request needing a scope pays the 401 round trip.
     tokens: Arc<Mutex<HashMap<(String, String), String>>>,
-    tls: TlsOptions,
+    /// The run's TLS configuration with HTTP/1.1 as the only protocol, for raw requests.
+    raw_tls: Arc<rustls::ClientConfig>,
     /// Asked for in every token request of the run's flow (the official suite's
     /// `OCI_AUTH_SCOPE`, for registries whose challenge scope is unusable).
     forced_scopes: Vec<String>,
@@ -154,14 +155,11 @@ impl Http {
         tls: TlsOptions,
     ) -> Result<Http, HttpError> {
         let base = parse_base(base)?;
-        let mut builder = reqwest::Client::builder();
-        if let Some(path) = &tls.ca_cert {
-            for cert in read_ca_certs(path)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .danger_accept_invalid_certs(tls.insecure)
+        let tls_config = tls_config(&tls)?;
+        let mut raw_tls = tls_config.clone();
+        raw_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls_config)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(64)
@@ -177,7 +175,7 @@ impl Http {
             credentials,
             timeout,
             tokens: Arc::default(),
-            tls,
+            raw_tls: Arc::new(raw_tls),
             forced_scopes: Vec::new(),
         })
     }
@@ -223,10 +221,9 @@ impl Http {
             }),
             RequestAuth::Anonymous | RequestAuth::Bearer(_) => None,
         };
-        let needed = needed_scopes(&req.method, &req.url);
         let bearer = match &req.auth {
             RequestAuth::Bearer(t) => Some(t.clone()),
-            RequestAuth::Default => self.cached_token(&needed),
+            RequestAuth::Default => self.cached_token(&req),
             _ => None,
         };
         let first = self
@@ -249,12 +246,8 @@ impl Http {
         // source, which not every registry's challenge mentions (clients add it themselves).
         let mut scopes = challenge.scopes();
         scopes.extend(self.forced_scopes.iter().cloned());
-        for (resource, action) in &needed {
-            let named = scopes
-                .iter()
-                .flat_map(|s| scope_keys(s))
-                .any(|(r, a)| r == *resource && (a == *action || a == "*"));
-            if !named {
+        for (resource, action) in needed_scopes(&req.method, &req.url) {
+            if !scopes_cover(&scopes, &resource, &action) {
                 scopes.push(format!("{resource}:{action}"));
             }
         }
@@ -292,9 +285,14 @@ impl Http {
         trail
     }
 
-    /// One cached token that covers every needed scope, if there is one.
-    fn cached_token(&self, needed: &[(String, String)]) -> Option<String> {
+    /// One cached token that covers every scope `req` needs, if there is one.
+    fn cached_token(&self, req: &Request) -> Option<String> {
         let cache = self.tokens.lock().expect("token cache");
+        // Registries without tokens never fill the cache: spare every request the URL parsing.
+        if cache.is_empty() {
+            return None;
+        }
+        let needed = needed_scopes(&req.method, &req.url);
         let lookup = |(resource, action): &(String, String)| {
             cache
                 .get(&(resource.clone(), action.clone()))
@@ -318,7 +316,6 @@ impl Http {
         let req = Request {
             method: "GET".into(),
             url,
-            auth: RequestAuth::Anonymous,
             ..Request::default()
         };
         let ex = self.exchange(&req, None, None).await;
@@ -364,9 +361,9 @@ impl Http {
             ..Request::default()
         };
         let mut ex = self.exchange(&req, credentials, None).await;
+        let mut answer = serde_json::from_slice::<serde_json::Value>(&ex.body).ok();
         let token = if ex.status.is_some_and(|s| (200..300).contains(&s)) {
-            let v: Option<serde_json::Value> = serde_json::from_slice(&ex.body).ok();
-            let token = v
+            let token = answer
                 .as_ref()
                 .and_then(|v| v.get("token").or_else(|| v.get("access_token")))
                 .and_then(|t| t.as_str())
@@ -380,17 +377,15 @@ impl Http {
             None
         };
         // The answer holds the token itself: keep its shape, never its secrets.
-        if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&ex.body) {
-            if let Some(o) = v.as_object_mut() {
-                for k in ["token", "access_token", "refresh_token"] {
-                    if o.contains_key(k) {
-                        o.insert(k.into(), "$OCI_TOKEN".into());
-                    }
+        if let Some(o) = answer.as_mut().and_then(|v| v.as_object_mut()) {
+            for k in ["token", "access_token", "refresh_token"] {
+                if o.contains_key(k) {
+                    o.insert(k.into(), "$OCI_TOKEN".into());
                 }
             }
+        }
+        if let Some(v) = answer {
             ex.response_body = Some(v.to_string());
-        } else if token.is_some() {
-            ex.response_body = None;
         }
         ex.body = Bytes::new();
         (ex, token)
@@ -605,7 +600,7 @@ impl Http {
         if !tls {
             return self.raw_roundtrip(tcp, head, req, ex).await;
         }
-        let config = raw_tls_config(&self.tls)?;
+        let config = self.raw_tls.clone();
         let name =
             rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
                 .map_err(|e| format!("TLS server name `{host}`: {e}"))?;
@@ -690,13 +685,14 @@ impl Http {
     }
 }
 
-/// The rustls client of raw mode, trusting what the reqwest client trusts (webpki roots plus
-/// `--ca-cert`, or anything with `--insecure`); HTTP/1.1 only, since raw requests are text.
-fn raw_tls_config(tls: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The run's one TLS client configuration, used by reqwest and by raw mode alike: the Mozilla
+/// roots (webpki-roots) plus the certificates of `--ca-cert`, or any certificate with
+/// `--insecure`; ALPN offers HTTP/2 and HTTP/1.1.
+fn tls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, HttpError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?;
+        .map_err(|e| HttpError::Client(format!("TLS setup: {e}")))?;
     let mut config = if tls.insecure {
         builder
             .dangerous()
@@ -707,23 +703,26 @@ fn raw_tls_config(tls: &TlsOptions) -> Result<Arc<rustls::ClientConfig>, String>
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = &tls.ca_cert {
             use rustls_pki_types::pem::PemObject;
-            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("CA certificate file {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert =
-                    cert.map_err(|e| format!("CA certificate file {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("CA certificate file {}: {e}", path.display()))?;
+            let bad = |e: &dyn std::fmt::Display| {
+                HttpError::CaCert(path.display().to_string(), e.to_string())
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+            let mut added = 0;
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(bad(&"no PEM certificate in it"));
             }
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
-/// `--insecure` for raw mode: any certificate is accepted, but handshake signatures are still
+/// `--insecure`: any certificate is accepted, but handshake signatures are still
 /// checked (a broken handshake is a broken server, not a certificate question).
 #[derive(Debug)]
 struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
@@ -773,10 +772,9 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// `/v2/<name>/(blobs|manifests|tags|referrers)/…` → `<name>`: the unit registries scope
-/// tokens to.
-fn repository_of(url: &str) -> Option<String> {
-    let path = reqwest::Url::parse(url).ok()?.path().to_string();
+/// `/v2/<name>/(blobs|manifests|tags|referrers)/…` (a URL's path) → `<name>`: the unit
+/// registries scope tokens to.
+fn repository_of(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/v2/")?;
     for marker in ["/blobs/", "/manifests/", "/tags/", "/referrers/"] {
         if let Some(i) = rest.find(marker) {
@@ -796,7 +794,7 @@ fn needed_scopes(method: &str, url: &str) -> Vec<(String, String)> {
     if parsed.path().ends_with("/v2/_catalog") {
         return vec![("registry:catalog".into(), "*".into())];
     }
-    let Some(repo) = repository_of(url) else {
+    let Some(repo) = repository_of(parsed.path()) else {
         return vec![];
     };
     let action = match method.to_ascii_uppercase().as_str() {
@@ -812,6 +810,15 @@ fn needed_scopes(method: &str, url: &str) -> Vec<(String, String)> {
         }
     }
     needed
+}
+
+/// Whether one of `scopes` (`repository:a/b:pull,push`, …) grants `action` on `resource`
+/// (`repository:a/b`); `*` grants every action.
+pub fn scopes_cover(scopes: &[String], resource: &str, action: &str) -> bool {
+    scopes
+        .iter()
+        .flat_map(|s| scope_keys(s))
+        .any(|(r, a)| r == resource && (a == action || a == "*"))
 }
 
 /// `repository:a/b:pull,push` → the cache keys it grants.
@@ -889,18 +896,6 @@ impl Challenge {
             })
             .unwrap_or_default()
     }
-}
-
-/// Every certificate of a PEM file, for `--ca-cert`.
-fn read_ca_certs(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
-    let shown = path.display().to_string();
-    let pem = std::fs::read(path).map_err(|e| HttpError::CaCert(shown.clone(), e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| HttpError::CaCert(shown.clone(), e.to_string()))?;
-    if certs.is_empty() {
-        return Err(HttpError::CaCert(shown, "no PEM certificate in it".into()));
-    }
-    Ok(certs)
 }
 
 fn raw_status(buf: &[u8]) -> Option<u16> {
@@ -1085,10 +1080,10 @@ mod tests {
             .is_bearer());
         assert!(Challenge::parse(r#"Bearer realm="unterminated"#).is_none());
         assert_eq!(
-            repository_of("http://h/v2/a/b/blobs/uploads/x").as_deref(),
+            repository_of("/v2/a/b/blobs/uploads/x").as_deref(),
             Some("a/b")
         );
-        assert_eq!(repository_of("http://h/v2/").as_deref(), None);
+        assert_eq!(repository_of("/v2/").as_deref(), None);
         assert_eq!(
             needed_scopes("PATCH", "http://h/v2/a/b/blobs/uploads/x"),
             vec![("repository:a/b".to_string(), "push".to_string())]
