@@ -178,7 +178,8 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         .or_else(|| official.crossmount_namespace.clone())
         .unwrap_or_else(|| namespace.clone());
     for n in [&namespace, &namespace2] {
-        if !crate::config::valid_repository_name(n) {
+        // Checked here so a bad namespace is one clear line instead of a hundred NAME_INVALIDs.
+        if !crate::fuzz::grammar::valid_name(n) {
             return Err(ConfigError(format!(
                 "namespace `{n}` is not a valid repository name (lowercase [a-z0-9] components \
                  separated by `.`, `_`, `__`, `-` and `/`)"

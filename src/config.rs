@@ -75,50 +75,6 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Repository names must match the spec's grammar; checked here so a bad namespace is one
-/// clear line instead of a hundred NAME_INVALID failures.
-pub fn valid_repository_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('/').all(|comp| {
-            let b = comp.as_bytes();
-            if b.is_empty() {
-                return false;
-            }
-            let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-            if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-                return false;
-            }
-            let mut i = 0;
-            while i < b.len() {
-                if alnum(b[i]) {
-                    i += 1;
-                    continue;
-                }
-                // separators: `.`, `_`, `__`, or one or more `-`
-                let start = i;
-                match b[i] {
-                    b'.' => i += 1,
-                    b'_' => {
-                        i += 1;
-                        if i < b.len() && b[i] == b'_' {
-                            i += 1;
-                        }
-                    }
-                    b'-' => {
-                        while i < b.len() && b[i] == b'-' {
-                            i += 1;
-                        }
-                    }
-                    _ => return false,
-                }
-                if i == start || i >= b.len() || !alnum(b[i]) {
-                    return false;
-                }
-            }
-            true
-        })
-}
-
 /// The official suite's variables, read once, so `run` drops into a job written for it.
 #[derive(Debug, Default, Clone)]
 pub struct OfficialEnv {
@@ -199,12 +155,12 @@ mod tests {
             "a.b",
             "oci-conformance/r1/x/y-2",
         ] {
-            assert!(valid_repository_name(ok), "{ok}");
+            assert!(crate::fuzz::grammar::valid_name(ok), "{ok}");
         }
         for bad in [
             "", "A", "a/", "/a", "a//b", "-a", "a-", "a___b", "a..b", "a_.b", "a b",
         ] {
-            assert!(!valid_repository_name(bad), "{bad}");
+            assert!(!crate::fuzz::grammar::valid_name(bad), "{bad}");
         }
     }
 

@@ -161,12 +161,19 @@ fn exec_model(
     (model::execute(c, &mut ctx), tmpl)
 }
 
-/// Checks the registry answers `GET /v2/` with 200 before anything else.
-fn ping(client: &mut Client, url: &str) -> Result<(), FuzzError> {
+/// A client for `cfg`'s registry, once it answers `GET /v2/` with 200.
+fn connect(cfg: &FuzzConfig) -> Result<Client, FuzzError> {
+    let mut client = Client::new(
+        &cfg.url,
+        cfg.timeout,
+        cfg.rate,
+        cfg.credentials.clone(),
+        cfg.tls.clone(),
+    )?;
     match client.send(Req::new("GET", "/v2/")) {
-        Answer::Response(r) if r.status == 200 => Ok(()),
+        Answer::Response(r) if r.status == 200 => Ok(client),
         other => Err(FuzzError::Unreachable {
-            url: url.to_string(),
+            url: cfg.url.clone(),
             detail: format!("GET /v2/ answered {}", other.describe()),
         }),
     }
@@ -194,14 +201,7 @@ fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
     let start = Instant::now();
-    let mut client = Client::new(
-        &cfg.url,
-        cfg.timeout,
-        cfg.rate,
-        cfg.credentials.clone(),
-        cfg.tls.clone(),
-    )?;
-    ping(&mut client, &cfg.url)?;
+    let client = connect(cfg)?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let prefix = format!("{}/{run_id}", cfg.namespace.trim_matches('/'));
     if cfg.verbose {
@@ -455,14 +455,7 @@ fn replay_inner(path: &Path, cfg: &FuzzConfig) -> Result<ReplayOutcome, FuzzErro
         path: path.display().to_string(),
         detail: e.to_string(),
     };
-    let mut client = Client::new(
-        &cfg.url,
-        cfg.timeout,
-        cfg.rate,
-        cfg.credentials.clone(),
-        cfg.tls.clone(),
-    )?;
-    ping(&mut client, &cfg.url)?;
+    let client = connect(cfg)?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let mut st = State {
         client,
