@@ -320,7 +320,8 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Run(args) => match run_command(&args) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("oci-conformance: {e}");
+                // Setup errors quote the registry (a refused ping, a token service's answer).
+                eprintln!("oci-conformance: {}", report::printable(&e.to_string()));
                 exit::SETUP
             }
         },

@@ -27,7 +27,9 @@ pub(crate) fn xml_safe(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\t' | '\n' | '\r' => c,
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            // C1 controls and DEL are legal XML but still terminal escapes when a CI log
+            // prints the message.
+            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
             c => c,
         })
         .collect::<String>()
