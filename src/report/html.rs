@@ -126,6 +126,9 @@ fn case_html(out: &mut String, r: &CaseResult) {
             if let (Some(_), Some(e)) = (ex.status, &ex.error) {
                 t.push_str(&format!("! {e}\n"));
             }
+            for n in &ex.notes {
+                t.push_str(&format!("* {n}\n"));
+            }
             t.push('\n');
             out.push_str(&esc(&t));
         }

@@ -73,6 +73,9 @@ fn trace(r: &CaseResult) -> String {
         if let Some(b) = &ex.response_body {
             s.push_str(&format!("<\n{b}\n"));
         }
+        for n in &ex.notes {
+            s.push_str(&format!("* {n}\n"));
+        }
     }
     s.push_str("\nReproduce:\n");
     s.push_str(&super::curl_script(&r.transcript));
