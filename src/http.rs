@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Bodies longer than this are shown truncated in transcripts (they are still checked whole).
@@ -21,6 +22,22 @@ pub enum HttpError {
     Client(String),
     #[error("CA certificate file {0}: {1}")]
     CaCert(String, String),
+}
+
+/// Starts every error of a request the harness did not send, or cut short, because the run
+/// stopped early (its deadline passed, or the registry stopped answering).
+pub const RUN_STOPPED: &str = "the run stopped early";
+
+/// The limits of a whole run, shared by every clone of its [`Http`]: an end time, and how many
+/// requests in a row may time out before the registry counts as gone. Once either trips, no
+/// further request is sent.
+#[derive(Debug, Default)]
+struct RunLimits {
+    deadline: Option<(Instant, Duration)>,
+    /// 0: never stop for timeouts.
+    stop_after_timeouts: u32,
+    timeouts_in_a_row: AtomicU32,
+    stopped: OnceLock<String>,
 }
 
 /// How the client checks the registry's certificate.
@@ -80,6 +97,7 @@ pub struct Http {
     raw_tls: Arc<rustls::ClientConfig>,
     /// `--insecure`: the credentials may go to a plain-HTTP token realm of an HTTPS registry.
     allow_http_realm: bool,
+    limits: Arc<RunLimits>,
     /// Asked for in every token request of the run's flow (the official suite's
     /// `OCI_AUTH_SCOPE`, for registries whose challenge scope is unusable).
     forced_scopes: Vec<String>,
@@ -146,6 +164,12 @@ impl Exchange {
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
+    /// The request, or the reading of its answer, ran out of time.
+    pub fn timed_out(&self) -> bool {
+        self.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("timed out") || e.contains(": timed out"))
+    }
 }
 
 impl Http {
@@ -191,6 +215,7 @@ impl Http {
             tokens: Arc::default(),
             raw_tls: Arc::new(raw_tls),
             allow_http_realm: tls.insecure,
+            limits: Arc::default(),
             forced_scopes: Vec::new(),
         })
     }
@@ -199,6 +224,26 @@ impl Http {
     pub fn with_forced_scopes(mut self, scopes: Vec<String>) -> Http {
         self.forced_scopes = scopes;
         self
+    }
+
+    /// Bounds the run: no request is sent after `deadline` (counted from now) has passed, nor
+    /// after `stop_after_timeouts` requests in a row timed out (0: no such limit).
+    pub fn with_run_limits(mut self, deadline: Option<Duration>, stop_after_timeouts: u32) -> Http {
+        self.limits = Arc::new(RunLimits {
+            deadline: deadline.map(|d| (Instant::now() + d, d)),
+            stop_after_timeouts,
+            ..RunLimits::default()
+        });
+        self
+    }
+
+    /// Why the run stopped early, once it has.
+    pub fn stopped(&self) -> Option<&str> {
+        self.limits.stopped.get().map(String::as_str)
+    }
+
+    fn stop(&self, why: String) {
+        let _ = self.limits.stopped.set(why);
     }
 
     pub fn has_credentials(&self) -> bool {
@@ -451,25 +496,54 @@ impl Http {
     ) -> Exchange {
         let started = Instant::now();
         let mut ex = new_exchange(req);
-        let result = if req.raw {
-            match tokio::time::timeout(
-                self.timeout,
-                self.send_raw(req, &mut ex, credentials, bearer),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(format!(
-                    "timed out after {} s (raw request)",
-                    self.timeout.as_secs_f64()
-                )),
-            }
-        } else {
-            self.send_once(req, &mut ex, credentials, bearer, realm)
+        if let Some(why) = self.stopped() {
+            ex.error = Some(format!("not sent: {RUN_STOPPED}: {why}"));
+            return ex;
+        }
+        let send = async {
+            if req.raw {
+                match tokio::time::timeout(
+                    self.timeout,
+                    self.send_raw(req, &mut ex, credentials, bearer),
+                )
                 .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(format!(
+                        "timed out after {} s (raw request)",
+                        self.timeout.as_secs_f64()
+                    )),
+                }
+            } else {
+                self.send_once(req, &mut ex, credentials, bearer, realm)
+                    .await
+            }
+        };
+        let result = match self.limits.deadline {
+            None => send.await,
+            Some((at, total)) => match tokio::time::timeout_at(at.into(), send).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let why = format!("its deadline (--deadline {} s) passed", total.as_secs());
+                    self.stop(why.clone());
+                    Err(format!("cut short: {RUN_STOPPED}: {why}"))
+                }
+            },
         };
         if let Err(e) = result {
             ex.error = Some(e);
+        }
+        if ex.timed_out() {
+            let n = self.limits.timeouts_in_a_row.fetch_add(1, Ordering::SeqCst) + 1;
+            let max = self.limits.stop_after_timeouts;
+            if max > 0 && n >= max {
+                self.stop(format!(
+                    "{n} requests in a row timed out (--timeout {} s, --stop-after-timeouts {max})",
+                    self.timeout.as_secs()
+                ));
+            }
+        } else if ex.status.is_some() {
+            self.limits.timeouts_in_a_row.store(0, Ordering::SeqCst);
         }
         if req.raw && ex.status.is_some() {
             ex.answered_by = reqwest::Url::parse(&req.url).ok();

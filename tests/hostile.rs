@@ -1,5 +1,6 @@
 //! The harness against registries that misbehave on purpose, each test named after what went
-//! wrong before: credentials sent to other hosts, control bytes printed raw.
+//! wrong before: credentials sent to other hosts, control bytes printed raw, runs that took as
+//! long as a hanging registry wanted.
 
 mod support;
 
@@ -77,12 +78,18 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, answer: Answer, 
         }
     }
     seen.lock().unwrap().push(head.clone());
-    let _ = sock.write_all(answer(&head).as_bytes()).await;
+    let answer = answer(&head);
+    if answer.is_empty() {
+        // Hangs: holds the connection and never answers.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return;
+    }
+    let _ = sock.write_all(answer.as_bytes()).await;
     let _ = sock.shutdown().await;
 }
 
 /// A server on `host` (any loopback address) answering every request with `make(base)`'s
-/// answer to its head; one request per connection.
+/// answer to its head (an empty answer: it never answers); one request per connection.
 async fn serve<F>(host: &str, make: impl FnOnce(String) -> F) -> (String, Seen)
 where
     F: Fn(&str) -> String + Send + Sync + 'static,
@@ -526,5 +533,107 @@ fn error_codes_and_messages_with_escape_sequences_reached_the_terminal() {
             .filter(|c| *c != '\t' && *c != '\r')
             .collect();
         assert!(controls.is_empty(), "{f}: {controls:?}");
+    }
+}
+
+/// `n` cases that each GET one manifest.
+fn manifest_cases(n: usize) -> tempfile::TempDir {
+    let cases: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id":"x/get-{i}","workflow":"pull","title":"t","requirements":["R-022"],
+                "level":"MUST","steps":[{{"request":{{"path":"/v2/${{repo}}/manifests/nope"}},
+                "expect":{{"status":[404]}}}}]}}"#
+            )
+        })
+        .collect();
+    spec_dir(&format!("[{}]", cases.join(",")))
+}
+
+/// Runs the binary against a registry that answers `GET /v2/` and then hangs; returns the exit
+/// code, stderr, the results JSON and how long the run took.
+fn run_against_a_hanging_registry(args: &[&str]) -> (i32, String, serde_json::Value, Duration) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, _) = rt.block_on(serve("127.0.0.1", |_| {
+        |head: &str| {
+            if head.starts_with("GET /v2/ ") {
+                reply("200 OK", "", "{}")
+            } else {
+                String::new()
+            }
+        }
+    }));
+    let specs = manifest_cases(12);
+    let reports = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = bin()
+        .args(["run", "--url", &url, "--jobs", "2", "--report-dir"])
+        .arg(reports.path())
+        .args(args)
+        .env("OCI_CONFORMANCE_SPECS", specs.path())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let results = std::fs::read_to_string(reports.path().join("results.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_default();
+    (out.status.code().unwrap_or(-1), stderr, results, took)
+}
+
+fn outcomes(results: &serde_json::Value) -> Vec<(String, String)> {
+    results["cases"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c["outcome"].as_str().unwrap_or("").to_string(),
+                        c["message"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_registry_that_hangs_after_the_ping_held_the_run_for_every_timeout() {
+    // 12 cases, 2 at a time, 2 s each: 12 s without the stop, about 4 with it.
+    let (code, stderr, results, took) =
+        run_against_a_hanging_registry(&["--timeout", "2", "--stop-after-timeouts", "3"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(stderr.contains("3 requests in a row timed out"), "{stderr}");
+    let all = outcomes(&results);
+    assert_eq!(all.len(), 12, "{results}");
+    let not_run: Vec<_> = all
+        .iter()
+        .filter(|(o, m)| o == "error" && m.contains("not run: the run stopped early"))
+        .collect();
+    assert!(not_run.len() >= 6, "{all:?}");
+    // The ones that did time out say so.
+    assert!(all
+        .iter()
+        .all(|(o, m)| (o == "fail" && m.contains("timed out")) || o == "error"));
+}
+
+#[test]
+fn a_hanging_registry_kept_the_run_going_past_any_deadline() {
+    let (code, stderr, results, took) = run_against_a_hanging_registry(&[
+        "--timeout",
+        "60",
+        "--stop-after-timeouts",
+        "0",
+        "--deadline",
+        "2",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let all = outcomes(&results);
+    assert_eq!(all.len(), 12, "{results}");
+    for (o, m) in &all {
+        assert_eq!(o, "error", "{m}");
+        assert!(m.contains("--deadline 2 s"), "{m}");
     }
 }
