@@ -39,7 +39,7 @@ pub struct RunConfig {
     pub seed: u64,
     pub timeout: Duration,
     pub max_body: usize,
-    pub disabled_features: Vec<String>,
+    pub disabled_features: Vec<crate::spec::Feature>,
     pub specs: PathBuf,
     pub username: Option<String>,
     pub password: Option<String>,

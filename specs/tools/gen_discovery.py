@@ -147,7 +147,7 @@ def ref_content(**more):
 
 def probe():
     return step(req("GET", "/v2/${repo}/referrers/${subj.digest}"), 200, name="probe the referrers API",
-                unsupported=unsup(404, "no referrers API"))
+                unsupported=unsup(404, "no referrers API", feature="referrers"))
 
 
 def referrers_get(query=None, **kw):
@@ -233,14 +233,14 @@ def referrers():
                   ["R-034", "R-103", "R-139"], "MUST",
                   [push("other", "o"),
                    step(req("GET", "/v2/${repo}/referrers/${other.digest}"), 200, name="probe the referrers API",
-                        unsupported=unsup(404, "no referrers API")),
+                        unsupported=unsup(404, "no referrers API", feature="referrers")),
                    push("ra"), referrers_get(json_=[{"pointer": "/manifests/*/digest", "equals": ["${ra.digest}"]}])],
                   ref_content(other={"image": {"config": "cfg"}}), versions=V11, features=F))
     C.append(case("referrers/list/index-subject", "discovery", "Referrers of an index subject are listed",
                   ["R-103", "R-139"], "MUST",
                   [push("idx", "i"),
                    step(req("GET", "/v2/${repo}/referrers/${idx.digest}"), 200, name="probe the referrers API",
-                        unsupported=unsup(404, "no referrers API")),
+                        unsupported=unsup(404, "no referrers API", feature="referrers")),
                    push("r"),
                    step(req("GET", "/v2/${repo}/referrers/${idx.digest}"), 200,
                         json_=[{"pointer": "/manifests/*/digest", "equals": ["${r.digest}"]}])],
