@@ -429,7 +429,9 @@ mod tests {
             "a": {"index": {"manifests": ["b"]}},
             "b": {"index": {"manifests": ["a"]}}
         }));
-        assert!(Content::generate(1, "t", &f, 1024).unwrap_err().contains("cycle"));
+        assert!(Content::generate(1, "t", &f, 1024)
+            .unwrap_err()
+            .contains("cycle"));
     }
 
     #[test]

@@ -411,13 +411,19 @@ impl CaseRun<'_> {
     fn observe(&mut self, ex: &Exchange) {
         let path = reqwest::Url::parse(&ex.url).ok();
         let query = |k: &str| {
-            path.as_ref()
-                .and_then(|u| u.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned()))
+            path.as_ref().and_then(|u| {
+                u.query_pairs()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.into_owned())
+            })
         };
         let at = format!("{} {}", ex.method, ex.url);
         let mut seen = Vec::new();
         if let Some(s) = ex.header("OCI-Subject") {
-            seen.push((Feature::Referrers, format!("{at} answered OCI-Subject: {s}")));
+            seen.push((
+                Feature::Referrers,
+                format!("{at} answered OCI-Subject: {s}"),
+            ));
         }
         if let Some(m) = ex.header("OCI-Chunk-Min-Length") {
             seen.push((
@@ -439,7 +445,10 @@ impl CaseRun<'_> {
                 .map(|j| select(&j, "/extensions/*/name"))
                 .unwrap_or_default();
             if names.iter().any(|n| n == "_catalog") {
-                seen.push((Feature::Catalog, format!("{at} listed the _catalog extension")));
+                seen.push((
+                    Feature::Catalog,
+                    format!("{at} listed the _catalog extension"),
+                ));
             }
         }
         for (f, evidence) in seen {
@@ -586,10 +595,8 @@ impl CaseRun<'_> {
                 let item = self.item(f)?;
                 match (b.range, b.chunks) {
                     (Some((a, z)), _) => slice(&item.bytes, a, z).map_err(Stop::Setup)?,
-                    (None, Some((a, z))) => {
-                        slice(&item.bytes, a * self.chunk, z * self.chunk - 1)
-                            .map_err(Stop::Setup)?
-                    }
+                    (None, Some((a, z))) => slice(&item.bytes, a * self.chunk, z * self.chunk - 1)
+                        .map_err(Stop::Setup)?,
                     (None, None) => item.bytes.clone(),
                 }
             } else if let Some(t) = &b.text {
@@ -751,13 +758,7 @@ impl CaseRun<'_> {
     async fn paginate(&mut self, req: &RequestSpec, step: &Step) -> Result<(), Stop> {
         let pointer = step.collect.as_deref().unwrap_or("");
         let max_pages = step.max_pages.unwrap_or(100);
-        let first = self.build(req)?;
-        let mut request = first.clone();
-        let n: Option<usize> = reqwest::Url::parse(&first.url).ok().and_then(|u| {
-            u.query_pairs()
-                .find(|(k, _)| k == "n")
-                .and_then(|(_, v)| v.parse().ok())
-        });
+        let mut request = self.build(req)?;
         let mut collected = Vec::new();
         let mut pages = 0;
         loop {
@@ -821,15 +822,19 @@ impl CaseRun<'_> {
                     )))
                 }
             };
+            // The `n` of this page's request (a Link may carry another than the first's).
+            let current = reqwest::Url::parse(&request.url)
+                .map_err(|e| Stop::Setup(format!("bad URL `{}`: {e}", request.url)))?;
+            let n: Option<usize> = current
+                .query_pairs()
+                .find(|(k, _)| k == "n")
+                .and_then(|(_, v)| v.parse().ok());
             let url = match (next, n, page_last) {
-                (Some(next), ..) => reqwest::Url::parse(&request.url)
-                    .and_then(|u| u.join(&next))
-                    .map_err(|e| {
-                        Stop::Fail(format!("page {pages}: Link target `{next}`: {e}"))
-                    })?,
+                (Some(next), ..) => current
+                    .join(&next)
+                    .map_err(|e| Stop::Fail(format!("page {pages}: Link target `{next}`: {e}")))?,
                 (None, Some(n), Some(last)) if n > 0 && page_len == n => {
-                    let mut u = reqwest::Url::parse(&first.url)
-                        .map_err(|e| Stop::Setup(format!("bad URL `{}`: {e}", first.url)))?;
+                    let mut u = current.clone();
                     let kept: Vec<(String, String)> = u
                         .query_pairs()
                         .filter(|(k, _)| k != "last")

@@ -680,7 +680,17 @@ fn valid_case_id(id: &str) -> bool {
 /// An optional registry capability. Cases list the ones they need; `run` and `fuzz` take the
 /// same names in `--disable-feature` (an unknown name is a configuration error).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "kebab-case")]
 #[value(rename_all = "kebab-case")]
@@ -731,7 +741,10 @@ impl Feature {
     /// Every name, for messages.
     pub fn names() -> Vec<&'static str> {
         use clap::ValueEnum;
-        Feature::value_variants().iter().map(|f| f.as_str()).collect()
+        Feature::value_variants()
+            .iter()
+            .map(|f| f.as_str())
+            .collect()
     }
 }
 

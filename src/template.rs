@@ -57,7 +57,9 @@ fn parse(expr: &str) -> Result<Expr<'_>, String> {
             .map_err(|_| format!("`${{{e}}}`: chunks takes two integers"))?;
         return match parts[..] {
             [a, b] if a < b => Ok(Expr::Chunks(a, b)),
-            _ => Err(format!("`${{{e}}}`: chunks takes (first, end) with first < end")),
+            _ => Err(format!(
+                "`${{{e}}}`: chunks takes (first, end) with first < end"
+            )),
         };
     }
     if let Some(inner) = e.strip_prefix("range(").and_then(|r| r.strip_suffix(')')) {

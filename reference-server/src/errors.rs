@@ -1,7 +1,7 @@
 //! The spec's error codes and the JSON error body every failure carries.
 
-use axum::http::{HeaderValue, StatusCode};
 use crate::config::ErrorBodies;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// The 14 codes of the spec's error table; nothing else is ever sent.

@@ -77,8 +77,9 @@ impl<'q> Page<'q> {
         let mut h = vec![("content-type", "application/json".to_string())];
         let cut_by_n = self.n.is_some() && self.limit == self.n;
         if more && (links || !cut_by_n) {
-            if let (Some(l), Some(lim)) = (page.last(), self.limit) {
-                h.push(("link", format!("<{path}?n={lim}&last={l}>; rel=\"next\"")));
+            // The client's own `n` travels on, so the next page is sized as it asked.
+            if let (Some(l), Some(n)) = (page.last(), self.n.or(self.limit)) {
+                h.push(("link", format!("<{path}?n={n}&last={l}>; rel=\"next\"")));
             }
         }
         respond(StatusCode::OK, h, Body::from(body))
