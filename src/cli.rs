@@ -122,6 +122,18 @@ pub struct RunArgs {
     /// Per-request timeout in seconds
     #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT", default_value_t = 30)]
     pub timeout: u64,
+    /// Longest the whole run may take, in seconds (0: no limit); what is unfinished then is
+    /// reported as errors, with the reason
+    #[arg(long, env = "OCI_CONFORMANCE_DEADLINE", default_value_t = 1800)]
+    pub deadline: u64,
+    /// Stop the run once this many requests in a row have timed out (0: never): the registry
+    /// is taken as gone and the remaining cases are reported as errors, with the reason
+    #[arg(
+        long,
+        env = "OCI_CONFORMANCE_STOP_AFTER_TIMEOUTS",
+        default_value_t = 10
+    )]
+    pub stop_after_timeouts: u32,
     /// Largest response body read, in bytes
     #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
     pub max_body: usize,
@@ -222,6 +234,8 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         expected_failures: args.expected_failures.clone(),
         seed: args.seed.unwrap_or_else(rand::random),
         timeout: Duration::from_secs(args.timeout),
+        deadline: (args.deadline > 0).then(|| Duration::from_secs(args.deadline)),
+        stop_after_timeouts: args.stop_after_timeouts,
         max_body: args.max_body,
         disabled_features: args.select.disable_feature.clone(),
         specs: args.select.specs_dir(),
@@ -326,7 +340,8 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Run(args) => match run_command(&args) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("oci-conformance: {e}");
+                // Setup errors quote the registry (a refused ping, a token service's answer).
+                eprintln!("oci-conformance: {}", report::printable(&e.to_string()));
                 exit::SETUP
             }
         },
@@ -464,7 +479,8 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             cfg.tls.clone(),
         )
         .map_err(|e| ConfigError(e.to_string()))?
-        .with_forced_scopes(cfg.auth_scopes.clone());
+        .with_forced_scopes(cfg.auth_scopes.clone())
+        .with_run_limits(cfg.deadline, cfg.stop_after_timeouts);
         ping(&http, &url).await?;
         let suite = Arc::new(suite);
         let engine = Engine {
@@ -506,6 +522,12 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             &mut reporters,
         )
         .await;
+        if let Some(why) = engine.http.stopped() {
+            eprintln!(
+                "oci-conformance: {}: {why}; unfinished cases are reported as errors",
+                crate::http::RUN_STOPPED
+            );
+        }
         for r in reporters.iter_mut() {
             r.finish()
                 .map_err(|e| ConfigError(format!("cannot write a report: {e}")))?;

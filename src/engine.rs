@@ -299,6 +299,15 @@ impl Engine {
         }
     }
 
+    /// A case the run had no time left for: an error, with the reason.
+    pub fn not_run(&self, file: &std::path::Path, case: &Case, why: &str) -> CaseResult {
+        CaseResult {
+            outcome: Outcome::Error,
+            message: Some(format!("not run: {}: {why}", crate::http::RUN_STOPPED)),
+            ..self.skipped(file, case, String::new())
+        }
+    }
+
     pub async fn run_case(&self, file: &std::path::Path, case: &Case) -> CaseResult {
         let started = Instant::now();
         let (repo, repo2) = self.ctx.repos(&case.id);
@@ -1501,11 +1510,36 @@ pub async fn run(
         summary.add(&s);
         emit(reporters, Event::CaseFinished(Box::new(s)));
     }
+    // The flag: the run stopped early, so the case's verdict is unknown (an error whatever the
+    // expected-failure list says).
     let mut stream = futures_util::stream::iter(selected.iter())
-        .map(|(file, case)| async move { engine.run_case(file, case).await })
+        .map(|(file, case)| async move {
+            if let Some(why) = engine.http.stopped() {
+                return (engine.not_run(file, case, why), true);
+            }
+            let mut r = engine.run_case(file, case).await;
+            let cut = r.transcript.iter().any(|ex| {
+                ex.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains(crate::http::RUN_STOPPED))
+            });
+            if !cut || r.outcome == Outcome::Pass {
+                return (r, false);
+            }
+            r.outcome = Outcome::Error;
+            r.message = Some(format!(
+                "{}: {}; {}",
+                crate::http::RUN_STOPPED,
+                engine.http.stopped().unwrap_or_default(),
+                r.message.as_deref().unwrap_or_default()
+            ));
+            (r, true)
+        })
         .buffer_unordered(jobs.max(1));
-    while let Some(mut result) = stream.next().await {
-        expected.apply(&mut result);
+    while let Some((mut result, stopped)) = stream.next().await {
+        if !stopped {
+            expected.apply(&mut result);
+        }
         summary.add(&result);
         emit(reporters, Event::CaseFinished(Box::new(result)));
     }

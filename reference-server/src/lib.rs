@@ -88,8 +88,13 @@ pub(crate) async fn drain(body: Body) {
 
 async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let trace = tracing::enabled!(tracing::Level::DEBUG)
-        .then(|| (parts.method.clone(), parts.uri.path().to_string()));
+    let trace = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+        (
+            parts.method.clone(),
+            parts.uri.path().to_string(),
+            routes::loggable_query(parts.uri.query()),
+        )
+    });
     let mut body = Some(body);
     let mut resp = match dispatch(&reg, &parts, &mut body).await {
         Ok(r) => r,
@@ -106,8 +111,9 @@ async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     if let Some(rest) = body {
         drain(rest).await;
     }
-    if let Some((method, path)) = trace {
-        tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    if let Some((method, path, query)) = trace {
+        let query = query.unwrap_or_default();
+        tracing::debug!(%method, %path, %query, status = resp.status().as_u16(), "request");
     } else if resp.status().is_server_error() {
         tracing::warn!(status = resp.status().as_u16(), "request failed");
     }

@@ -184,7 +184,7 @@ def referrers():
                                         {"pointer": "/manifests/0/mediaType", "equals": OCI_MANIFEST},
                                         {"pointer": "/manifests/0/size", "exists": True}])],
                   ref_content(), versions=V11, features=F,
-                  note="size is only checked for presence: templates expand to strings (see NOTES-FOR-ENGINE.md)."))
+                  note="size is only checked for presence: templates expand to strings."))
     C.append(case("referrers/list/artifact-type-from-manifest", "discovery",
                   "A referrer's artifactType is the manifest's artifactType",
                   ["R-104"], "MUST",

@@ -187,7 +187,7 @@ pub fn fuzz_command(a: &FuzzArgs) -> i32 {
             }
         }
         Err(e) => {
-            eprintln!("fuzz: {e}");
+            eprintln!("fuzz: {}", crate::report::printable(&e.to_string()));
             exit::SETUP
         }
     }
@@ -219,13 +219,14 @@ pub fn replay_command(a: &ReplayArgs) -> i32 {
                 "a different signature"
             };
             println!(
-                "{}: still fails ({how}): {signature}: {message}",
-                a.file.display()
+                "{}: still fails ({how}): {}",
+                a.file.display(),
+                crate::report::printable(&format!("{signature}: {message}"))
             );
             exit::FAILURES
         }
         Err(e) => {
-            eprintln!("replay: {e}");
+            eprintln!("replay: {}", crate::report::printable(&e.to_string()));
             exit::SETUP
         }
     }
