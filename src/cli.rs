@@ -70,9 +70,15 @@ pub struct SelectArgs {
     #[arg(long, env = "OCI_CONFORMANCE_SPEC_VERSION")]
     pub spec_version: Option<String>,
     /// Optional features the registry lacks; their cases are skipped (comma list, e.g.
-    /// referrers,delete-blob; `oci-conformance list` shows each case's features)
-    #[arg(long, env = "OCI_CONFORMANCE_DISABLE_FEATURES", value_delimiter = ',')]
-    pub disable_feature: Vec<String>,
+    /// referrers,delete-blob; `oci-conformance list` shows each case's features). An unknown
+    /// name is a configuration error (exit 2), the same list as `fuzz`'s
+    #[arg(
+        long,
+        env = "OCI_CONFORMANCE_DISABLE_FEATURES",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub disable_feature: Vec<crate::spec::Feature>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -272,7 +278,7 @@ pub fn skip_reason(
     case: &Case,
     workflows: &[Workflow],
     version: SpecVersion,
-    disabled: &[String],
+    disabled: &[crate::spec::Feature],
     credentials: bool,
 ) -> Option<String> {
     if !workflows.contains(&case.workflow) {
@@ -287,7 +293,7 @@ pub fn skip_reason(
     if let Some(f) = case.features.iter().find(|f| disabled.contains(f)) {
         return Some(format!("feature `{f}` disabled by configuration"));
     }
-    if !credentials && case.features.iter().any(|f| f == crate::spec::AUTH_FEATURE) {
+    if !credentials && case.features.contains(&crate::spec::AUTH_FEATURE) {
         return Some("tests authentication: needs --username/--password".into());
     }
     None
@@ -375,7 +381,11 @@ fn list_command(args: &SelectArgs) -> i32 {
                 c.workflow.as_str(),
                 c.level.as_str(),
                 c.requirements.join(","),
-                c.features.join(","),
+                c.features
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 skip.map(|s| format!("  [skip: {s}]")).unwrap_or_default()
             );
         }

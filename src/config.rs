@@ -43,7 +43,7 @@ pub struct RunConfig {
     /// `--stop-after-timeouts`: requests in a row that may time out (0: no limit).
     pub stop_after_timeouts: u32,
     pub max_body: usize,
-    pub disabled_features: Vec<String>,
+    pub disabled_features: Vec<crate::spec::Feature>,
     pub specs: PathBuf,
     pub username: Option<String>,
     pub password: Option<String>,
