@@ -711,3 +711,34 @@ async fn every_large_body_was_kept_whole_in_memory() {
     assert_eq!(r.outcome, Outcome::Fail, "{:?}", r.message);
     assert!(r.message.unwrap().contains(&sha256));
 }
+
+#[test]
+fn the_fuzzer_kept_every_response_body_of_a_case() {
+    use oci_conformance::fuzz::http::{Answer, Client, Req};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let size = 12 << 20;
+    let url = rt.block_on(big_bodies(size));
+    let mut client = Client::new(
+        &url,
+        Duration::from_secs(10),
+        None,
+        None,
+        TlsOptions::default(),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        match client.send(Req::new("GET", "/v2/x/blobs/y")) {
+            // The oracle judges the whole body...
+            Answer::Response(r) => assert_eq!(r.body.len(), size),
+            other => panic!("{}", other.describe()),
+        }
+    }
+    // ...the case's transcript keeps only the first bytes of each.
+    assert_eq!(client.transcript.len(), 3);
+    for ex in &client.transcript {
+        match &ex.answer {
+            Answer::Response(r) => assert!(r.body.len() <= 4096, "{} bytes kept", r.body.len()),
+            other => panic!("{}", other.describe()),
+        }
+    }
+}
