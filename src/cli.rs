@@ -49,7 +49,8 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct SpecsArg {
-    /// Directory of spec files (requirements.json and one JSON file per area)
+    /// Directory of spec files (requirements.json and one JSON file per area); default: the
+    /// case set built into this binary (reports name which one ran)
     #[arg(long, env = "OCI_CONFORMANCE_SPECS")]
     pub specs: Option<PathBuf>,
 }
@@ -145,15 +146,6 @@ pub struct RunArgs {
     pub no_progress: bool,
 }
 
-impl SelectArgs {
-    fn specs_dir(&self) -> PathBuf {
-        self.specs
-            .specs
-            .clone()
-            .unwrap_or_else(crate::config::default_specs_dir)
-    }
-}
-
 /// Turns flags, environment and official variables into a validated config.
 pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, ConfigError> {
     let url = args.url.clone().or_else(|| official.root_url.clone());
@@ -218,7 +210,7 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         timeout: Duration::from_secs(args.timeout),
         max_body: args.max_body,
         disabled_features: args.select.disable_feature.clone(),
-        specs: args.select.specs_dir(),
+        specs: args.select.specs.specs.clone(),
         username: args.username.clone(),
         password: args.password.clone(),
         auth_scopes: args
@@ -331,8 +323,13 @@ pub fn main_with(cli: Cli) -> i32 {
     }
 }
 
-fn load_suite(dir: &Path) -> Result<Suite, ConfigError> {
-    Suite::load(dir).map_err(|e| ConfigError(e.to_string()))
+/// The `--specs` directory's cases, or the set built into the binary.
+fn load_suite(dir: Option<&Path>) -> Result<Suite, ConfigError> {
+    match dir {
+        Some(d) => Suite::load(d),
+        None => Suite::embedded(),
+    }
+    .map_err(|e| ConfigError(e.to_string()))
 }
 
 fn list_command(args: &SelectArgs) -> i32 {
@@ -344,7 +341,7 @@ fn list_command(args: &SelectArgs) -> i32 {
         }
     };
     let run = || -> Result<i32, ConfigError> {
-        let suite = load_suite(&args.specs_dir())?;
+        let suite = load_suite(args.specs.specs.as_deref())?;
         let (workflows, version) = selection(args, &official)?;
         let cases = filtered(&suite, &args.filter);
         if cases.is_empty() {
@@ -373,11 +370,7 @@ fn list_command(args: &SelectArgs) -> i32 {
 }
 
 fn coverage_command(args: &SpecsArg) -> i32 {
-    let dir = args
-        .specs
-        .clone()
-        .unwrap_or_else(crate::config::default_specs_dir);
-    match load_suite(&dir) {
+    match load_suite(args.specs.as_deref()) {
         Ok(suite) => {
             let cov = crate::coverage::Coverage::of(&suite);
             print!("{}", cov.render(&suite));
@@ -393,7 +386,7 @@ fn coverage_command(args: &SpecsArg) -> i32 {
 fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
     let official = OfficialEnv::from_env()?;
     let cfg = resolve(args, &official)?;
-    let suite = load_suite(&cfg.specs)?;
+    let suite = load_suite(cfg.specs.as_deref())?;
     let ids: Vec<(&str, &[String])> = suite
         .cases
         .iter()
@@ -475,6 +468,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             run_id: engine.ctx.run_id.clone(),
             selected: selected.len(),
             total: suite.cases.len(),
+            case_set: suite.case_set.clone(),
         };
         let skipped: Vec<_> = skipped_cases
             .iter()

@@ -86,6 +86,8 @@ pub struct RunInfo {
     pub run_id: String,
     pub selected: usize,
     pub total: usize,
+    /// The case set the run used (embedded or a `--specs` directory, and its digest).
+    pub case_set: crate::spec::CaseSet,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

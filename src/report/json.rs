@@ -6,7 +6,8 @@
 //!   "format_version": 1,
 //!   "tool":    {"name": "oci-conformance", "version": "0.1.0"},
 //!   "run":     {"target": URL, "embedded": bool, "spec_version": "1.0"|"1.1"|"1.1.1"|"dev",
-//!               "seed": u64, "run_id": str, "selected": n, "total": n},
+//!               "seed": u64, "run_id": str, "selected": n, "total": n,
+//!               "case_set": {"source": "embedded"|DIR, "digest": "sha256:…", "cases": n}},
 //!   "summary": {"passed", "failed", "errors", "skipped", "unsupported", "expected_failures",
 //!               "unexpected_passes", "soft_failures": n, "duration_ms": n},
 //!   "cases": [ // sorted by id
