@@ -14,12 +14,18 @@ fn main() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
-    let mut out = String::from("/// (file name, contents) of every `specs/*.json`, sorted by name.\n");
+    let mut out =
+        String::from("/// (file name, contents) of every `specs/*.json`, sorted by name.\n");
     out.push_str("pub static FILES: &[(&str, &str)] = &[\n");
     for n in &names {
-        let _ = writeln!(out, "    ({n:?}, include_str!({:?})),", dir.join(n).display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({n:?}, include_str!({:?})),",
+            dir.join(n).display().to_string()
+        );
     }
     out.push_str("];\n");
-    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_specs.rs");
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_specs.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
 }

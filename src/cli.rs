@@ -1,4 +1,4 @@
-//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`.
+//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
@@ -45,6 +45,9 @@ pub enum Command {
     Fuzz(crate::fuzz::cli::FuzzArgs),
     /// Re-run a reproducer written by `fuzz` and say whether it still fails
     Replay(crate::fuzz::cli::ReplayArgs),
+    /// Compare two runs' results.json: regressions, fixes, newly unsupported features, new and
+    /// removed cases (text, Markdown, JUnit); exit 1 on a regression
+    Compare(crate::compare::CompareArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -320,6 +323,7 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Coverage(args) => coverage_command(&args),
         Command::Fuzz(args) => crate::fuzz::cli::fuzz_command(&args),
         Command::Replay(args) => crate::fuzz::cli::replay_command(&args),
+        Command::Compare(args) => crate::compare::compare_command(&args),
     }
 }
 

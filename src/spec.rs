@@ -604,8 +604,10 @@ impl Suite {
                 continue;
             };
             if path.extension().is_some_and(|e| e == "json") {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| SpecError::Io { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 files.push((name.to_string(), text));
             }
         }
@@ -631,7 +633,10 @@ impl Suite {
         let catalog: Catalog = parse_json(&dir.join(CATALOG_FILE), catalog_text)?;
         let mut cases = Vec::new();
         let mut any = false;
-        for (name, text) in files.iter().filter(|(n, _)| !NOT_CASES.contains(&n.as_str())) {
+        for (name, text) in files
+            .iter()
+            .filter(|(n, _)| !NOT_CASES.contains(&n.as_str()))
+        {
             any = true;
             let path = dir.join(name);
             let file: SpecFile = parse_json(&path, text)?;

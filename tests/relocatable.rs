@@ -148,7 +148,12 @@ fn the_embedded_set_matches_the_repository_specs() {
     let dir = Suite::load(&repo_specs()).unwrap();
     assert_eq!(embedded.case_set.source, "embedded");
     assert_eq!(embedded.case_set.digest, dir.case_set.digest);
-    let ids = |s: &Suite| s.cases.iter().map(|(_, c)| c.id.clone()).collect::<Vec<_>>();
+    let ids = |s: &Suite| {
+        s.cases
+            .iter()
+            .map(|(_, c)| c.id.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&embedded), ids(&dir));
     assert_eq!(embedded.cases[0].0, Path::new("specs").join("auth.json"));
 }
