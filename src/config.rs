@@ -38,8 +38,12 @@ pub struct RunConfig {
     pub expected_failures: Option<PathBuf>,
     pub seed: u64,
     pub timeout: Duration,
+    /// `--deadline`: the whole run's time limit (None: no limit).
+    pub deadline: Option<Duration>,
+    /// `--stop-after-timeouts`: requests in a row that may time out (0: no limit).
+    pub stop_after_timeouts: u32,
     pub max_body: usize,
-    pub disabled_features: Vec<String>,
+    pub disabled_features: Vec<crate::spec::Feature>,
     /// `--specs`; None: the case set built into the binary.
     pub specs: Option<PathBuf>,
     pub username: Option<String>,

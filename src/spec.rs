@@ -161,7 +161,7 @@ pub struct Case {
     #[serde(default = "all_versions")]
     pub versions: Vec<SpecVersion>,
     #[serde(default)]
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
     #[serde(default)]
     pub content: BTreeMap<String, Fixture>,
     pub steps: Vec<Step>,
@@ -188,6 +188,10 @@ pub struct BlobFixture {
     pub size: Option<u64>,
     #[serde(default)]
     pub text: Option<String>,
+    /// Size in chunks of the case's chunk size: the registry's advertised
+    /// `OCI-Chunk-Min-Length`, at least 1024 bytes (a client must honour the minimum).
+    #[serde(default)]
+    pub chunks: Option<u64>,
     #[serde(default)]
     pub algorithm: Option<String>,
     /// Media type used when an image references this blob as a layer.
@@ -358,6 +362,9 @@ pub struct BodySpec {
     /// Inclusive byte range of the fixture.
     #[serde(default)]
     pub range: Option<(u64, u64)>,
+    /// Chunks `[first, end)` of the fixture, in the case's chunk size (see `BlobFixture::chunks`).
+    #[serde(default)]
+    pub chunks: Option<(u64, u64)>,
     #[serde(default)]
     pub text: Option<String>,
     #[serde(default)]
@@ -503,6 +510,11 @@ pub struct Unsupported {
     /// Header conditions that must all hold as well (same checks as `expect.headers`).
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderCheck>,
+    /// The optional feature this answer declares absent. If the registry signalled earlier in
+    /// the case that it has the feature (an `OCI-Subject` for referrers, a 201 mount, an
+    /// `OCI-Chunk-Min-Length`, a discovery listing), the answer is a failure, not unsupported.
+    #[serde(default)]
+    pub feature: Option<Feature>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -542,6 +554,15 @@ pub struct Catalog {
 impl Catalog {
     pub fn get(&self, id: &str) -> Option<&Requirement> {
         self.requirements.iter().find(|r| r.id == id)
+    }
+}
+
+impl Case {
+    /// Whether the case sizes its fixtures in chunks (and so needs the registry's minimum).
+    pub fn uses_chunks(&self) -> bool {
+        self.content
+            .values()
+            .any(|f| matches!(f, Fixture::Blob(b) if b.chunks.is_some()))
     }
 }
 
@@ -745,9 +766,86 @@ fn valid_case_id(id: &str) -> bool {
         })
 }
 
+/// An optional registry capability. Cases list the ones they need; `run` and `fuzz` take the
+/// same names in `--disable-feature` (an unknown name is a configuration error).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
+pub enum Feature {
+    /// Tests authentication: runs only with credentials (an open registry has nothing to refuse).
+    Auth,
+    AutoMount,
+    Catalog,
+    ChunkedUpload,
+    DeleteBlob,
+    DeleteManifest,
+    DeleteTag,
+    Extensions,
+    /// Mounting a blob `from` another repository.
+    #[serde(alias = "cross-mount")]
+    #[value(alias = "cross-mount")]
+    Mount,
+    PullRequiresAuth,
+    Range,
+    Referrers,
+    Sha512,
+    SinglePost,
+    TagParam,
+    UploadCancel,
+}
+
+impl Feature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::Auth => "auth",
+            Feature::AutoMount => "auto-mount",
+            Feature::Catalog => "catalog",
+            Feature::ChunkedUpload => "chunked-upload",
+            Feature::DeleteBlob => "delete-blob",
+            Feature::DeleteManifest => "delete-manifest",
+            Feature::DeleteTag => "delete-tag",
+            Feature::Extensions => "extensions",
+            Feature::Mount => "mount",
+            Feature::PullRequiresAuth => "pull-requires-auth",
+            Feature::Range => "range",
+            Feature::Referrers => "referrers",
+            Feature::Sha512 => "sha512",
+            Feature::SinglePost => "single-post",
+            Feature::TagParam => "tag-param",
+            Feature::UploadCancel => "upload-cancel",
+        }
+    }
+    /// Every name, for messages.
+    pub fn names() -> Vec<&'static str> {
+        use clap::ValueEnum;
+        Feature::value_variants()
+            .iter()
+            .map(|f| f.as_str())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Cases with this feature test the registry's authentication: they run only when the run has
 /// credentials (a registry without auth has nothing to refuse).
-pub const AUTH_FEATURE: &str = "auth";
+pub const AUTH_FEATURE: Feature = Feature::Auth;
 
 pub const SPEC_ERROR_CODES: [&str; 14] = [
     "BLOB_UNKNOWN",
@@ -796,8 +894,15 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
                 std::iter::once(&d.config).chain(d.layers.iter()).collect()
             }
             Fixture::Blob(b) => {
-                if b.size.is_some() == b.text.is_some() {
-                    return Err(format!("blob `{name}` needs exactly one of size, text"));
+                if [b.size.is_some(), b.text.is_some(), b.chunks.is_some()]
+                    .iter()
+                    .filter(|x| **x)
+                    .count()
+                    != 1
+                {
+                    return Err(format!(
+                        "blob `{name}` needs exactly one of size, text, chunks"
+                    ));
                 }
                 if let Some(a) = &b.algorithm {
                     if a != "sha256" && a != "sha512" {
@@ -845,7 +950,7 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
             }
             let needs_credentials =
                 matches!(req.auth, AuthSpec::WrongPassword | AuthSpec::Token(_));
-            if needs_credentials && !case.features.iter().any(|f| f == AUTH_FEATURE) {
+            if needs_credentials && !case.features.contains(&AUTH_FEATURE) {
                 return Err(at(format!(
                     "`auth` {:?} needs the run's credentials: list feature `{AUTH_FEATURE}`",
                     req.auth
@@ -879,6 +984,12 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
                     if !fixtures.contains(f.as_str()) {
                         return Err(at(format!("body of unknown fixture `{f}`")));
                     }
+                }
+                if b.range.is_some() && b.chunks.is_some() {
+                    return Err(at("body takes range or chunks, not both".into()));
+                }
+                if b.chunks.is_some_and(|(a, z)| a >= z) {
+                    return Err(at("body chunks [first, end) needs first < end".into()));
                 }
                 if b.repeat.is_some() != b.size.is_some() {
                     return Err(at("body `repeat` needs `size` (and only then)".into()));

@@ -33,6 +33,7 @@ fn exchange() -> Exchange {
         body: Bytes::new(),
         error: None,
         elapsed_ms: 3,
+        ..Exchange::default()
     }
 }
 

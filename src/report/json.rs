@@ -19,7 +19,9 @@
 //!      "transcript": [{"method", "url", "request_headers": [[name, value]],
 //!                      "request_body": str|null, "status": n|null,
 //!                      "response_headers": [[name, value]], "response_body": str|null,
-//!                      "error": str|null, "elapsed_ms": n}]}]
+//!                      "error": str|null, "elapsed_ms": n,
+//!                      "notes": [str] (only when there are some: redirects followed,
+//!                                      credentials withheld from another origin)}]}]
 //! }
 //! ```
 //! Bodies in transcripts are previews (binary bodies described, long ones truncated);

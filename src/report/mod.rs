@@ -6,6 +6,7 @@ pub mod junit;
 pub mod terminal;
 
 use crate::engine::{CaseResult, Event, RunInfo, Summary};
+use std::borrow::Cow;
 
 /// What the file reporters keep from the stream: they write once, at the end.
 #[derive(Default)]
@@ -55,6 +56,35 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Resul
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// `s` made safe to print on a terminal or a CI log: what a registry sends (error codes and
+/// messages, header values, bodies) may hold control bytes and escape sequences that would clear
+/// the screen, rewrite earlier lines, or retitle the window. C0 and C1 controls, DEL and the
+/// bidirectional overrides (which reorder how a line reads) are shown as `\xNN` / `\u{NNNN}`,
+/// line breaks and tabs as `\n`, `\r`, `\t`: one message stays one line.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn shell_quote(s: &str) -> String {
