@@ -17,14 +17,16 @@
 //!      "outcome": "pass"|"fail"|"error"|"skip"|"unsupported"|"expected-failure"|"unexpected-pass",
 //!      "message": str|null, "duration_ms": n, "file": path, "repositories": [str],
 //!      "transcript": [{"method", "url", "request_headers": [[name, value]],
-//!                      "request_body": str|null, "status": n|null,
+//!                      "request_body": str|null, "request_size": n|null, "status": n|null,
 //!                      "response_headers": [[name, value]], "response_body": str|null,
+//!                      "response_size": n|null, "response_digest": "sha256:…"|null,
 //!                      "error": str|null, "elapsed_ms": n,
 //!                      "notes": [str] (only when there are some: redirects followed,
 //!                                      credentials withheld from another origin)}]}]
 //! }
 //! ```
-//! Bodies in transcripts are previews (binary bodies described, long ones truncated);
+//! Bodies in transcripts are previews (binary bodies described, long ones truncated, with the
+//! whole body's size and digest alongside);
 //! credentials are placeholders (`Basic $OCI_CREDENTIALS`, `Bearer $OCI_TOKEN`).
 
 use super::Collected;
