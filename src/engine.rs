@@ -8,14 +8,14 @@ use crate::spec::{
 };
 use crate::template::{self, Scope};
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Pass,
@@ -44,7 +44,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequirementRef {
     pub id: String,
     pub level: String,
@@ -86,6 +86,8 @@ pub struct RunInfo {
     pub run_id: String,
     pub selected: usize,
     pub total: usize,
+    /// The case set the run used (embedded or a `--specs` directory, and its digest).
+    pub case_set: crate::spec::CaseSet,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

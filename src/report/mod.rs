@@ -30,6 +30,24 @@ impl Collected {
     }
 }
 
+/// One line naming what produced a report: tool version, case set, target and spec version.
+pub(crate) fn provenance(i: &RunInfo) -> String {
+    format!(
+        "oci-conformance {} · case set {} ({}, {} cases) · target {}{} · spec version {}",
+        env!("CARGO_PKG_VERSION"),
+        i.case_set.source,
+        i.case_set.digest,
+        i.case_set.cases,
+        i.target,
+        if i.embedded {
+            " (embedded reference server)"
+        } else {
+            ""
+        },
+        i.spec_version
+    )
+}
+
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
