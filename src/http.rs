@@ -49,6 +49,10 @@ struct RunLimits {
     stopped: OnceLock<String>,
 }
 
+/// Starts the error of a token request the harness refused to make.
+pub const CLEAR_TEXT_REALM: &str =
+    "refusing to send the credentials in clear text to the token realm";
+
 /// How the client checks the registry's certificate.
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
@@ -519,8 +523,8 @@ impl Http {
         {
             let mut ex = new_exchange(&req);
             ex.error = Some(format!(
-                "refusing to send the credentials in clear text to the token realm `{realm}`: \
-                 the registry uses HTTPS but its realm plain HTTP (--insecure allows it)"
+                "{CLEAR_TEXT_REALM} `{realm}`: the registry uses HTTPS but its realm plain HTTP \
+                 (--insecure allows it)"
             ));
             return (ex, None);
         }
