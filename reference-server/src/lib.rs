@@ -109,7 +109,11 @@ async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
         resp.headers_mut().remove("docker-content-digest");
     }
     if let (true, Some(host)) = (reg.config.absolute_locations, host) {
-        let scheme = if reg.config.tls.is_some() { "https" } else { "http" };
+        let scheme = if reg.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let h = resp.headers_mut();
         let absolute = h
             .get(axum::http::header::LOCATION)
