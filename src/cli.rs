@@ -1,4 +1,4 @@
-//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`.
+//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
@@ -45,11 +45,15 @@ pub enum Command {
     Fuzz(crate::fuzz::cli::FuzzArgs),
     /// Re-run a reproducer written by `fuzz` and say whether it still fails
     Replay(crate::fuzz::cli::ReplayArgs),
+    /// Compare two runs' results.json: regressions, fixes, newly unsupported features, new and
+    /// removed cases (text, Markdown, JUnit); exit 1 on a regression
+    Compare(crate::compare::CompareArgs),
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct SpecsArg {
-    /// Directory of spec files (requirements.json and one JSON file per area)
+    /// Directory of spec files (requirements.json and one JSON file per area); default: the
+    /// case set built into this binary (reports name which one ran)
     #[arg(long, env = "OCI_CONFORMANCE_SPECS")]
     pub specs: Option<PathBuf>,
 }
@@ -163,15 +167,6 @@ pub struct RunArgs {
     pub no_progress: bool,
 }
 
-impl SelectArgs {
-    fn specs_dir(&self) -> PathBuf {
-        self.specs
-            .specs
-            .clone()
-            .unwrap_or_else(crate::config::default_specs_dir)
-    }
-}
-
 /// Turns flags, environment and official variables into a validated config.
 pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, ConfigError> {
     let url = args.url.clone().or_else(|| official.root_url.clone());
@@ -238,7 +233,7 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         stop_after_timeouts: args.stop_after_timeouts,
         max_body: args.max_body,
         disabled_features: args.select.disable_feature.clone(),
-        specs: args.select.specs_dir(),
+        specs: args.select.specs.specs.clone(),
         username: args.username.clone(),
         password: args.password.clone(),
         auth_scopes: args
@@ -349,11 +344,17 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Coverage(args) => coverage_command(&args),
         Command::Fuzz(args) => crate::fuzz::cli::fuzz_command(&args),
         Command::Replay(args) => crate::fuzz::cli::replay_command(&args),
+        Command::Compare(args) => crate::compare::compare_command(&args),
     }
 }
 
-fn load_suite(dir: &Path) -> Result<Suite, ConfigError> {
-    Suite::load(dir).map_err(|e| ConfigError(e.to_string()))
+/// The `--specs` directory's cases, or the set built into the binary.
+fn load_suite(dir: Option<&Path>) -> Result<Suite, ConfigError> {
+    match dir {
+        Some(d) => Suite::load(d),
+        None => Suite::embedded(),
+    }
+    .map_err(|e| ConfigError(e.to_string()))
 }
 
 fn list_command(args: &SelectArgs) -> i32 {
@@ -365,7 +366,7 @@ fn list_command(args: &SelectArgs) -> i32 {
         }
     };
     let run = || -> Result<i32, ConfigError> {
-        let suite = load_suite(&args.specs_dir())?;
+        let suite = load_suite(args.specs.specs.as_deref())?;
         let (workflows, version) = selection(args, &official)?;
         let cases = filtered(&suite, &args.filter);
         if cases.is_empty() {
@@ -398,11 +399,7 @@ fn list_command(args: &SelectArgs) -> i32 {
 }
 
 fn coverage_command(args: &SpecsArg) -> i32 {
-    let dir = args
-        .specs
-        .clone()
-        .unwrap_or_else(crate::config::default_specs_dir);
-    match load_suite(&dir) {
+    match load_suite(args.specs.as_deref()) {
         Ok(suite) => {
             let cov = crate::coverage::Coverage::of(&suite);
             print!("{}", cov.render(&suite));
@@ -418,7 +415,7 @@ fn coverage_command(args: &SpecsArg) -> i32 {
 fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
     let official = OfficialEnv::from_env()?;
     let cfg = resolve(args, &official)?;
-    let suite = load_suite(&cfg.specs)?;
+    let suite = load_suite(cfg.specs.as_deref())?;
     let ids: Vec<(&str, &[String])> = suite
         .cases
         .iter()
@@ -501,6 +498,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             run_id: engine.ctx.run_id.clone(),
             selected: selected.len(),
             total: suite.cases.len(),
+            case_set: suite.case_set.clone(),
         };
         let skipped: Vec<_> = skipped_cases
             .iter()

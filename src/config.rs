@@ -44,7 +44,8 @@ pub struct RunConfig {
     pub stop_after_timeouts: u32,
     pub max_body: usize,
     pub disabled_features: Vec<crate::spec::Feature>,
-    pub specs: PathBuf,
+    /// `--specs`; None: the case set built into the binary.
+    pub specs: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub tls: crate::http::TlsOptions,
@@ -132,16 +133,6 @@ impl OfficialEnv {
             tls_insecure: var("OCI_TLS").as_deref() == Some("insecure"),
         })
     }
-}
-
-/// Where `specs/` is when `--specs` is not given: the working directory's, else the one this
-/// binary was built from (so `cargo run` works from anywhere in the checkout).
-pub fn default_specs_dir() -> PathBuf {
-    let local = PathBuf::from("specs");
-    if local.join(crate::spec::CATALOG_FILE).is_file() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs")
 }
 
 #[cfg(test)]

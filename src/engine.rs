@@ -8,14 +8,14 @@ use crate::spec::{
 };
 use crate::template::{self, Scope};
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Pass,
@@ -44,7 +44,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequirementRef {
     pub id: String,
     pub level: String,
@@ -86,6 +86,8 @@ pub struct RunInfo {
     pub run_id: String,
     pub selected: usize,
     pub total: usize,
+    /// The case set the run used (embedded or a `--specs` directory, and its digest).
+    pub case_set: crate::spec::CaseSet,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -359,7 +361,7 @@ impl Engine {
         };
         for ex in probe {
             run.observe(&ex);
-            run.transcript.push(ex);
+            run.transcript.push(ex.slimmed());
         }
         for (i, step) in case.steps.iter().enumerate() {
             let label = step_label(i, step);
@@ -510,8 +512,9 @@ impl CaseRun<'_> {
         let mut trail = self.engine.http.send_traced(req).await;
         let ex = trail.pop().expect("at least one exchange");
         self.observe(&ex);
-        self.transcript.extend(trail);
-        self.transcript.push(ex.clone());
+        self.transcript
+            .extend(trail.into_iter().map(Exchange::slimmed));
+        self.transcript.push(ex.clone().slimmed());
         ex
     }
 
@@ -545,7 +548,7 @@ impl CaseRun<'_> {
                 }
                 let (probe, challenge) = self.engine.http.probe_challenge().await;
                 let status = probe.status;
-                self.transcript.push(probe);
+                self.transcript.push(probe.slimmed());
                 let challenge = challenge.filter(Challenge::is_bearer).ok_or_else(|| {
                     Stop::Unsupported(format!(
                         "the registry does not use bearer tokens (GET /v2/ without credentials \
@@ -555,7 +558,7 @@ impl CaseRun<'_> {
                 })?;
                 let (ex, token) = self.engine.http.run_token(&challenge, &scopes).await;
                 let answer = describe_answer(&ex);
-                self.transcript.push(ex);
+                self.transcript.push(ex.slimmed());
                 let token = token.ok_or_else(|| {
                     Stop::Setup(format!(
                         "the token service gave no token for {}: {answer}",
@@ -1124,45 +1127,46 @@ impl CaseRun<'_> {
         Ok(f)
     }
 
+    /// Body checks see the whole body by its size and digests even when it was too large to
+    /// keep (see [`crate::http::KEPT_BODY_BYTES`]).
     fn body_check(&self, c: &BodyCheck, ex: &Exchange) -> Result<Vec<String>, Stop> {
         let mut f = Vec::new();
-        let body = &ex.body;
+        let size = ex.body_size();
         if let Some(name) = &c.fixture {
             let item = self.item(name)?;
-            if body != &item.bytes {
+            if !ex.body_is(&item.bytes) {
                 f.push(format!(
-                    "body differs from {name}: got {} bytes ({}), want {} bytes ({})",
-                    body.len(),
-                    crate::content::digest_of(item.algorithm, body),
+                    "body differs from {name}: got {size} bytes ({}), want {} bytes ({})",
+                    ex.body_digest(item.algorithm),
                     item.bytes.len(),
                     item.digest
                 ));
             }
         }
-        if c.empty == Some(true) && !body.is_empty() {
-            f.push(format!("expected an empty body, got {} bytes", body.len()));
+        if c.empty == Some(true) && size > 0 {
+            f.push(format!("expected an empty body, got {size} bytes"));
         }
         if let Some(d) = &c.digest {
             let d = self.expand(d)?;
             let alg = d.split(':').next().unwrap_or("sha256");
-            let got = crate::content::digest_of(alg, body);
+            let got = ex.body_digest(alg);
             if got != d {
                 f.push(format!("body digest is {got}, want {d}"));
             }
         }
         if let Some((name, a, z)) = &c.range {
             let want = slice(&self.item(name)?.bytes, *a, *z).map_err(Stop::Setup)?;
-            if body != &want {
+            if !ex.body_is(&want) {
                 f.push(format!(
-                    "body is not bytes {a}-{z} of {name}: got {} bytes, want {}",
-                    body.len(),
+                    "body is not bytes {a}-{z} of {name}: got {size} bytes, want {}",
                     want.len()
                 ));
             }
         }
         if let Some(t) = &c.text {
             let t = self.expand(t)?;
-            if body.as_ref() != t.as_bytes() {
+            if !ex.body_is(t.as_bytes()) {
+                let body = &ex.body;
                 f.push(format!(
                     "body is `{}`, want `{t}`",
                     String::from_utf8_lossy(&body[..body.len().min(200)])

@@ -14,6 +14,15 @@ const PREVIEW_BYTES: usize = 2048;
 /// Redirects followed for one request before it is a redirect loop.
 const MAX_REDIRECTS: usize = 10;
 
+/// Response bodies are kept whole for the checks up to this size (the cases' largest fixture is
+/// 6 MiB). A larger body is hashed as it streams in and only its first bytes are kept, with its
+/// size and digests, so what the harness holds stays bounded whatever a registry sends; raw-mode
+/// answers (error answers to malformed requests) may not be larger.
+pub const KEPT_BODY_BYTES: usize = 8 << 20;
+
+/// Header values longer than this are cut in transcripts (checks see them whole).
+const TRANSCRIPT_HEADER_BYTES: usize = 8 << 10;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("invalid URL `{0}`: {1}")]
@@ -88,6 +97,8 @@ pub struct Http {
     client: reqwest::Client,
     base: reqwest::Url,
     max_body: usize,
+    /// Response bodies are kept whole up to this size ([`KEPT_BODY_BYTES`] unless set).
+    kept_body: usize,
     credentials: Option<Credentials>,
     timeout: Duration,
     /// Bearer tokens from the registry's token service by scope (`repository:NAME`, action), so
@@ -138,6 +149,15 @@ pub struct Exchange {
     /// The URL that gave the answer, after redirects.
     #[serde(skip)]
     pub answered_by: Option<reqwest::Url>,
+    /// Size of the request body, when there is one.
+    pub request_size: Option<u64>,
+    /// Size and sha256 digest of the whole response body, even when `body` holds only its
+    /// first [`KEPT_BODY_BYTES`] (or, in a transcript, its first bytes).
+    pub response_size: Option<u64>,
+    pub response_digest: Option<String>,
+    /// The sha512 digest of a body too large to keep (a kept body is hashed when asked).
+    #[serde(skip)]
+    pub response_sha512: Option<String>,
 }
 
 impl Exchange {
@@ -161,8 +181,67 @@ impl Exchange {
             .filter(|s| !s.is_empty())
             .collect()
     }
+    /// The body as JSON; None for a body that is not, or was too large to keep.
     pub fn json(&self) -> Option<serde_json::Value> {
+        if !self.body_complete() {
+            return None;
+        }
         serde_json::from_slice(&self.body).ok()
+    }
+    /// Whether `body` holds the whole response body.
+    pub fn body_complete(&self) -> bool {
+        self.response_size
+            .is_none_or(|n| n == self.body.len() as u64)
+    }
+    /// The size of the whole response body.
+    pub fn body_size(&self) -> u64 {
+        self.response_size.unwrap_or(self.body.len() as u64)
+    }
+    /// The digest of the whole response body (`sha256:…` or `sha512:…`), kept or not.
+    pub fn body_digest(&self, algorithm: &str) -> String {
+        if self.body_complete() {
+            return crate::content::digest_of(algorithm, &self.body);
+        }
+        let streamed = match algorithm {
+            "sha512" => self.response_sha512.clone(),
+            _ => self.response_digest.clone(),
+        };
+        streamed.unwrap_or_default()
+    }
+    /// Whether the whole response body is `want`: byte for byte when it was kept, else by size
+    /// and sha256 digest.
+    pub fn body_is(&self, want: &[u8]) -> bool {
+        if self.body_complete() {
+            return self.body == want;
+        }
+        self.body_size() == want.len() as u64
+            && self.response_digest.as_deref() == Some(&crate::content::digest_of("sha256", want))
+    }
+    /// What a transcript keeps of this exchange: the body's first bytes (its size and digest
+    /// are recorded), the request body only when a curl line can show it, header values cut at
+    /// a few KiB; bounded whatever the registry sent, so a run's memory does not grow with it.
+    pub fn slimmed(mut self) -> Exchange {
+        if self.body.len() > PREVIEW_BYTES {
+            // A copy: a slice would keep the whole allocation alive.
+            self.body = Bytes::copy_from_slice(&self.body[..PREVIEW_BYTES]);
+        }
+        if self
+            .request_bytes
+            .as_ref()
+            .is_some_and(|b| b.len() > crate::report::CURL_INLINE_BYTES)
+        {
+            self.request_bytes = None;
+        }
+        for (_, v) in &mut self.response_headers {
+            if v.len() > TRANSCRIPT_HEADER_BYTES {
+                let cut = (0..=TRANSCRIPT_HEADER_BYTES)
+                    .rev()
+                    .find(|i| v.is_char_boundary(*i))
+                    .unwrap_or(0);
+                *v = format!("{}… <{} bytes in all>", &v[..cut], v.len());
+            }
+        }
+        self
     }
     /// The request, or the reading of its answer, ran out of time.
     pub fn timed_out(&self) -> bool {
@@ -210,6 +289,7 @@ impl Http {
             client,
             base,
             max_body,
+            kept_body: KEPT_BODY_BYTES,
             credentials,
             timeout,
             tokens: Arc::default(),
@@ -218,6 +298,12 @@ impl Http {
             limits: Arc::default(),
             forced_scopes: Vec::new(),
         })
+    }
+
+    /// Keeps response bodies whole up to `bytes` instead of [`KEPT_BODY_BYTES`].
+    pub fn with_kept_body(mut self, bytes: usize) -> Http {
+        self.kept_body = bytes;
+        self
     }
 
     /// Adds these scopes to every token request the run's own flow makes.
@@ -466,6 +552,7 @@ impl Http {
             ex.response_body = Some(v.to_string());
         }
         ex.body = Bytes::new();
+        ex.response_digest = None;
         (ex, token)
     }
 
@@ -642,21 +729,21 @@ impl Http {
                 )
             })
             .collect();
-        let mut body = Vec::new();
+        let mut body = BodySink::new(self.kept_body, resp.content_length());
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > self.max_body {
+                    if body.size + chunk.len() as u64 > self.max_body as u64 {
                         return Err(format!(
                             "response body exceeds the {} byte limit",
                             self.max_body
                         ));
                     }
-                    body.extend_from_slice(&chunk);
+                    body.push(&chunk);
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    ex.body = body.into();
+                    body.finish(ex);
                     return Err(format!(
                         "connection broken while reading the body: {}",
                         describe_reqwest_error(e)
@@ -664,12 +751,7 @@ impl Http {
                 }
             }
         }
-        ex.response_body = if body.is_empty() {
-            None
-        } else {
-            Some(preview(&body))
-        };
-        ex.body = body.into();
+        body.finish(ex);
         Ok(())
     }
 }
@@ -706,8 +788,9 @@ fn new_exchange(req: &Request) -> Exchange {
             .iter()
             .map(|(k, v)| (k.clone(), redact_header(k, v)))
             .collect(),
-        request_body: req.body.as_ref().map(|b| preview(b)),
+        request_body: req.body.as_ref().map(|b| preview(b, b.len() as u64)),
         request_bytes: req.body.clone(),
+        request_size: req.body.as_ref().map(|b| b.len() as u64),
         ..Exchange::default()
     }
 }
@@ -807,7 +890,7 @@ impl Http {
             let _ = stream.write_all(b).await;
         }
         let _ = stream.flush().await;
-        let limit = self.max_body + 64 * 1024;
+        let limit = self.max_body.min(self.kept_body) + 64 * 1024;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         loop {
@@ -850,13 +933,73 @@ impl Http {
         } else if let Some(n) = content_length(&headers) {
             body.truncate(n);
         }
-        ex.response_body = if body.is_empty() {
-            None
-        } else {
-            Some(preview(&body))
-        };
-        ex.body = body.into();
+        let mut sink = BodySink::new(self.kept_body, Some(body.len() as u64));
+        sink.push(&body);
+        sink.finish(ex);
         Ok(())
+    }
+}
+
+/// A response body as it arrives: kept whole up to `keep` bytes; past that only its first
+/// `keep` bytes are kept and the whole is hashed as it streams (sha256 and sha512, the
+/// algorithms cases check).
+struct BodySink {
+    kept: Vec<u8>,
+    keep: usize,
+    size: u64,
+    hashers: Option<(sha2::Sha256, sha2::Sha512)>,
+}
+
+impl BodySink {
+    fn new(keep: usize, announced: Option<u64>) -> BodySink {
+        let capacity = announced.map_or(0, |n| n.min(keep as u64) as usize);
+        BodySink {
+            kept: Vec::with_capacity(capacity),
+            keep,
+            size: 0,
+            hashers: None,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.size += chunk.len() as u64;
+        if self.hashers.is_none() && self.kept.len() + chunk.len() <= self.keep {
+            self.kept.extend_from_slice(chunk);
+            return;
+        }
+        let (sha256, sha512) = self.hashers.get_or_insert_with(|| {
+            let mut h = (sha2::Sha256::new(), sha2::Sha512::new());
+            h.0.update(&self.kept);
+            h.1.update(&self.kept);
+            h
+        });
+        sha256.update(chunk);
+        sha512.update(chunk);
+        let room = self.keep.saturating_sub(self.kept.len()).min(chunk.len());
+        self.kept.extend_from_slice(&chunk[..room]);
+    }
+
+    fn finish(self, ex: &mut Exchange) {
+        use sha2::Digest;
+        ex.response_size = Some(self.size);
+        match self.hashers {
+            None => {
+                ex.response_digest = Some(crate::content::digest_of("sha256", &self.kept));
+            }
+            Some((sha256, sha512)) => {
+                ex.response_digest = Some(format!("sha256:{}", hex::encode(sha256.finalize())));
+                ex.response_sha512 = Some(format!("sha512:{}", hex::encode(sha512.finalize())));
+                ex.notes.push(format!(
+                    "a {}-byte body: only its first {} bytes are kept for checks (JSON checks \
+                     fail on it; sizes and digests are of the whole body)",
+                    self.size,
+                    self.kept.len()
+                ));
+            }
+        }
+        ex.response_body = (self.size > 0).then(|| preview(&self.kept, self.size));
+        ex.body = self.kept.into();
     }
 }
 
@@ -1199,7 +1342,8 @@ pub fn redact_header(name: &str, value: &str) -> String {
     }
 }
 
-fn preview(b: &[u8]) -> String {
+/// The transcript's text for a body whose first bytes are `b` and whose size is `total`.
+fn preview(b: &[u8], total: u64) -> String {
     let shown = &b[..b.len().min(PREVIEW_BYTES)];
     let text = match std::str::from_utf8(shown) {
         Ok(s)
@@ -1209,10 +1353,10 @@ fn preview(b: &[u8]) -> String {
         {
             s.to_string()
         }
-        _ => format!("<{} bytes of binary data>", b.len()),
+        _ => format!("<{total} bytes of binary data>"),
     };
-    if b.len() > PREVIEW_BYTES && !text.starts_with('<') {
-        format!("{text}… <{} bytes in all>", b.len())
+    if total > shown.len() as u64 && !text.starts_with('<') {
+        format!("{text}… <{total} bytes in all>")
     } else {
         text
     }

@@ -573,43 +573,111 @@ pub struct Suite {
     pub catalog: Catalog,
     /// (file the case came from, the case)
     pub cases: Vec<(PathBuf, Case)>,
+    /// Which case set this is, for reports.
+    pub case_set: CaseSet,
+}
+
+/// Names the case set a run used: where it came from and a digest of its files, so two reports
+/// can be told apart (or matched) even when the tool versions agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSet {
+    /// `embedded` (built into the binary) or the `--specs` directory.
+    pub source: String,
+    /// `sha256:` over every file's name and contents, in name order: the same files give the
+    /// same digest whether embedded or read from a directory.
+    pub digest: String,
+    /// How many cases the set holds.
+    pub cases: usize,
 }
 
 pub const CATALOG_FILE: &str = "requirements.json";
 /// Files in the spec directory that are not case files.
 const NOT_CASES: &[&str] = &[CATALOG_FILE, "schema.json"];
+/// [`CaseSet::source`] of the set built into the binary.
+pub const EMBEDDED_SOURCE: &str = "embedded";
+
+mod embedded {
+    // Written by build.rs: `FILES`, every `specs/*.json` as (name, contents).
+    include!(concat!(env!("OUT_DIR"), "/embedded_specs.rs"));
+}
 
 impl Suite {
+    /// The case set built into this binary (`specs/*.json` at build time).
+    pub fn embedded() -> Result<Suite, SpecError> {
+        let files = embedded::FILES
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        Suite::from_files(Path::new("specs"), EMBEDDED_SOURCE.into(), files)
+    }
+
     /// Loads `dir/requirements.json` and every other `dir/*.json` as a case file.
     pub fn load(dir: &Path) -> Result<Suite, SpecError> {
-        let catalog_path = dir.join(CATALOG_FILE);
-        let catalog: Catalog = read_json(&catalog_path)?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| SpecError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "json")
-                    && !NOT_CASES.contains(&p.file_name().and_then(|n| n.to_str()).unwrap_or(""))
-            })
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(SpecError::Empty(dir.to_path_buf()));
-        }
-        let mut cases = Vec::new();
-        for f in files {
-            let file: SpecFile = read_json(&f)?;
-            for c in file.cases {
-                cases.push((f.clone(), c));
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|source| SpecError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })? {
+            let Some(path) = entry.ok().map(|e| e.path()) else {
+                continue;
+            };
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                files.push((name.to_string(), text));
             }
         }
+        Suite::from_files(dir, dir.display().to_string(), files)
+    }
+
+    /// Parses and validates a case set given as (file name, contents); `dir` prefixes the names
+    /// in errors and in each case's `file`.
+    fn from_files(
+        dir: &Path,
+        source: String,
+        mut files: Vec<(String, String)>,
+    ) -> Result<Suite, SpecError> {
+        files.sort();
+        let catalog_text = files
+            .iter()
+            .find(|(n, _)| n == CATALOG_FILE)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| SpecError::Io {
+                path: dir.join(CATALOG_FILE),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })?;
+        let catalog: Catalog = parse_json(&dir.join(CATALOG_FILE), catalog_text)?;
+        let mut cases = Vec::new();
+        let mut any = false;
+        for (name, text) in files
+            .iter()
+            .filter(|(n, _)| !NOT_CASES.contains(&n.as_str()))
+        {
+            any = true;
+            let path = dir.join(name);
+            let file: SpecFile = parse_json(&path, text)?;
+            for c in file.cases {
+                cases.push((path.clone(), c));
+            }
+        }
+        if !any {
+            return Err(SpecError::Empty(dir.to_path_buf()));
+        }
+        let case_set = CaseSet {
+            source,
+            digest: files_digest(&files),
+            cases: cases.len(),
+        };
         let suite = Suite {
             dir: dir.to_path_buf(),
             catalog,
             cases,
+            case_set,
         };
         suite.validate()?;
         Ok(suite)
@@ -617,7 +685,17 @@ impl Suite {
 
     /// Loads a single case file (a fuzz reproducer, say) against a catalog.
     pub fn load_file(path: &Path, catalog: Catalog) -> Result<Suite, SpecError> {
-        let file: SpecFile = read_json(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: SpecFile = parse_json(path, &text)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let case_set = CaseSet {
+            source: path.display().to_string(),
+            digest: files_digest(&[(name.to_string(), text.clone())]),
+            cases: file.cases.len(),
+        };
         let suite = Suite {
             dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             catalog,
@@ -626,6 +704,7 @@ impl Suite {
                 .into_iter()
                 .map(|c| (path.to_path_buf(), c))
                 .collect(),
+            case_set,
         };
         suite.validate()?;
         Ok(suite)
@@ -654,15 +733,25 @@ impl Suite {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| SpecError::Parse {
+fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, SpecError> {
+    serde_json::from_str(text).map_err(|e| SpecError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+/// `sha256:` of every (name, contents) in order, each field length-prefixed so no two different
+/// sets hash alike.
+fn files_digest(files: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, text) in files {
+        for part in [name.as_bytes(), text.as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 fn valid_case_id(id: &str) -> bool {

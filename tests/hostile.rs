@@ -637,3 +637,108 @@ fn a_hanging_registry_kept_the_run_going_past_any_deadline() {
         assert!(m.contains("--deadline 2 s"), "{m}");
     }
 }
+
+/// A registry whose every answer is 200 with a body of `size` bytes of `a`.
+async fn big_bodies(size: usize) -> String {
+    serve("127.0.0.1", move |_| {
+        let body = "a".repeat(size);
+        move |_: &str| {
+            reply(
+                "200 OK",
+                "Content-Type: application/octet-stream\r\n",
+                &body,
+            )
+        }
+    })
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn every_large_body_was_kept_whole_in_memory() {
+    use sha2::Digest;
+    let size = 20 << 20;
+    let url = big_bodies(size).await;
+    let whole = "a".repeat(size);
+    let sha256 = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&whole)));
+    let sha512 = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&whole)));
+
+    let http = Http::new(&url, Duration::from_secs(10), 64 << 20, None).unwrap();
+    let ex = http.send(get(format!("{url}/v2/x/blobs/y"))).await;
+    assert_eq!(ex.status, Some(200), "{:?}", ex.error);
+    assert_eq!(ex.body.len(), oci_conformance::http::KEPT_BODY_BYTES);
+    assert!(!ex.body_complete());
+    assert_eq!(ex.body_size(), size as u64);
+    assert_eq!(ex.body_digest("sha256"), sha256);
+    assert_eq!(ex.body_digest("sha512"), sha512);
+    assert!(ex.body_is(whole.as_bytes()));
+    assert!(!ex.body_is(&whole.as_bytes()[1..]));
+    assert!(ex.json().is_none());
+    assert!(
+        ex.notes.iter().any(|n| n.contains("only its first")),
+        "{:?}",
+        ex.notes
+    );
+    let kept = ex.slimmed();
+    assert!(kept.body.len() <= 2048);
+    assert_eq!(kept.response_size, Some(size as u64));
+    assert_eq!(kept.response_digest.as_deref(), Some(sha256.as_str()));
+
+    // The checks still see the whole body: its digest verifies, and the case's transcript keeps
+    // a few KiB per exchange however large the answers.
+    let specs = spec_dir(&format!(
+        r#"[{{"id":"x/big","workflow":"pull","title":"t","requirements":["R-022"],"level":"MUST",
+        "steps":[
+          {{"request":{{"path":"/v2/${{repo}}/blobs/a"}},"expect":{{"status":[200],"body":{{"digest":"{sha256}"}}}}}},
+          {{"request":{{"path":"/v2/${{repo}}/blobs/b"}},"expect":{{"status":[200],"body":{{"digest":"{sha512}"}}}}}},
+          {{"request":{{"path":"/v2/${{repo}}/blobs/c"}},"expect":{{"status":[200]}}}}]}},
+        {{"id":"x/big-wrong","workflow":"pull","title":"t","requirements":["R-022"],"level":"MUST",
+        "steps":[{{"request":{{"path":"/v2/${{repo}}/blobs/a"}},
+                   "expect":{{"status":[200],"body":{{"digest":"sha256:{}"}}}}}}]}}]"#,
+        "0".repeat(64)
+    ));
+    let e = engine(http, specs.path());
+    let (f, c) = &e.suite.cases[0];
+    let r = e.run_case(f, c).await;
+    assert_eq!(r.outcome, Outcome::Pass, "{:?}", r.message);
+    assert_eq!(r.transcript.len(), 3);
+    for ex in &r.transcript {
+        assert!(ex.body.len() <= 2048, "{} bytes kept", ex.body.len());
+        assert_eq!(ex.response_size, Some(size as u64));
+    }
+    let (f, c) = &e.suite.cases[1];
+    let r = e.run_case(f, c).await;
+    assert_eq!(r.outcome, Outcome::Fail, "{:?}", r.message);
+    assert!(r.message.unwrap().contains(&sha256));
+}
+
+#[test]
+fn the_fuzzer_kept_every_response_body_of_a_case() {
+    use oci_conformance::fuzz::http::{Answer, Client, Req};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let size = 12 << 20;
+    let url = rt.block_on(big_bodies(size));
+    let mut client = Client::new(
+        &url,
+        Duration::from_secs(10),
+        None,
+        None,
+        TlsOptions::default(),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        match client.send(Req::new("GET", "/v2/x/blobs/y")) {
+            // The oracle judges the whole body...
+            Answer::Response(r) => assert_eq!(r.body.len(), size),
+            other => panic!("{}", other.describe()),
+        }
+    }
+    // ...the case's transcript keeps only the first bytes of each.
+    assert_eq!(client.transcript.len(), 3);
+    for ex in &client.transcript {
+        match &ex.answer {
+            Answer::Response(r) => assert!(r.body.len() <= 4096, "{} bytes kept", r.body.len()),
+            other => panic!("{}", other.describe()),
+        }
+    }
+}

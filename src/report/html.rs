@@ -154,7 +154,8 @@ impl Reporter for HtmlReport {
         if let Some(i) = &self.data.info {
             let _ = write!(
                 o,
-                "<p>Target <code>{}</code>{} · spec version {} · seed {} · run {}</p>",
+                "<p>Target <code>{}</code>{} · spec version {} · seed {} · run {}</p>\
+                 <p>oci-conformance {} · case set <code>{}</code> ({} cases, <code>{}</code>)</p>",
                 esc(&i.target),
                 if i.embedded {
                     " (embedded reference server)"
@@ -163,7 +164,11 @@ impl Reporter for HtmlReport {
                 },
                 esc(&i.spec_version),
                 i.seed,
-                esc(&i.run_id)
+                esc(&i.run_id),
+                env!("CARGO_PKG_VERSION"),
+                esc(&i.case_set.source),
+                i.case_set.cases,
+                esc(&i.case_set.digest),
             );
         }
         if let Some(s) = &self.data.summary {

@@ -128,9 +128,13 @@ impl Reporter for JunitReport {
             if cases.is_empty() {
                 continue;
             }
-            let suite = TestSuiteBuilder::new(&format!("oci-conformance.{}", w.as_str()))
-                .add_testcases(cases)
-                .build();
+            let mut suite = TestSuiteBuilder::new(&format!("oci-conformance.{}", w.as_str()));
+            suite.add_testcases(cases);
+            if let Some(i) = &self.data.info {
+                // junit-report has no suite properties: what ran goes in the suite's system-out.
+                suite.set_system_out(&xml_safe(&super::provenance(i)));
+            }
+            let suite = suite.build();
             report.add_testsuite(suite);
         }
         let mut out = Vec::new();

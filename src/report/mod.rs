@@ -30,6 +30,24 @@ impl Collected {
     }
 }
 
+/// One line naming what produced a report: tool version, case set, target and spec version.
+pub(crate) fn provenance(i: &RunInfo) -> String {
+    format!(
+        "oci-conformance {} · case set {} ({}, {} cases) · target {}{} · spec version {}",
+        env!("CARGO_PKG_VERSION"),
+        i.case_set.source,
+        i.case_set.digest,
+        i.case_set.cases,
+        i.target,
+        if i.embedded {
+            " (embedded reference server)"
+        } else {
+            ""
+        },
+        i.spec_version
+    )
+}
+
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -68,6 +86,9 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     }
     Cow::Owned(out)
 }
+
+/// Request bodies up to this size, in UTF-8 text, are written into curl lines.
+pub const CURL_INLINE_BYTES: usize = 4096;
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -164,14 +185,19 @@ fn curl_command(ex: &crate::http::Exchange, target: &str) -> String {
             parts.push(format!("-H {}", q(&format!("{k}: {v}"))));
         }
     }
-    if let Some(b) = &ex.request_bytes {
-        match std::str::from_utf8(b) {
-            Ok(s) if b.len() <= 4096 && !s.contains('\0') => {
-                parts.push(format!("--data-binary {}", q(s)))
-            }
-            // Generated content: rerun with the same --seed and --filter for the same bytes.
-            _ => parts.push(format!("--data-binary @body-{}-bytes.bin", b.len())),
-        }
+    let inline = ex.request_bytes.as_ref().and_then(|b| {
+        std::str::from_utf8(b)
+            .ok()
+            .filter(|s| b.len() <= CURL_INLINE_BYTES && !s.contains('\0'))
+    });
+    let size = ex
+        .request_size
+        .or_else(|| ex.request_bytes.as_ref().map(|b| b.len() as u64));
+    match (inline, size) {
+        (Some(s), _) => parts.push(format!("--data-binary {}", q(s))),
+        // Generated content: rerun with the same --seed and --filter for the same bytes.
+        (None, Some(n)) => parts.push(format!("--data-binary @body-{n}-bytes.bin")),
+        (None, None) => {}
     }
     parts.push(target.to_string());
     parts.join(" ")
