@@ -11,5 +11,6 @@ mod discovery;
 mod management;
 mod manifests;
 mod persistence;
+mod profiles;
 mod tls;
 mod uploads;
