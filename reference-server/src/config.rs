@@ -2,6 +2,7 @@
 
 use crate::auth::{AccessRule, AuthConfig, AuthMode, Htpasswd};
 use crate::errors::Error;
+use crate::limits::{FileLimits, Limits};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     /// None: plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Timeouts, caps and budgets against clients that hold on to the server.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -89,6 +92,7 @@ impl Default for Config {
             referrers_page_size: None,
             auth: None,
             tls: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -159,6 +163,9 @@ impl Config {
                 cert: t.cert,
                 key: t.key,
             });
+        }
+        if let Some(l) = f.limits {
+            self.limits.apply(l)?;
         }
         Ok(())
     }
@@ -252,6 +259,7 @@ struct FileConfig {
     referrers_page_size: Option<usize>,
     auth: Option<FileAuth>,
     tls: Option<FileTls>,
+    limits: Option<FileLimits>,
 }
 
 #[cfg(test)]

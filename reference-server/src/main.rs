@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use oci_reference_server::limits::FileLimits;
 use oci_reference_server::{AccessRule, AuthConfig, Config, Htpasswd, StorageConfig, TlsConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -101,6 +102,42 @@ struct Cli {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
     #[arg(long, env = "OCI_SERVER_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Most open connections (one more is answered 503 TOOMANYREQUESTS; default 1000).
+    #[arg(long, env = "OCI_SERVER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds to receive a request head, TLS handshake included; also the HTTP/1.1 keep-alive
+    /// idle limit (default 30).
+    #[arg(long, env = "OCI_SERVER_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<u64>,
+    /// Seconds without a byte either way before a connection is closed (default 300).
+    #[arg(long, env = "OCI_SERVER_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Longest wait in seconds for the next piece of a request body (default 60).
+    #[arg(long, env = "OCI_SERVER_BODY_TIMEOUT")]
+    body_timeout: Option<u64>,
+    /// Bytes of manifest bodies buffered at once, all requests together (default 256 MiB; above
+    /// it 429 TOOMANYREQUESTS).
+    #[arg(long, env = "OCI_SERVER_MANIFEST_MEMORY")]
+    manifest_memory: Option<u64>,
+    /// Seconds allowed to receive a whole manifest body (default 120).
+    #[arg(long, env = "OCI_SERVER_MANIFEST_BODY_TIMEOUT")]
+    manifest_body_timeout: Option<u64>,
+    /// Seconds an upload session may stay unused before it is purged (default 86400).
+    #[arg(long, env = "OCI_SERVER_UPLOAD_EXPIRY")]
+    upload_expiry: Option<u64>,
+    /// Seconds between online garbage collections of unreferenced blobs (default 3600; 0: off).
+    #[arg(long, env = "OCI_SERVER_GC_INTERVAL")]
+    gc_interval: Option<u64>,
+    /// Failed logins per client address per window before it is refused (default 20).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURES_PER_ADDRESS")]
+    auth_failures_per_address: Option<u32>,
+    /// Failed logins per user name per window before that user is refused from addresses
+    /// it never logged in from (default 10).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURES_PER_USER")]
+    auth_failures_per_user: Option<u32>,
+    /// Seconds over which failed logins are counted (default 60).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURE_WINDOW")]
+    auth_failure_window: Option<u64>,
     /// Print `USER:<bcrypt hash>` for the password read from stdin (one line), then exit.
     #[arg(long, value_name = "USER")]
     hash_password: Option<String>,
@@ -202,6 +239,19 @@ impl Cli {
         if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
             c.tls = Some(TlsConfig { cert, key });
         }
+        c.limits.apply(FileLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+            manifest_memory: self.manifest_memory,
+            manifest_body_timeout: self.manifest_body_timeout,
+            upload_expiry: self.upload_expiry,
+            gc_interval: self.gc_interval,
+            auth_failures_per_address: self.auth_failures_per_address,
+            auth_failures_per_user: self.auth_failures_per_user,
+            auth_failure_window: self.auth_failure_window,
+        })?;
         Ok(c)
     }
 }

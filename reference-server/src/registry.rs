@@ -6,6 +6,7 @@ use crate::errors::{Code, RegistryError};
 use crate::storage::{Storage, UploadMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What the registry remembers about a stored manifest (its bytes live in the blob store).
@@ -45,11 +46,47 @@ pub struct Session {
     pub hasher: Option<Hasher>,
     /// The last chunk was below `chunk_min_length`: it must have been the final one.
     pub last_chunk_short: bool,
-    /// Set when the session was completed or cancelled while a request waited for it.
-    pub gone: bool,
 }
 
-pub type SessionRef = Arc<tokio::sync::Mutex<Session>>;
+/// A session as the registry holds it: `state` is locked by the request that writes it, and
+/// the rest is what a status or cancel request needs without waiting for that request (whose
+/// body may be stalled).
+pub struct SessionSlot {
+    pub id: String,
+    pub repo: String,
+    /// Bytes accepted so far: `state.meta.offset` as of the last completed chunk.
+    pub offset: AtomicU64,
+    /// Set when the session was completed, cancelled or purged.
+    pub gone: AtomicBool,
+    /// Set by a cancel: a body still arriving for this session stops at once.
+    pub cancel: tokio::sync::watch::Sender<bool>,
+    pub state: tokio::sync::Mutex<Session>,
+}
+
+impl SessionSlot {
+    fn new(s: Session) -> Self {
+        SessionSlot {
+            id: s.id.clone(),
+            repo: s.meta.repo.clone(),
+            offset: AtomicU64::new(s.meta.offset),
+            gone: AtomicBool::new(false),
+            cancel: tokio::sync::watch::channel(false).0,
+            state: tokio::sync::Mutex::new(s),
+        }
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Marks the session ended and stops a body still arriving for it.
+    pub fn end(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.cancel.send_replace(true);
+    }
+}
+
+pub type SessionRef = Arc<SessionSlot>;
 
 pub struct Registry {
     pub config: Config,
@@ -60,6 +97,8 @@ pub struct Registry {
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     sessions: Mutex<HashMap<String, SessionRef>>,
     manifest_cache: Mutex<ManifestCache>,
+    /// Bytes of manifest bodies that requests may buffer at once (`limits.manifest_memory`).
+    manifest_budget: Arc<tokio::sync::Semaphore>,
     /// Built from `config.auth`: the signing key and verification cache live for the process.
     pub(crate) auth: Option<crate::auth::AuthState>,
 }
@@ -102,7 +141,11 @@ impl Registry {
             .auth
             .clone()
             .map(|a| crate::auth::AuthState::new(a, config.tls.is_some()));
+        let budget = usize::try_from(config.limits.manifest_memory)
+            .unwrap_or(usize::MAX)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Registry {
+            manifest_budget: Arc::new(tokio::sync::Semaphore::new(budget)),
             auth,
             config,
             storage,
@@ -197,6 +240,25 @@ impl Registry {
         Ok(b)
     }
 
+    /// Reserves `n` more bytes of the manifest memory budget, held until the permit drops.
+    /// Never waits: over the budget the client is told to retry (429 `TOOMANYREQUESTS`).
+    pub fn reserve_manifest_memory(
+        &self,
+        n: u64,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, RegistryError> {
+        u32::try_from(n)
+            .ok()
+            .and_then(|n| self.manifest_budget.clone().try_acquire_many_owned(n).ok())
+            .ok_or_else(|| {
+                RegistryError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    Code::TooManyRequests,
+                    "too many manifest bodies in flight; retry shortly",
+                )
+                .with_header("retry-after", "1")
+            })
+    }
+
     /// True when some repository links the blob (automatic mount without `from`).
     pub fn blob_linked_anywhere(&self, d: &Digest) -> bool {
         self.repos().values().any(|r| r.blobs.contains(d))
@@ -211,7 +273,7 @@ impl Registry {
 
     pub fn session_insert(&self, s: Session) -> SessionRef {
         let id = s.id.clone();
-        let r = Arc::new(tokio::sync::Mutex::new(s));
+        let r = Arc::new(SessionSlot::new(s));
         lock(&self.sessions).insert(id, r.clone());
         r
     }
@@ -240,18 +302,17 @@ impl Registry {
                 sessions
                     .entry(id.clone())
                     .or_insert_with(|| {
-                        Arc::new(tokio::sync::Mutex::new(Session {
+                        Arc::new(SessionSlot::new(Session {
                             id: id.clone(),
                             meta,
                             hasher: None,
                             last_chunk_short: false,
-                            gone: false,
                         }))
                     })
                     .clone()
             }
         };
-        if s.lock().await.meta.repo != name {
+        if s.repo != name || s.is_gone() {
             return Err(unknown());
         }
         Ok(s)
@@ -268,8 +329,8 @@ impl Registry {
             if now.saturating_sub(meta.created) > max_age_secs {
                 let live = lock(&self.sessions).get(&id).cloned();
                 if let Some(s) = live {
-                    let mut g = s.lock().await;
-                    g.gone = true;
+                    s.end();
+                    let _wait = s.state.lock().await;
                 }
                 self.session_forget(&id);
                 if self.storage.delete_upload(&id).await? {

@@ -8,6 +8,7 @@ mod blobs;
 mod catalog;
 mod common;
 mod discovery;
+mod limits;
 mod management;
 mod manifests;
 mod persistence;
