@@ -65,7 +65,7 @@ const GET_BASE: &[u8] = b"GET /v2/ HTTP/1.1\r\nhost: x\r\n\r\n";
 #[tokio::test]
 async fn slow_request_head_is_cut_off() {
     let t = start_with(limited(|l| l.header_read_timeout = Duration::from_secs(1))).await;
-    let mut s = connect(t).await;
+    let mut s = connect(&t).await;
     let started = Instant::now();
     s.write_all(b"GET /v2/ HTTP/1.1\r\nhost: x\r\nx-slow: ")
         .await
@@ -89,7 +89,7 @@ async fn slow_request_head_is_cut_off() {
 #[tokio::test]
 async fn idle_connection_is_closed() {
     let t = start_with(limited(|l| l.idle_timeout = Duration::from_secs(1))).await;
-    let mut s = connect(t).await;
+    let mut s = connect(&t).await;
     s.write_all(GET_BASE).await.unwrap();
     let r = response(&mut s, Duration::from_secs(5)).await.unwrap();
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
@@ -103,13 +103,13 @@ async fn connections_over_the_cap_are_refused_clearly() {
     let t = start_with(limited(|l| l.max_connections = 3)).await;
     let mut held = Vec::new();
     for _ in 0..3 {
-        let mut s = connect(t).await;
+        let mut s = connect(&t).await;
         s.write_all(GET_BASE).await.unwrap();
         let r = response(&mut s, Duration::from_secs(5)).await.unwrap();
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         held.push(s);
     }
-    let mut extra = connect(t).await;
+    let mut extra = connect(&t).await;
     let _ = extra.write_all(GET_BASE).await;
     let r = response(&mut extra, Duration::from_secs(5)).await.unwrap();
     assert!(r.starts_with("HTTP/1.1 503"), "{r}");
@@ -123,7 +123,7 @@ async fn connections_over_the_cap_are_refused_clearly() {
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut again = connect(t).await;
+    let mut again = connect(&t).await;
     again.write_all(GET_BASE).await.unwrap();
     let r = response(&mut again, Duration::from_secs(5)).await.unwrap();
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
