@@ -1,4 +1,4 @@
-//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`.
+//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
@@ -45,11 +45,15 @@ pub enum Command {
     Fuzz(crate::fuzz::cli::FuzzArgs),
     /// Re-run a reproducer written by `fuzz` and say whether it still fails
     Replay(crate::fuzz::cli::ReplayArgs),
+    /// Compare two runs' results.json: regressions, fixes, newly unsupported features, new and
+    /// removed cases (text, Markdown, JUnit); exit 1 on a regression
+    Compare(crate::compare::CompareArgs),
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct SpecsArg {
-    /// Directory of spec files (requirements.json and one JSON file per area)
+    /// Directory of spec files (requirements.json and one JSON file per area); default: the
+    /// case set built into this binary (reports name which one ran)
     #[arg(long, env = "OCI_CONFORMANCE_SPECS")]
     pub specs: Option<PathBuf>,
 }
@@ -70,9 +74,15 @@ pub struct SelectArgs {
     #[arg(long, env = "OCI_CONFORMANCE_SPEC_VERSION")]
     pub spec_version: Option<String>,
     /// Optional features the registry lacks; their cases are skipped (comma list, e.g.
-    /// referrers,delete-blob; `oci-conformance list` shows each case's features)
-    #[arg(long, env = "OCI_CONFORMANCE_DISABLE_FEATURES", value_delimiter = ',')]
-    pub disable_feature: Vec<String>,
+    /// referrers,delete-blob; `oci-conformance list` shows each case's features). An unknown
+    /// name is a configuration error (exit 2), the same list as `fuzz`'s
+    #[arg(
+        long,
+        env = "OCI_CONFORMANCE_DISABLE_FEATURES",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub disable_feature: Vec<crate::spec::Feature>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -116,6 +126,18 @@ pub struct RunArgs {
     /// Per-request timeout in seconds
     #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT", default_value_t = 30)]
     pub timeout: u64,
+    /// Longest the whole run may take, in seconds (0: no limit); what is unfinished then is
+    /// reported as errors, with the reason
+    #[arg(long, env = "OCI_CONFORMANCE_DEADLINE", default_value_t = 1800)]
+    pub deadline: u64,
+    /// Stop the run once this many requests in a row have timed out (0: never): the registry
+    /// is taken as gone and the remaining cases are reported as errors, with the reason
+    #[arg(
+        long,
+        env = "OCI_CONFORMANCE_STOP_AFTER_TIMEOUTS",
+        default_value_t = 10
+    )]
+    pub stop_after_timeouts: u32,
     /// Largest response body read, in bytes
     #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
     pub max_body: usize,
@@ -143,15 +165,6 @@ pub struct RunArgs {
     /// Never draw a progress bar
     #[arg(long, env = "OCI_CONFORMANCE_NO_PROGRESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub no_progress: bool,
-}
-
-impl SelectArgs {
-    fn specs_dir(&self) -> PathBuf {
-        self.specs
-            .specs
-            .clone()
-            .unwrap_or_else(crate::config::default_specs_dir)
-    }
 }
 
 /// Turns flags, environment and official variables into a validated config.
@@ -216,9 +229,11 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         expected_failures: args.expected_failures.clone(),
         seed: args.seed.unwrap_or_else(rand::random),
         timeout: Duration::from_secs(args.timeout),
+        deadline: (args.deadline > 0).then(|| Duration::from_secs(args.deadline)),
+        stop_after_timeouts: args.stop_after_timeouts,
         max_body: args.max_body,
         disabled_features: args.select.disable_feature.clone(),
-        specs: args.select.specs_dir(),
+        specs: args.select.specs.specs.clone(),
         username: args.username.clone(),
         password: args.password.clone(),
         auth_scopes: args
@@ -258,7 +273,7 @@ pub fn skip_reason(
     case: &Case,
     workflows: &[Workflow],
     version: SpecVersion,
-    disabled: &[String],
+    disabled: &[crate::spec::Feature],
     credentials: bool,
 ) -> Option<String> {
     if !workflows.contains(&case.workflow) {
@@ -273,7 +288,7 @@ pub fn skip_reason(
     if let Some(f) = case.features.iter().find(|f| disabled.contains(f)) {
         return Some(format!("feature `{f}` disabled by configuration"));
     }
-    if !credentials && case.features.iter().any(|f| f == crate::spec::AUTH_FEATURE) {
+    if !credentials && case.features.contains(&crate::spec::AUTH_FEATURE) {
         return Some("tests authentication: needs --username/--password".into());
     }
     None
@@ -320,7 +335,8 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Run(args) => match run_command(&args) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("oci-conformance: {e}");
+                // Setup errors quote the registry (a refused ping, a token service's answer).
+                eprintln!("oci-conformance: {}", report::printable(&e.to_string()));
                 exit::SETUP
             }
         },
@@ -328,11 +344,17 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Coverage(args) => coverage_command(&args),
         Command::Fuzz(args) => crate::fuzz::cli::fuzz_command(&args),
         Command::Replay(args) => crate::fuzz::cli::replay_command(&args),
+        Command::Compare(args) => crate::compare::compare_command(&args),
     }
 }
 
-fn load_suite(dir: &Path) -> Result<Suite, ConfigError> {
-    Suite::load(dir).map_err(|e| ConfigError(e.to_string()))
+/// The `--specs` directory's cases, or the set built into the binary.
+fn load_suite(dir: Option<&Path>) -> Result<Suite, ConfigError> {
+    match dir {
+        Some(d) => Suite::load(d),
+        None => Suite::embedded(),
+    }
+    .map_err(|e| ConfigError(e.to_string()))
 }
 
 fn list_command(args: &SelectArgs) -> i32 {
@@ -344,7 +366,7 @@ fn list_command(args: &SelectArgs) -> i32 {
         }
     };
     let run = || -> Result<i32, ConfigError> {
-        let suite = load_suite(&args.specs_dir())?;
+        let suite = load_suite(args.specs.specs.as_deref())?;
         let (workflows, version) = selection(args, &official)?;
         let cases = filtered(&suite, &args.filter);
         if cases.is_empty() {
@@ -360,7 +382,11 @@ fn list_command(args: &SelectArgs) -> i32 {
                 c.workflow.as_str(),
                 c.level.as_str(),
                 c.requirements.join(","),
-                c.features.join(","),
+                c.features
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 skip.map(|s| format!("  [skip: {s}]")).unwrap_or_default()
             );
         }
@@ -373,11 +399,7 @@ fn list_command(args: &SelectArgs) -> i32 {
 }
 
 fn coverage_command(args: &SpecsArg) -> i32 {
-    let dir = args
-        .specs
-        .clone()
-        .unwrap_or_else(crate::config::default_specs_dir);
-    match load_suite(&dir) {
+    match load_suite(args.specs.as_deref()) {
         Ok(suite) => {
             let cov = crate::coverage::Coverage::of(&suite);
             print!("{}", cov.render(&suite));
@@ -393,7 +415,7 @@ fn coverage_command(args: &SpecsArg) -> i32 {
 fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
     let official = OfficialEnv::from_env()?;
     let cfg = resolve(args, &official)?;
-    let suite = load_suite(&cfg.specs)?;
+    let suite = load_suite(cfg.specs.as_deref())?;
     let ids: Vec<(&str, &[String])> = suite
         .cases
         .iter()
@@ -454,7 +476,8 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             cfg.tls.clone(),
         )
         .map_err(|e| ConfigError(e.to_string()))?
-        .with_forced_scopes(cfg.auth_scopes.clone());
+        .with_forced_scopes(cfg.auth_scopes.clone())
+        .with_run_limits(cfg.deadline, cfg.stop_after_timeouts);
         ping(&http, &url).await?;
         let suite = Arc::new(suite);
         let engine = Engine {
@@ -475,6 +498,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             run_id: engine.ctx.run_id.clone(),
             selected: selected.len(),
             total: suite.cases.len(),
+            case_set: suite.case_set.clone(),
         };
         let skipped: Vec<_> = skipped_cases
             .iter()
@@ -496,6 +520,12 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             &mut reporters,
         )
         .await;
+        if let Some(why) = engine.http.stopped() {
+            eprintln!(
+                "oci-conformance: {}: {why}; unfinished cases are reported as errors",
+                crate::http::RUN_STOPPED
+            );
+        }
         for r in reporters.iter_mut() {
             r.finish()
                 .map_err(|e| ConfigError(format!("cannot write a report: {e}")))?;

@@ -38,9 +38,14 @@ pub struct RunConfig {
     pub expected_failures: Option<PathBuf>,
     pub seed: u64,
     pub timeout: Duration,
+    /// `--deadline`: the whole run's time limit (None: no limit).
+    pub deadline: Option<Duration>,
+    /// `--stop-after-timeouts`: requests in a row that may time out (0: no limit).
+    pub stop_after_timeouts: u32,
     pub max_body: usize,
-    pub disabled_features: Vec<String>,
-    pub specs: PathBuf,
+    pub disabled_features: Vec<crate::spec::Feature>,
+    /// `--specs`; None: the case set built into the binary.
+    pub specs: Option<PathBuf>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub tls: crate::http::TlsOptions,
@@ -128,16 +133,6 @@ impl OfficialEnv {
             tls_insecure: var("OCI_TLS").as_deref() == Some("insecure"),
         })
     }
-}
-
-/// Where `specs/` is when `--specs` is not given: the working directory's, else the one this
-/// binary was built from (so `cargo run` works from anywhere in the checkout).
-pub fn default_specs_dir() -> PathBuf {
-    let local = PathBuf::from("specs");
-    if local.join(crate::spec::CATALOG_FILE).is_file() {
-        return local;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs")
 }
 
 #[cfg(test)]

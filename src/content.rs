@@ -75,10 +75,12 @@ impl Content {
         self.items.get(name)
     }
 
+    /// `chunk`: the case's chunk size, for blobs sized in chunks.
     pub fn generate(
         seed: u64,
         case_id: &str,
         fixtures: &BTreeMap<String, Fixture>,
+        chunk: u64,
     ) -> Result<Content, String> {
         let mut content = Content::default();
         // Fixtures refer to each other by name; resolve in passes until nothing is left, so
@@ -88,7 +90,7 @@ impl Content {
             let before = pending.len();
             let mut still = Vec::new();
             for (name, f) in pending {
-                match content.build(seed, case_id, name, f)? {
+                match content.build(seed, case_id, name, f, chunk)? {
                     Some(item) => {
                         content.items.insert(name.clone(), item);
                     }
@@ -114,11 +116,13 @@ impl Content {
         case_id: &str,
         name: &str,
         f: &Fixture,
+        chunk: u64,
     ) -> Result<Option<Item>, String> {
         let ready = |names: &[&String]| names.iter().all(|n| self.items.contains_key(n.as_str()));
         Ok(Some(match f {
             Fixture::Blob(b) => {
-                let bytes = match (&b.text, b.size) {
+                let size = b.size.or(b.chunks.map(|n| n * chunk));
+                let bytes = match (&b.text, size) {
                     (Some(t), _) => t.clone().into_bytes(),
                     (None, Some(size)) => random_bytes(seed, case_id, name, size),
                     (None, None) => Vec::new(),
@@ -383,9 +387,9 @@ mod tests {
     #[test]
     fn same_seed_same_bytes_other_case_other_bytes() {
         let f = fixtures(json!({"b": {"blob": {"size": 100}}}));
-        let a = Content::generate(7, "x/a", &f).unwrap();
-        let b = Content::generate(7, "x/a", &f).unwrap();
-        let c = Content::generate(7, "x/b", &f).unwrap();
+        let a = Content::generate(7, "x/a", &f, 1024).unwrap();
+        let b = Content::generate(7, "x/a", &f, 1024).unwrap();
+        let c = Content::generate(7, "x/b", &f, 1024).unwrap();
         assert_eq!(a.get("b").unwrap().bytes, b.get("b").unwrap().bytes);
         assert_ne!(a.get("b").unwrap().bytes, c.get("b").unwrap().bytes);
         assert_eq!(a.get("b").unwrap().bytes.len(), 100);
@@ -402,7 +406,7 @@ mod tests {
             "idx": {"index": {"manifests": ["img", "subj"]}},
             "outer": {"index": {"manifests": ["idx"]}}
         }));
-        let c = Content::generate(1, "t", &f).unwrap();
+        let c = Content::generate(1, "t", &f, 1024).unwrap();
         let img = c.get("img").unwrap();
         let v: Value = serde_json::from_slice(&img.bytes).unwrap();
         assert_eq!(v["config"]["digest"], json!(c.get("cfg").unwrap().digest));
@@ -425,13 +429,15 @@ mod tests {
             "a": {"index": {"manifests": ["b"]}},
             "b": {"index": {"manifests": ["a"]}}
         }));
-        assert!(Content::generate(1, "t", &f).unwrap_err().contains("cycle"));
+        assert!(Content::generate(1, "t", &f, 1024)
+            .unwrap_err()
+            .contains("cycle"));
     }
 
     #[test]
     fn sha512_blobs() {
         let f = fixtures(json!({"b": {"blob": {"text": "abc", "algorithm": "sha512"}}}));
-        let c = Content::generate(1, "t", &f).unwrap();
+        let c = Content::generate(1, "t", &f, 1024).unwrap();
         assert!(c.get("b").unwrap().digest.starts_with("sha512:ddaf35a1"));
     }
 }

@@ -3,19 +3,19 @@
 use crate::content::{Content, Item, Kind};
 use crate::http::{Challenge, Exchange, Http, Request, RequestAuth};
 use crate::spec::{
-    AuthSpec, BodyCheck, Case, ChallengeCheck, Expect, HeaderCheck, JsonCheck, Level, RequestSpec,
-    Step, Suite, Workflow, SPEC_ERROR_CODES,
+    AuthSpec, BodyCheck, Case, ChallengeCheck, Expect, Feature, HeaderCheck, JsonCheck, Level,
+    RequestSpec, Step, Suite, Workflow, SPEC_ERROR_CODES,
 };
 use crate::template::{self, Scope};
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Pass,
@@ -44,7 +44,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequirementRef {
     pub id: String,
     pub level: String,
@@ -86,6 +86,8 @@ pub struct RunInfo {
     pub run_id: String,
     pub selected: usize,
     pub total: usize,
+    /// The case set the run used (embedded or a `--specs` directory, and its digest).
+    pub case_set: crate::spec::CaseSet,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -187,7 +189,18 @@ struct CaseRun<'a> {
     transcript: Vec<Exchange>,
     /// Tokens of `auth.token` steps by their scopes: later steps of the case reuse them.
     tokens: HashMap<Vec<String>, String>,
+    /// Optional features the registry showed it has during this case, with the evidence: an
+    /// answer declaring one of them absent afterwards is a contradiction, hence a failure.
+    signals: HashMap<Feature, String>,
+    /// Checks the registry's answers made inapplicable (an error code in a non-JSON 4xx body,
+    /// R-143): a case that otherwise passed is reported unsupported, naming them.
+    not_applicable: Vec<String>,
+    /// Chunk size for fixtures and bodies sized in chunks.
+    chunk: u64,
 }
+
+/// The smallest chunk cases use: also what they were written with.
+const MIN_CHUNK: u64 = 1024;
 
 impl Scope for CaseRun<'_> {
     fn builtin(&self, name: &str) -> Option<String> {
@@ -215,6 +228,9 @@ impl Scope for CaseRun<'_> {
     fn captured(&self) -> &HashMap<String, String> {
         &self.captured
     }
+    fn chunk_size(&self) -> u64 {
+        self.chunk
+    }
 }
 
 impl Engine {
@@ -232,6 +248,43 @@ impl Engine {
             .collect()
     }
 
+    /// Opens an upload session in `repo` to read `OCI-Chunk-Min-Length` (R-050), then cancels
+    /// it. The exchanges go into the case's transcript.
+    async fn chunk_min_length(&self, repo: &str) -> (Option<u64>, Vec<Exchange>) {
+        let base = self.http.base().as_str().trim_end_matches('/').to_string();
+        let mut trail = self
+            .http
+            .send_traced(Request {
+                method: "POST".into(),
+                url: format!("{base}/v2/{repo}/blobs/uploads/"),
+                headers: vec![("Content-Length".into(), "0".into())],
+                ..Default::default()
+            })
+            .await;
+        let Some(post) = trail.last() else {
+            return (None, trail);
+        };
+        let min = post
+            .header("OCI-Chunk-Min-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let location = post
+            .header("Location")
+            .and_then(|l| self.http.resolve(l).ok());
+        if let Some(url) = location {
+            let cancel = self
+                .http
+                .send_traced(Request {
+                    method: "DELETE".into(),
+                    url: url.to_string(),
+                    headers: vec![("Content-Length".into(), "0".into())],
+                    ..Default::default()
+                })
+                .await;
+            trail.extend(cancel);
+        }
+        (min, trail)
+    }
+
     pub fn skipped(&self, file: &std::path::Path, case: &Case, reason: String) -> CaseResult {
         CaseResult {
             id: case.id.clone(),
@@ -245,6 +298,15 @@ impl Engine {
             file: file.to_path_buf(),
             repositories: vec![],
             transcript: vec![],
+        }
+    }
+
+    /// A case the run had no time left for: an error, with the reason.
+    pub fn not_run(&self, file: &std::path::Path, case: &Case, why: &str) -> CaseResult {
+        CaseResult {
+            outcome: Outcome::Error,
+            message: Some(format!("not run: {}: {why}", crate::http::RUN_STOPPED)),
+            ..self.skipped(file, case, String::new())
         }
     }
 
@@ -264,7 +326,16 @@ impl Engine {
             repositories: vec![repo.clone(), repo2.clone()],
             transcript: vec![],
         };
-        let content = match Content::generate(self.ctx.seed, &case.id, &case.content) {
+        // A case sized in chunks first asks the registry for its minimum chunk size.
+        let mut probe = Vec::new();
+        let chunk = if case.uses_chunks() {
+            let (min, exchanges) = self.chunk_min_length(&repo).await;
+            probe = exchanges;
+            min.unwrap_or(0).max(MIN_CHUNK)
+        } else {
+            MIN_CHUNK
+        };
+        let content = match Content::generate(self.ctx.seed, &case.id, &case.content, chunk) {
             Ok(c) => c,
             Err(e) => {
                 result.outcome = Outcome::Error;
@@ -284,7 +355,14 @@ impl Engine {
             captured: HashMap::new(),
             transcript: Vec::new(),
             tokens: HashMap::new(),
+            signals: HashMap::new(),
+            not_applicable: Vec::new(),
+            chunk,
         };
+        for ex in probe {
+            run.observe(&ex);
+            run.transcript.push(ex.slimmed());
+        }
         for (i, step) in case.steps.iter().enumerate() {
             let label = step_label(i, step);
             if let Err(stop) = run.step(step).await {
@@ -298,6 +376,10 @@ impl Engine {
                 result.message = Some(format!("{label}: {msg}"));
                 break;
             }
+        }
+        if result.outcome == Outcome::Pass && !run.not_applicable.is_empty() {
+            result.outcome = Outcome::Unsupported;
+            result.message = Some(run.not_applicable.join("; "));
         }
         result.transcript = run.transcript;
         result.duration_ms = started.elapsed().as_millis() as u64;
@@ -326,7 +408,63 @@ impl CaseRun<'_> {
                 return Ok(None);
             }
         }
+        if let Some(evidence) = u.feature.and_then(|f| self.signals.get(&f).map(|e| (f, e))) {
+            let (feature, evidence) = evidence;
+            return Err(Stop::Fail(format!(
+                "{reason}; yet the registry showed it supports {feature} earlier in this case \
+                 ({evidence}), so this answer is a failure, not a missing feature"
+            )));
+        }
         Ok(Some(reason))
+    }
+
+    /// Records what an answer shows the registry supports (see `signals`).
+    fn observe(&mut self, ex: &Exchange) {
+        let path = reqwest::Url::parse(&ex.url).ok();
+        let query = |k: &str| {
+            path.as_ref().and_then(|u| {
+                u.query_pairs()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.into_owned())
+            })
+        };
+        let at = format!("{} {}", ex.method, ex.url);
+        let mut seen = Vec::new();
+        if let Some(s) = ex.header("OCI-Subject") {
+            seen.push((
+                Feature::Referrers,
+                format!("{at} answered OCI-Subject: {s}"),
+            ));
+        }
+        if let Some(m) = ex.header("OCI-Chunk-Min-Length") {
+            seen.push((
+                Feature::ChunkedUpload,
+                format!("{at} answered OCI-Chunk-Min-Length: {m}"),
+            ));
+        }
+        if ex.method == "POST" && ex.status == Some(201) && query("mount").is_some() {
+            let f = if query("from").is_some() {
+                Feature::Mount
+            } else {
+                Feature::AutoMount
+            };
+            seen.push((f, format!("{at} answered 201")));
+        }
+        if ex.status == Some(200) && ex.url.contains("/_oci/ext/discover") {
+            let names = ex
+                .json()
+                .map(|j| select(&j, "/extensions/*/name"))
+                .unwrap_or_default();
+            if names.iter().any(|n| n == "_catalog") {
+                seen.push((
+                    Feature::Catalog,
+                    format!("{at} listed the _catalog extension"),
+                ));
+            }
+        }
+        for (f, evidence) in seen {
+            self.signals.entry(f).or_insert(evidence);
+        }
     }
 
     fn expand(&self, s: &str) -> Result<String, Stop> {
@@ -356,6 +494,16 @@ impl CaseRun<'_> {
         if !failures.is_empty() {
             return Err(Stop::Fail(failures.join("; ")));
         }
+        if let (Some(codes), None) = (&step.expect.error_codes, ex.json()) {
+            self.not_applicable.push(format!(
+                "{} {}: error code {} not applicable: the {} answer's body is not JSON, which \
+                 R-143 allows (a 4xx body may take any format)",
+                ex.method,
+                ex.url,
+                codes.join(" or "),
+                describe_answer(&ex)
+            ));
+        }
         self.capture(step, &ex)
     }
 
@@ -363,8 +511,10 @@ impl CaseRun<'_> {
     async fn send(&mut self, req: Request) -> Exchange {
         let mut trail = self.engine.http.send_traced(req).await;
         let ex = trail.pop().expect("at least one exchange");
-        self.transcript.extend(trail);
-        self.transcript.push(ex.clone());
+        self.observe(&ex);
+        self.transcript
+            .extend(trail.into_iter().map(Exchange::slimmed));
+        self.transcript.push(ex.clone().slimmed());
         ex
     }
 
@@ -398,7 +548,7 @@ impl CaseRun<'_> {
                 }
                 let (probe, challenge) = self.engine.http.probe_challenge().await;
                 let status = probe.status;
-                self.transcript.push(probe);
+                self.transcript.push(probe.slimmed());
                 let challenge = challenge.filter(Challenge::is_bearer).ok_or_else(|| {
                     Stop::Unsupported(format!(
                         "the registry does not use bearer tokens (GET /v2/ without credentials \
@@ -408,7 +558,7 @@ impl CaseRun<'_> {
                 })?;
                 let (ex, token) = self.engine.http.run_token(&challenge, &scopes).await;
                 let answer = describe_answer(&ex);
-                self.transcript.push(ex);
+                self.transcript.push(ex.slimmed());
                 let token = token.ok_or_else(|| {
                     Stop::Setup(format!(
                         "the token service gave no token for {}: {answer}",
@@ -455,9 +605,11 @@ impl CaseRun<'_> {
             None => None,
             Some(b) => Some(if let Some(f) = &b.fixture {
                 let item = self.item(f)?;
-                match b.range {
-                    Some((a, z)) => slice(&item.bytes, a, z).map_err(Stop::Setup)?,
-                    None => item.bytes.clone(),
+                match (b.range, b.chunks) {
+                    (Some((a, z)), _) => slice(&item.bytes, a, z).map_err(Stop::Setup)?,
+                    (None, Some((a, z))) => slice(&item.bytes, a * self.chunk, z * self.chunk - 1)
+                        .map_err(Stop::Setup)?,
+                    (None, None) => item.bytes.clone(),
                 }
             } else if let Some(t) = &b.text {
                 Bytes::from(self.expand(t)?)
@@ -610,6 +762,11 @@ impl CaseRun<'_> {
             .await)
     }
 
+    /// Collects a list through its pages. A `Link: <…>; rel="next"` is followed when there is
+    /// one; without it, a page holding exactly the request's `n` entries may still not be the
+    /// last (`Link` is a MAY for tags and the catalog), so the next request repeats the first
+    /// with `last=<the page's last entry>`; a shorter page ends the list. Losses, repeats or
+    /// disorder then show in the `collected` check and the repeat check below.
     async fn paginate(&mut self, req: &RequestSpec, step: &Step) -> Result<(), Stop> {
         let pointer = step.collect.as_deref().unwrap_or("");
         let max_pages = step.max_pages.unwrap_or(100);
@@ -620,7 +777,7 @@ impl CaseRun<'_> {
             pages += 1;
             if pages > max_pages {
                 return Err(Stop::Fail(format!(
-                    "still a rel=\"next\" Link after {max_pages} pages"
+                    "the list has not ended after {max_pages} pages"
                 )));
             }
             let ex = self.send(request.clone()).await;
@@ -661,6 +818,8 @@ impl CaseRun<'_> {
                     )));
                 }
             }
+            let page_len = items.len();
+            let page_last = items.last().and_then(Value::as_str).map(String::from);
             collected.extend(items);
             let links: Vec<&str> = ex.headers("Link").collect();
             let next = match links.as_slice() {
@@ -675,12 +834,40 @@ impl CaseRun<'_> {
                     )))
                 }
             };
-            let Some(next) = next else { break };
-            let url = reqwest::Url::parse(&request.url)
-                .and_then(|u| u.join(&next))
-                .map_err(|e| Stop::Fail(format!("page {pages}: Link target `{next}`: {e}")))?;
+            // The `n` of this page's request (a Link may carry another than the first's).
+            let current = reqwest::Url::parse(&request.url)
+                .map_err(|e| Stop::Setup(format!("bad URL `{}`: {e}", request.url)))?;
+            let n: Option<usize> = current
+                .query_pairs()
+                .find(|(k, _)| k == "n")
+                .and_then(|(_, v)| v.parse().ok());
+            let url = match (next, n, page_last) {
+                (Some(next), ..) => current
+                    .join(&next)
+                    .map_err(|e| Stop::Fail(format!("page {pages}: Link target `{next}`: {e}")))?,
+                (None, Some(n), Some(last)) if n > 0 && page_len == n => {
+                    let mut u = current.clone();
+                    let kept: Vec<(String, String)> = u
+                        .query_pairs()
+                        .filter(|(k, _)| k != "last")
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    u.query_pairs_mut()
+                        .clear()
+                        .extend_pairs(kept)
+                        .append_pair("last", &last);
+                    u
+                }
+                _ => break,
+            };
             request.url = url.to_string();
             request.body = None;
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = collected.iter().find(|v| !seen.insert(v.to_string())) {
+            return Err(Stop::Fail(format!(
+                "{dup} appears twice across the pages (the pages overlap)"
+            )));
         }
         if let Some(check) = &step.expect.collected {
             let v = Value::Array(collected);
@@ -785,7 +972,8 @@ impl CaseRun<'_> {
                 }
             }
         }
-        if let Some(codes) = &expect.error_codes {
+        // A body that is not JSON leaves the codes unchecked (R-143); the caller reports that.
+        if let (Some(codes), Some(_)) = (&expect.error_codes, ex.json()) {
             if let Err(e) = check_error_body(&ex.body, codes) {
                 f.push(e);
             }
@@ -939,45 +1127,46 @@ impl CaseRun<'_> {
         Ok(f)
     }
 
+    /// Body checks see the whole body by its size and digests even when it was too large to
+    /// keep (see [`crate::http::KEPT_BODY_BYTES`]).
     fn body_check(&self, c: &BodyCheck, ex: &Exchange) -> Result<Vec<String>, Stop> {
         let mut f = Vec::new();
-        let body = &ex.body;
+        let size = ex.body_size();
         if let Some(name) = &c.fixture {
             let item = self.item(name)?;
-            if body != &item.bytes {
+            if !ex.body_is(&item.bytes) {
                 f.push(format!(
-                    "body differs from {name}: got {} bytes ({}), want {} bytes ({})",
-                    body.len(),
-                    crate::content::digest_of(item.algorithm, body),
+                    "body differs from {name}: got {size} bytes ({}), want {} bytes ({})",
+                    ex.body_digest(item.algorithm),
                     item.bytes.len(),
                     item.digest
                 ));
             }
         }
-        if c.empty == Some(true) && !body.is_empty() {
-            f.push(format!("expected an empty body, got {} bytes", body.len()));
+        if c.empty == Some(true) && size > 0 {
+            f.push(format!("expected an empty body, got {size} bytes"));
         }
         if let Some(d) = &c.digest {
             let d = self.expand(d)?;
             let alg = d.split(':').next().unwrap_or("sha256");
-            let got = crate::content::digest_of(alg, body);
+            let got = ex.body_digest(alg);
             if got != d {
                 f.push(format!("body digest is {got}, want {d}"));
             }
         }
         if let Some((name, a, z)) = &c.range {
             let want = slice(&self.item(name)?.bytes, *a, *z).map_err(Stop::Setup)?;
-            if body != &want {
+            if !ex.body_is(&want) {
                 f.push(format!(
-                    "body is not bytes {a}-{z} of {name}: got {} bytes, want {}",
-                    body.len(),
+                    "body is not bytes {a}-{z} of {name}: got {size} bytes, want {}",
                     want.len()
                 ));
             }
         }
         if let Some(t) = &c.text {
             let t = self.expand(t)?;
-            if body.as_ref() != t.as_bytes() {
+            if !ex.body_is(t.as_bytes()) {
+                let body = &ex.body;
                 f.push(format!(
                     "body is `{}`, want `{t}`",
                     String::from_utf8_lossy(&body[..body.len().min(200)])
@@ -1325,11 +1514,36 @@ pub async fn run(
         summary.add(&s);
         emit(reporters, Event::CaseFinished(Box::new(s)));
     }
+    // The flag: the run stopped early, so the case's verdict is unknown (an error whatever the
+    // expected-failure list says).
     let mut stream = futures_util::stream::iter(selected.iter())
-        .map(|(file, case)| async move { engine.run_case(file, case).await })
+        .map(|(file, case)| async move {
+            if let Some(why) = engine.http.stopped() {
+                return (engine.not_run(file, case, why), true);
+            }
+            let mut r = engine.run_case(file, case).await;
+            let cut = r.transcript.iter().any(|ex| {
+                ex.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains(crate::http::RUN_STOPPED))
+            });
+            if !cut || r.outcome == Outcome::Pass {
+                return (r, false);
+            }
+            r.outcome = Outcome::Error;
+            r.message = Some(format!(
+                "{}: {}; {}",
+                crate::http::RUN_STOPPED,
+                engine.http.stopped().unwrap_or_default(),
+                r.message.as_deref().unwrap_or_default()
+            ));
+            (r, true)
+        })
         .buffer_unordered(jobs.max(1));
-    while let Some(mut result) = stream.next().await {
-        expected.apply(&mut result);
+    while let Some((mut result, stopped)) = stream.next().await {
+        if !stopped {
+            expected.apply(&mut result);
+        }
         summary.add(&result);
         emit(reporters, Event::CaseFinished(Box::new(result)));
     }

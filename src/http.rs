@@ -4,11 +4,24 @@
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Bodies longer than this are shown truncated in transcripts (they are still checked whole).
 const PREVIEW_BYTES: usize = 2048;
+
+/// Redirects followed for one request before it is a redirect loop.
+const MAX_REDIRECTS: usize = 10;
+
+/// Response bodies are kept whole for the checks up to this size (the cases' largest fixture is
+/// 6 MiB). A larger body is hashed as it streams in and only its first bytes are kept, with its
+/// size and digests, so what the harness holds stays bounded whatever a registry sends; raw-mode
+/// answers (error answers to malformed requests) may not be larger.
+pub const KEPT_BODY_BYTES: usize = 8 << 20;
+
+/// Header values longer than this are cut in transcripts (checks see them whole).
+const TRANSCRIPT_HEADER_BYTES: usize = 8 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -18,6 +31,22 @@ pub enum HttpError {
     Client(String),
     #[error("CA certificate file {0}: {1}")]
     CaCert(String, String),
+}
+
+/// Starts every error of a request the harness did not send, or cut short, because the run
+/// stopped early (its deadline passed, or the registry stopped answering).
+pub const RUN_STOPPED: &str = "the run stopped early";
+
+/// The limits of a whole run, shared by every clone of its [`Http`]: an end time, and how many
+/// requests in a row may time out before the registry counts as gone. Once either trips, no
+/// further request is sent.
+#[derive(Debug, Default)]
+struct RunLimits {
+    deadline: Option<(Instant, Duration)>,
+    /// 0: never stop for timeouts.
+    stop_after_timeouts: u32,
+    timeouts_in_a_row: AtomicU32,
+    stopped: OnceLock<String>,
 }
 
 /// How the client checks the registry's certificate.
@@ -75,6 +104,9 @@ pub struct Http {
     tokens: Arc<Mutex<HashMap<(String, String), String>>>,
     /// The run's TLS configuration with HTTP/1.1 as the only protocol, for raw requests.
     raw_tls: Arc<rustls::ClientConfig>,
+    /// `--insecure`: the credentials may go to a plain-HTTP token realm of an HTTPS registry.
+    allow_http_realm: bool,
+    limits: Arc<RunLimits>,
     /// Asked for in every token request of the run's flow (the official suite's
     /// `OCI_AUTH_SCOPE`, for registries whose challenge scope is unusable).
     forced_scopes: Vec<String>,
@@ -94,7 +126,7 @@ pub struct Request {
 }
 
 /// One request and what came back (or why nothing did).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Exchange {
     pub method: String,
     pub url: String,
@@ -109,6 +141,21 @@ pub struct Exchange {
     pub body: Bytes,
     pub error: Option<String>,
     pub elapsed_ms: u64,
+    /// What the harness did on its own account: redirects it followed, credentials it withheld.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The URL that gave the answer, after redirects.
+    #[serde(skip)]
+    pub answered_by: Option<reqwest::Url>,
+    /// Size of the request body, when there is one.
+    pub request_size: Option<u64>,
+    /// Size and sha256 digest of the whole response body, even when `body` holds only its
+    /// first [`KEPT_BODY_BYTES`] (or, in a transcript, its first bytes).
+    pub response_size: Option<u64>,
+    pub response_digest: Option<String>,
+    /// The sha512 digest of a body too large to keep (a kept body is hashed when asked).
+    #[serde(skip)]
+    pub response_sha512: Option<String>,
 }
 
 impl Exchange {
@@ -132,8 +179,73 @@ impl Exchange {
             .filter(|s| !s.is_empty())
             .collect()
     }
+    /// The body as JSON; None for a body that is not, or was too large to keep.
     pub fn json(&self) -> Option<serde_json::Value> {
+        if !self.body_complete() {
+            return None;
+        }
         serde_json::from_slice(&self.body).ok()
+    }
+    /// Whether `body` holds the whole response body.
+    pub fn body_complete(&self) -> bool {
+        self.response_size
+            .is_none_or(|n| n == self.body.len() as u64)
+    }
+    /// The size of the whole response body.
+    pub fn body_size(&self) -> u64 {
+        self.response_size.unwrap_or(self.body.len() as u64)
+    }
+    /// The digest of the whole response body (`sha256:…` or `sha512:…`), kept or not.
+    pub fn body_digest(&self, algorithm: &str) -> String {
+        if self.body_complete() {
+            return crate::content::digest_of(algorithm, &self.body);
+        }
+        let streamed = match algorithm {
+            "sha512" => self.response_sha512.clone(),
+            _ => self.response_digest.clone(),
+        };
+        streamed.unwrap_or_default()
+    }
+    /// Whether the whole response body is `want`: byte for byte when it was kept, else by size
+    /// and sha256 digest.
+    pub fn body_is(&self, want: &[u8]) -> bool {
+        if self.body_complete() {
+            return self.body == want;
+        }
+        self.body_size() == want.len() as u64
+            && self.response_digest.as_deref() == Some(&crate::content::digest_of("sha256", want))
+    }
+    /// What a transcript keeps of this exchange: the body's first bytes (its size and digest
+    /// are recorded), the request body only when a curl line can show it, header values cut at
+    /// a few KiB; bounded whatever the registry sent, so a run's memory does not grow with it.
+    pub fn slimmed(mut self) -> Exchange {
+        if self.body.len() > PREVIEW_BYTES {
+            // A copy: a slice would keep the whole allocation alive.
+            self.body = Bytes::copy_from_slice(&self.body[..PREVIEW_BYTES]);
+        }
+        if self
+            .request_bytes
+            .as_ref()
+            .is_some_and(|b| b.len() > crate::report::CURL_INLINE_BYTES)
+        {
+            self.request_bytes = None;
+        }
+        for (_, v) in &mut self.response_headers {
+            if v.len() > TRANSCRIPT_HEADER_BYTES {
+                let cut = (0..=TRANSCRIPT_HEADER_BYTES)
+                    .rev()
+                    .find(|i| v.is_char_boundary(*i))
+                    .unwrap_or(0);
+                *v = format!("{}… <{} bytes in all>", &v[..cut], v.len());
+            }
+        }
+        self
+    }
+    /// The request, or the reading of its answer, ran out of time.
+    pub fn timed_out(&self) -> bool {
+        self.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("timed out") || e.contains(": timed out"))
     }
 }
 
@@ -163,8 +275,11 @@ impl Http {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(64)
-            // reqwest drops Authorization on cross-host redirects, as the spec requires of clients.
-            .redirect(reqwest::redirect::Policy::limited(10))
+            // Redirects are followed in `send_once`, which decides per hop who gets the
+            // credentials: reqwest keeps Authorization when only the scheme changes (an https
+            // registry redirecting to http on the same port) and never re-adds it on a hop back
+            // to the registry.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("oci-conformance/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HttpError::Client(e.to_string()))?;
@@ -176,6 +291,8 @@ impl Http {
             timeout,
             tokens: Arc::default(),
             raw_tls: Arc::new(raw_tls),
+            allow_http_realm: tls.insecure,
+            limits: Arc::default(),
             forced_scopes: Vec::new(),
         })
     }
@@ -184,6 +301,26 @@ impl Http {
     pub fn with_forced_scopes(mut self, scopes: Vec<String>) -> Http {
         self.forced_scopes = scopes;
         self
+    }
+
+    /// Bounds the run: no request is sent after `deadline` (counted from now) has passed, nor
+    /// after `stop_after_timeouts` requests in a row timed out (0: no such limit).
+    pub fn with_run_limits(mut self, deadline: Option<Duration>, stop_after_timeouts: u32) -> Http {
+        self.limits = Arc::new(RunLimits {
+            deadline: deadline.map(|d| (Instant::now() + d, d)),
+            stop_after_timeouts,
+            ..RunLimits::default()
+        });
+        self
+    }
+
+    /// Why the run stopped early, once it has.
+    pub fn stopped(&self) -> Option<&str> {
+        self.limits.stopped.get().map(String::as_str)
+    }
+
+    fn stop(&self, why: String) {
+        let _ = self.limits.stopped.set(why);
     }
 
     pub fn has_credentials(&self) -> bool {
@@ -227,10 +364,16 @@ impl Http {
             _ => None,
         };
         let first = self
-            .exchange(&req, credentials.as_ref(), bearer.as_deref())
+            .exchange(&req, credentials.as_ref(), bearer.as_deref(), None)
             .await;
+        // Only the registry's own challenges: a realm named by another host would get the
+        // credentials.
         let follows_challenges =
-            matches!(req.auth, RequestAuth::Default | RequestAuth::WrongPassword);
+            matches!(req.auth, RequestAuth::Default | RequestAuth::WrongPassword)
+                && first
+                    .answered_by
+                    .as_ref()
+                    .is_some_and(|u| self.may_receive_secrets(u, None));
         if !follows_challenges || first.status != Some(401) {
             return vec![first];
         }
@@ -281,7 +424,7 @@ impl Http {
                 }
             }
         }
-        trail.push(self.exchange(&req, None, Some(&token)).await);
+        trail.push(self.exchange(&req, None, Some(&token), None).await);
         trail
     }
 
@@ -318,7 +461,7 @@ impl Http {
             url,
             ..Request::default()
         };
-        let ex = self.exchange(&req, None, None).await;
+        let ex = self.exchange(&req, None, None, None).await;
         let ch = ex.headers("www-authenticate").find_map(Challenge::parse);
         (ex, ch)
     }
@@ -360,7 +503,19 @@ impl Http {
             url: url.to_string(),
             ..Request::default()
         };
-        let mut ex = self.exchange(&req, credentials, None).await;
+        if credentials.is_some()
+            && url.scheme() == "http"
+            && self.base.scheme() == "https"
+            && !self.allow_http_realm
+        {
+            let mut ex = new_exchange(&req);
+            ex.error = Some(format!(
+                "refusing to send the credentials in clear text to the token realm `{realm}`: \
+                 the registry uses HTTPS but its realm plain HTTP (--insecure allows it)"
+            ));
+            return (ex, None);
+        }
+        let mut ex = self.exchange(&req, credentials, None, Some(&url)).await;
         let mut answer = serde_json::from_slice::<serde_json::Value>(&ex.body).ok();
         let token = if ex.status.is_some_and(|s| (200..300).contains(&s)) {
             let token = answer
@@ -388,36 +543,88 @@ impl Http {
             ex.response_body = Some(v.to_string());
         }
         ex.body = Bytes::new();
+        ex.response_digest = None;
         (ex, token)
     }
 
-    /// One request and its answer, with these credentials or this token (never both).
+    /// Whether the run's secrets may go to `url`: only to the registry's own origin (scheme,
+    /// host and port), and to `realm`'s for a token request. Storage front-ends, redirect
+    /// targets and other hosts get none.
+    fn may_receive_secrets(&self, url: &reqwest::Url, realm: Option<&reqwest::Url>) -> bool {
+        url.origin() == self.base.origin() || realm.is_some_and(|r| r.origin() == url.origin())
+    }
+
+    /// The transcript's note for a request that went out without the run's credentials.
+    fn withheld(&self, url: &reqwest::Url) -> String {
+        format!(
+            "credentials withheld: {} is neither the registry's origin ({}) nor its token realm",
+            url.origin().ascii_serialization(),
+            self.base.origin().ascii_serialization()
+        )
+    }
+
+    /// One request and its answer, with these credentials or this token (never both), which go
+    /// only where [`Http::may_receive_secrets`] allows (`realm`: this is a token request).
     async fn exchange(
         &self,
         req: &Request,
         credentials: Option<&Credentials>,
         bearer: Option<&str>,
+        realm: Option<&reqwest::Url>,
     ) -> Exchange {
         let started = Instant::now();
         let mut ex = new_exchange(req);
-        let result = if req.raw {
-            match tokio::time::timeout(
-                self.timeout,
-                self.send_raw(req, &mut ex, credentials, bearer),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(format!(
-                    "timed out after {} s (raw request)",
-                    self.timeout.as_secs_f64()
-                )),
+        if let Some(why) = self.stopped() {
+            ex.error = Some(format!("not sent: {RUN_STOPPED}: {why}"));
+            return ex;
+        }
+        let send = async {
+            if req.raw {
+                match tokio::time::timeout(
+                    self.timeout,
+                    self.send_raw(req, &mut ex, credentials, bearer),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(format!(
+                        "timed out after {} s (raw request)",
+                        self.timeout.as_secs_f64()
+                    )),
+                }
+            } else {
+                self.send_once(req, &mut ex, credentials, bearer, realm)
+                    .await
             }
-        } else {
-            self.send_once(req, &mut ex, credentials, bearer).await
+        };
+        let result = match self.limits.deadline {
+            None => send.await,
+            Some((at, total)) => match tokio::time::timeout_at(at.into(), send).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let why = format!("its deadline (--deadline {} s) passed", total.as_secs());
+                    self.stop(why.clone());
+                    Err(format!("cut short: {RUN_STOPPED}: {why}"))
+                }
+            },
         };
         if let Err(e) = result {
             ex.error = Some(e);
+        }
+        if ex.timed_out() {
+            let n = self.limits.timeouts_in_a_row.fetch_add(1, Ordering::SeqCst) + 1;
+            let max = self.limits.stop_after_timeouts;
+            if max > 0 && n >= max {
+                self.stop(format!(
+                    "{n} requests in a row timed out (--timeout {} s, --stop-after-timeouts {max})",
+                    self.timeout.as_secs()
+                ));
+            }
+        } else if ex.status.is_some() {
+            self.limits.timeouts_in_a_row.store(0, Ordering::SeqCst);
+        }
+        if req.raw && ex.status.is_some() {
+            ex.answered_by = reqwest::Url::parse(&req.url).ok();
         }
         ex.elapsed_ms = started.elapsed().as_millis() as u64;
         ex
@@ -429,32 +636,79 @@ impl Http {
         ex: &mut Exchange,
         credentials: Option<&Credentials>,
         bearer: Option<&str>,
+        realm: Option<&reqwest::Url>,
     ) -> Result<(), String> {
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        let mut method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| format!("invalid method `{}`", req.method))?;
-        let url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
-        let mut rb = self.client.request(method, url);
-        for (k, v) in &req.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if !has_header(req, "authorization") {
-            if let Some(t) = bearer {
-                rb = rb.bearer_auth(t);
-                ex.request_headers
-                    .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
-            } else if let Some(c) = credentials {
-                rb = rb.basic_auth(&c.username, Some(&c.password));
-                ex.request_headers
-                    .push(("Authorization".into(), basic_placeholder(req)));
+        let mut url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
+        let mut body = req.body.clone();
+        let mut hop = 0;
+        let mut resp = loop {
+            let secrets = self.may_receive_secrets(&url, realm);
+            let mut rb = self.client.request(method.clone(), url.clone());
+            for (k, v) in &req.headers {
+                // The case's own headers carry no run secret, but like every client the harness
+                // does not pass Authorization or cookies on to another origin.
+                let sensitive = ["authorization", "proxy-authorization", "cookie"]
+                    .iter()
+                    .any(|n| k.eq_ignore_ascii_case(n));
+                let content = k.to_ascii_lowercase().starts_with("content-");
+                if (hop > 0 && sensitive && !secrets) || (body.is_none() && content && hop > 0) {
+                    continue;
+                }
+                rb = rb.header(k.as_str(), v.as_str());
             }
-        }
-        if let Some(b) = &req.body {
-            rb = rb.body(b.clone());
-        }
-        let mut resp = rb.send().await.map_err(describe_reqwest_error)?;
+            if !has_header(req, "authorization") {
+                if !secrets && (bearer.is_some() || credentials.is_some()) {
+                    ex.notes.push(self.withheld(&url));
+                } else if let Some(t) = bearer {
+                    rb = rb.bearer_auth(t);
+                    if hop == 0 {
+                        ex.request_headers
+                            .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
+                    }
+                } else if let Some(c) = credentials {
+                    rb = rb.basic_auth(&c.username, Some(&c.password));
+                    if hop == 0 {
+                        ex.request_headers
+                            .push(("Authorization".into(), basic_placeholder(req)));
+                    }
+                }
+            }
+            if let Some(b) = &body {
+                rb = rb.body(b.clone());
+            }
+            let resp = rb.send().await.map_err(describe_reqwest_error)?;
+            let status = resp.status().as_u16();
+            let next = matches!(status, 301 | 302 | 303 | 307 | 308)
+                .then(|| resp.headers().get(reqwest::header::LOCATION))
+                .flatten()
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .filter(|n| n.scheme() == "http" || n.scheme() == "https");
+            let Some(next) = next else { break resp };
+            if hop == MAX_REDIRECTS {
+                return Err(format!(
+                    "redirect loop: still redirected after {MAX_REDIRECTS} redirects"
+                ));
+            }
+            ex.notes
+                .push(format!("{status}: followed the redirect to {next}"));
+            // RFC 9110 §15.4: a 303 asks for a GET, and clients turn a POST into a GET on
+            // 301 and 302 too; 307 and 308 repeat the request as it was.
+            if (status == 303 && method != reqwest::Method::HEAD)
+                || (matches!(status, 301 | 302) && method == reqwest::Method::POST)
+            {
+                method = reqwest::Method::GET;
+                body = None;
+            }
+            url = next;
+            hop += 1;
+        };
+        ex.answered_by = Some(url.clone());
         ex.status = Some(resp.status().as_u16());
-        if resp.url().as_str() != req.url {
-            ex.url = format!("{} (redirected to {})", req.url, resp.url());
+        if hop > 0 {
+            ex.url = format!("{} (redirected to {url})", req.url);
         }
         ex.response_headers = resp
             .headers()
@@ -466,21 +720,21 @@ impl Http {
                 )
             })
             .collect();
-        let mut body = Vec::new();
+        let mut body = BodySink::new(KEPT_BODY_BYTES, resp.content_length());
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > self.max_body {
+                    if body.size + chunk.len() as u64 > self.max_body as u64 {
                         return Err(format!(
                             "response body exceeds the {} byte limit",
                             self.max_body
                         ));
                     }
-                    body.extend_from_slice(&chunk);
+                    body.push(&chunk);
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    ex.body = body.into();
+                    body.finish(ex);
                     return Err(format!(
                         "connection broken while reading the body: {}",
                         describe_reqwest_error(e)
@@ -488,12 +742,7 @@ impl Http {
                 }
             }
         }
-        ex.response_body = if body.is_empty() {
-            None
-        } else {
-            Some(preview(&body))
-        };
-        ex.body = body.into();
+        body.finish(ex);
         Ok(())
     }
 }
@@ -530,14 +779,10 @@ fn new_exchange(req: &Request) -> Exchange {
             .iter()
             .map(|(k, v)| (k.clone(), redact_header(k, v)))
             .collect(),
-        request_body: req.body.as_ref().map(|b| preview(b)),
+        request_body: req.body.as_ref().map(|b| preview(b, b.len() as u64)),
         request_bytes: req.body.clone(),
-        status: None,
-        response_headers: vec![],
-        response_body: None,
-        body: Bytes::new(),
-        error: None,
-        elapsed_ms: 0,
+        request_size: req.body.as_ref().map(|b| b.len() as u64),
+        ..Exchange::default()
     }
 }
 
@@ -572,7 +817,11 @@ impl Http {
         for (k, v) in &req.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        if !has("authorization") {
+        if !has("authorization") && !self.may_receive_secrets(&url, None) {
+            if bearer.is_some() || credentials.is_some() {
+                ex.notes.push(self.withheld(&url));
+            }
+        } else if !has("authorization") {
             if let Some(t) = bearer {
                 head.push_str(&format!("Authorization: Bearer {t}\r\n"));
                 ex.request_headers
@@ -632,7 +881,7 @@ impl Http {
             let _ = stream.write_all(b).await;
         }
         let _ = stream.flush().await;
-        let limit = self.max_body + 64 * 1024;
+        let limit = self.max_body.min(KEPT_BODY_BYTES) + 64 * 1024;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         loop {
@@ -675,13 +924,73 @@ impl Http {
         } else if let Some(n) = content_length(&headers) {
             body.truncate(n);
         }
-        ex.response_body = if body.is_empty() {
-            None
-        } else {
-            Some(preview(&body))
-        };
-        ex.body = body.into();
+        let mut sink = BodySink::new(KEPT_BODY_BYTES, Some(body.len() as u64));
+        sink.push(&body);
+        sink.finish(ex);
         Ok(())
+    }
+}
+
+/// A response body as it arrives: kept whole up to `keep` bytes; past that only its first
+/// `keep` bytes are kept and the whole is hashed as it streams (sha256 and sha512, the
+/// algorithms cases check).
+struct BodySink {
+    kept: Vec<u8>,
+    keep: usize,
+    size: u64,
+    hashers: Option<(sha2::Sha256, sha2::Sha512)>,
+}
+
+impl BodySink {
+    fn new(keep: usize, announced: Option<u64>) -> BodySink {
+        let capacity = announced.map_or(0, |n| n.min(keep as u64) as usize);
+        BodySink {
+            kept: Vec::with_capacity(capacity),
+            keep,
+            size: 0,
+            hashers: None,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.size += chunk.len() as u64;
+        if self.hashers.is_none() && self.kept.len() + chunk.len() <= self.keep {
+            self.kept.extend_from_slice(chunk);
+            return;
+        }
+        let (sha256, sha512) = self.hashers.get_or_insert_with(|| {
+            let mut h = (sha2::Sha256::new(), sha2::Sha512::new());
+            h.0.update(&self.kept);
+            h.1.update(&self.kept);
+            h
+        });
+        sha256.update(chunk);
+        sha512.update(chunk);
+        let room = self.keep.saturating_sub(self.kept.len()).min(chunk.len());
+        self.kept.extend_from_slice(&chunk[..room]);
+    }
+
+    fn finish(self, ex: &mut Exchange) {
+        use sha2::Digest;
+        ex.response_size = Some(self.size);
+        match self.hashers {
+            None => {
+                ex.response_digest = Some(crate::content::digest_of("sha256", &self.kept));
+            }
+            Some((sha256, sha512)) => {
+                ex.response_digest = Some(format!("sha256:{}", hex::encode(sha256.finalize())));
+                ex.response_sha512 = Some(format!("sha512:{}", hex::encode(sha512.finalize())));
+                ex.notes.push(format!(
+                    "a {}-byte body: only its first {} bytes are kept for checks (JSON checks \
+                     fail on it; sizes and digests are of the whole body)",
+                    self.size,
+                    self.kept.len()
+                ));
+            }
+        }
+        ex.response_body = (self.size > 0).then(|| preview(&self.kept, self.size));
+        ex.body = self.kept.into();
     }
 }
 
@@ -1024,7 +1333,8 @@ pub fn redact_header(name: &str, value: &str) -> String {
     }
 }
 
-fn preview(b: &[u8]) -> String {
+/// The transcript's text for a body whose first bytes are `b` and whose size is `total`.
+fn preview(b: &[u8], total: u64) -> String {
     let shown = &b[..b.len().min(PREVIEW_BYTES)];
     let text = match std::str::from_utf8(shown) {
         Ok(s)
@@ -1034,10 +1344,10 @@ fn preview(b: &[u8]) -> String {
         {
             s.to_string()
         }
-        _ => format!("<{} bytes of binary data>", b.len()),
+        _ => format!("<{total} bytes of binary data>"),
     };
-    if b.len() > PREVIEW_BYTES && !text.starts_with('<') {
-        format!("{text}… <{} bytes in all>", b.len())
+    if total > shown.len() as u64 && !text.starts_with('<') {
+        format!("{text}… <{total} bytes in all>")
     } else {
         text
     }

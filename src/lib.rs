@@ -4,6 +4,7 @@
 //! against a registry and emits events that the [`report`] modules consume.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod content;
 pub mod coverage;

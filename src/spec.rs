@@ -161,7 +161,7 @@ pub struct Case {
     #[serde(default = "all_versions")]
     pub versions: Vec<SpecVersion>,
     #[serde(default)]
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
     #[serde(default)]
     pub content: BTreeMap<String, Fixture>,
     pub steps: Vec<Step>,
@@ -188,6 +188,10 @@ pub struct BlobFixture {
     pub size: Option<u64>,
     #[serde(default)]
     pub text: Option<String>,
+    /// Size in chunks of the case's chunk size: the registry's advertised
+    /// `OCI-Chunk-Min-Length`, at least 1024 bytes (a client must honour the minimum).
+    #[serde(default)]
+    pub chunks: Option<u64>,
     #[serde(default)]
     pub algorithm: Option<String>,
     /// Media type used when an image references this blob as a layer.
@@ -358,6 +362,9 @@ pub struct BodySpec {
     /// Inclusive byte range of the fixture.
     #[serde(default)]
     pub range: Option<(u64, u64)>,
+    /// Chunks `[first, end)` of the fixture, in the case's chunk size (see `BlobFixture::chunks`).
+    #[serde(default)]
+    pub chunks: Option<(u64, u64)>,
     #[serde(default)]
     pub text: Option<String>,
     #[serde(default)]
@@ -503,6 +510,11 @@ pub struct Unsupported {
     /// Header conditions that must all hold as well (same checks as `expect.headers`).
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderCheck>,
+    /// The optional feature this answer declares absent. If the registry signalled earlier in
+    /// the case that it has the feature (an `OCI-Subject` for referrers, a 201 mount, an
+    /// `OCI-Chunk-Min-Length`, a discovery listing), the answer is a failure, not unsupported.
+    #[serde(default)]
+    pub feature: Option<Feature>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -545,6 +557,15 @@ impl Catalog {
     }
 }
 
+impl Case {
+    /// Whether the case sizes its fixtures in chunks (and so needs the registry's minimum).
+    pub fn uses_chunks(&self) -> bool {
+        self.content
+            .values()
+            .any(|f| matches!(f, Fixture::Blob(b) if b.chunks.is_some()))
+    }
+}
+
 /// Every case of a spec directory, with the catalog they refer to.
 #[derive(Debug, Clone)]
 pub struct Suite {
@@ -552,43 +573,111 @@ pub struct Suite {
     pub catalog: Catalog,
     /// (file the case came from, the case)
     pub cases: Vec<(PathBuf, Case)>,
+    /// Which case set this is, for reports.
+    pub case_set: CaseSet,
+}
+
+/// Names the case set a run used: where it came from and a digest of its files, so two reports
+/// can be told apart (or matched) even when the tool versions agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSet {
+    /// `embedded` (built into the binary) or the `--specs` directory.
+    pub source: String,
+    /// `sha256:` over every file's name and contents, in name order: the same files give the
+    /// same digest whether embedded or read from a directory.
+    pub digest: String,
+    /// How many cases the set holds.
+    pub cases: usize,
 }
 
 pub const CATALOG_FILE: &str = "requirements.json";
 /// Files in the spec directory that are not case files.
 const NOT_CASES: &[&str] = &[CATALOG_FILE, "schema.json"];
+/// [`CaseSet::source`] of the set built into the binary.
+pub const EMBEDDED_SOURCE: &str = "embedded";
+
+mod embedded {
+    // Written by build.rs: `FILES`, every `specs/*.json` as (name, contents).
+    include!(concat!(env!("OUT_DIR"), "/embedded_specs.rs"));
+}
 
 impl Suite {
+    /// The case set built into this binary (`specs/*.json` at build time).
+    pub fn embedded() -> Result<Suite, SpecError> {
+        let files = embedded::FILES
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        Suite::from_files(Path::new("specs"), EMBEDDED_SOURCE.into(), files)
+    }
+
     /// Loads `dir/requirements.json` and every other `dir/*.json` as a case file.
     pub fn load(dir: &Path) -> Result<Suite, SpecError> {
-        let catalog_path = dir.join(CATALOG_FILE);
-        let catalog: Catalog = read_json(&catalog_path)?;
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| SpecError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "json")
-                    && !NOT_CASES.contains(&p.file_name().and_then(|n| n.to_str()).unwrap_or(""))
-            })
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(SpecError::Empty(dir.to_path_buf()));
-        }
-        let mut cases = Vec::new();
-        for f in files {
-            let file: SpecFile = read_json(&f)?;
-            for c in file.cases {
-                cases.push((f.clone(), c));
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|source| SpecError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })? {
+            let Some(path) = entry.ok().map(|e| e.path()) else {
+                continue;
+            };
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                files.push((name.to_string(), text));
             }
         }
+        Suite::from_files(dir, dir.display().to_string(), files)
+    }
+
+    /// Parses and validates a case set given as (file name, contents); `dir` prefixes the names
+    /// in errors and in each case's `file`.
+    fn from_files(
+        dir: &Path,
+        source: String,
+        mut files: Vec<(String, String)>,
+    ) -> Result<Suite, SpecError> {
+        files.sort();
+        let catalog_text = files
+            .iter()
+            .find(|(n, _)| n == CATALOG_FILE)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| SpecError::Io {
+                path: dir.join(CATALOG_FILE),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })?;
+        let catalog: Catalog = parse_json(&dir.join(CATALOG_FILE), catalog_text)?;
+        let mut cases = Vec::new();
+        let mut any = false;
+        for (name, text) in files
+            .iter()
+            .filter(|(n, _)| !NOT_CASES.contains(&n.as_str()))
+        {
+            any = true;
+            let path = dir.join(name);
+            let file: SpecFile = parse_json(&path, text)?;
+            for c in file.cases {
+                cases.push((path.clone(), c));
+            }
+        }
+        if !any {
+            return Err(SpecError::Empty(dir.to_path_buf()));
+        }
+        let case_set = CaseSet {
+            source,
+            digest: files_digest(&files),
+            cases: cases.len(),
+        };
         let suite = Suite {
             dir: dir.to_path_buf(),
             catalog,
             cases,
+            case_set,
         };
         suite.validate()?;
         Ok(suite)
@@ -596,7 +685,17 @@ impl Suite {
 
     /// Loads a single case file (a fuzz reproducer, say) against a catalog.
     pub fn load_file(path: &Path, catalog: Catalog) -> Result<Suite, SpecError> {
-        let file: SpecFile = read_json(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: SpecFile = parse_json(path, &text)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let case_set = CaseSet {
+            source: path.display().to_string(),
+            digest: files_digest(&[(name.to_string(), text.clone())]),
+            cases: file.cases.len(),
+        };
         let suite = Suite {
             dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
             catalog,
@@ -605,6 +704,7 @@ impl Suite {
                 .into_iter()
                 .map(|c| (path.to_path_buf(), c))
                 .collect(),
+            case_set,
         };
         suite.validate()?;
         Ok(suite)
@@ -633,15 +733,25 @@ impl Suite {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| SpecError::Parse {
+fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, SpecError> {
+    serde_json::from_str(text).map_err(|e| SpecError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+/// `sha256:` of every (name, contents) in order, each field length-prefixed so no two different
+/// sets hash alike.
+fn files_digest(files: &[(String, String)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, text) in files {
+        for part in [name.as_bytes(), text.as_bytes()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 fn valid_case_id(id: &str) -> bool {
@@ -656,9 +766,86 @@ fn valid_case_id(id: &str) -> bool {
         })
 }
 
+/// An optional registry capability. Cases list the ones they need; `run` and `fuzz` take the
+/// same names in `--disable-feature` (an unknown name is a configuration error).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
+pub enum Feature {
+    /// Tests authentication: runs only with credentials (an open registry has nothing to refuse).
+    Auth,
+    AutoMount,
+    Catalog,
+    ChunkedUpload,
+    DeleteBlob,
+    DeleteManifest,
+    DeleteTag,
+    Extensions,
+    /// Mounting a blob `from` another repository.
+    #[serde(alias = "cross-mount")]
+    #[value(alias = "cross-mount")]
+    Mount,
+    PullRequiresAuth,
+    Range,
+    Referrers,
+    Sha512,
+    SinglePost,
+    TagParam,
+    UploadCancel,
+}
+
+impl Feature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::Auth => "auth",
+            Feature::AutoMount => "auto-mount",
+            Feature::Catalog => "catalog",
+            Feature::ChunkedUpload => "chunked-upload",
+            Feature::DeleteBlob => "delete-blob",
+            Feature::DeleteManifest => "delete-manifest",
+            Feature::DeleteTag => "delete-tag",
+            Feature::Extensions => "extensions",
+            Feature::Mount => "mount",
+            Feature::PullRequiresAuth => "pull-requires-auth",
+            Feature::Range => "range",
+            Feature::Referrers => "referrers",
+            Feature::Sha512 => "sha512",
+            Feature::SinglePost => "single-post",
+            Feature::TagParam => "tag-param",
+            Feature::UploadCancel => "upload-cancel",
+        }
+    }
+    /// Every name, for messages.
+    pub fn names() -> Vec<&'static str> {
+        use clap::ValueEnum;
+        Feature::value_variants()
+            .iter()
+            .map(|f| f.as_str())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Cases with this feature test the registry's authentication: they run only when the run has
 /// credentials (a registry without auth has nothing to refuse).
-pub const AUTH_FEATURE: &str = "auth";
+pub const AUTH_FEATURE: Feature = Feature::Auth;
 
 pub const SPEC_ERROR_CODES: [&str; 14] = [
     "BLOB_UNKNOWN",
@@ -707,8 +894,15 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
                 std::iter::once(&d.config).chain(d.layers.iter()).collect()
             }
             Fixture::Blob(b) => {
-                if b.size.is_some() == b.text.is_some() {
-                    return Err(format!("blob `{name}` needs exactly one of size, text"));
+                if [b.size.is_some(), b.text.is_some(), b.chunks.is_some()]
+                    .iter()
+                    .filter(|x| **x)
+                    .count()
+                    != 1
+                {
+                    return Err(format!(
+                        "blob `{name}` needs exactly one of size, text, chunks"
+                    ));
                 }
                 if let Some(a) = &b.algorithm {
                     if a != "sha256" && a != "sha512" {
@@ -756,7 +950,7 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
             }
             let needs_credentials =
                 matches!(req.auth, AuthSpec::WrongPassword | AuthSpec::Token(_));
-            if needs_credentials && !case.features.iter().any(|f| f == AUTH_FEATURE) {
+            if needs_credentials && !case.features.contains(&AUTH_FEATURE) {
                 return Err(at(format!(
                     "`auth` {:?} needs the run's credentials: list feature `{AUTH_FEATURE}`",
                     req.auth
@@ -790,6 +984,12 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
                     if !fixtures.contains(f.as_str()) {
                         return Err(at(format!("body of unknown fixture `{f}`")));
                     }
+                }
+                if b.range.is_some() && b.chunks.is_some() {
+                    return Err(at("body takes range or chunks, not both".into()));
+                }
+                if b.chunks.is_some_and(|(a, z)| a >= z) {
+                    return Err(at("body chunks [first, end) needs first < end".into()));
                 }
                 if b.repeat.is_some() != b.size.is_some() {
                     return Err(at("body `repeat` needs `size` (and only then)".into()));

@@ -2,7 +2,9 @@
 //!
 //! Grammar of what sits between `${` and `}`:
 //! `repo` | `repo2` | `base` | `random_digest` | `CAPTURED` | `FIXTURE.FIELD` |
-//! `last(FIXTURE)` | `range(FIXTURE, START, END)` where START/END are integers or `end`.
+//! `last(FIXTURE)` | `range(FIXTURE, START, END)` where START/END are integers or `end` |
+//! `chunks(A, B)`: the byte range `A*C-(B*C-1)` of chunks A to B (exclusive), C being the case's
+//! chunk size (the registry's advertised `OCI-Chunk-Min-Length`, at least 1024).
 //! FIELD is one of digest, encoded, algorithm, size, media_type, artifact_type.
 
 use std::collections::{HashMap, HashSet};
@@ -23,6 +25,8 @@ pub trait Scope {
     fn fixture_field(&self, fixture: &str, field: &str) -> Option<String>;
     fn fixture_size(&self, fixture: &str) -> Option<u64>;
     fn captured(&self) -> &HashMap<String, String>;
+    /// The case's chunk size (see `chunks(A, B)`).
+    fn chunk_size(&self) -> u64;
 }
 
 #[derive(Debug, PartialEq)]
@@ -31,6 +35,7 @@ enum Expr<'a> {
     Field(&'a str, &'a str),
     Last(&'a str),
     Range(&'a str, Bound, Bound),
+    Chunks(u64, u64),
 }
 
 #[derive(Debug, PartialEq, Clone, Copy)]
@@ -43,6 +48,19 @@ fn parse(expr: &str) -> Result<Expr<'_>, String> {
     let e = expr.trim();
     if let Some(inner) = e.strip_prefix("last(").and_then(|r| r.strip_suffix(')')) {
         return Ok(Expr::Last(inner.trim()));
+    }
+    if let Some(inner) = e.strip_prefix("chunks(").and_then(|r| r.strip_suffix(')')) {
+        let parts: Vec<u64> = inner
+            .split(',')
+            .map(|p| p.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("`${{{e}}}`: chunks takes two integers"))?;
+        return match parts[..] {
+            [a, b] if a < b => Ok(Expr::Chunks(a, b)),
+            _ => Err(format!(
+                "`${{{e}}}`: chunks takes (first, end) with first < end"
+            )),
+        };
     }
     if let Some(inner) = e.strip_prefix("range(").and_then(|r| r.strip_suffix(')')) {
         let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
@@ -117,6 +135,7 @@ pub fn check(s: &str, fixtures: &HashSet<&str>, captured: &HashSet<String>) -> R
                 }
             }
             Expr::Field(f, _) | Expr::Last(f) | Expr::Range(f, _, _) => fixture_known(f)?,
+            Expr::Chunks(..) => {}
         }
     }
     Ok(())
@@ -156,6 +175,10 @@ fn eval(expr: &str, scope: &dyn Scope) -> Result<String, String> {
                 Bound::End => last,
             };
             Ok(format!("{}-{}", v(a), v(b)))
+        }
+        Expr::Chunks(a, b) => {
+            let c = scope.chunk_size();
+            Ok(format!("{}-{}", a * c, b * c - 1))
         }
     }
 }
@@ -226,6 +249,9 @@ mod tests {
         fn captured(&self) -> &HashMap<String, String> {
             &self.0
         }
+        fn chunk_size(&self) -> u64 {
+            1024
+        }
     }
 
     #[test]
@@ -237,6 +263,8 @@ mod tests {
         );
         assert_eq!(expand("${range(blob, 10, end)}", &s).unwrap(), "10-99");
         assert_eq!(expand("${last(blob)}", &s).unwrap(), "99");
+        assert_eq!(expand("0-${chunks(1, 3)}", &s).unwrap(), "0-1024-3071");
+        assert!(expand("${chunks(3, 1)}", &s).is_err());
         assert_eq!(expand("${loc}?x", &s).unwrap(), "/up/1?x");
         assert!(expand("${nope}", &s).is_err());
         assert!(expand("${repo", &s).is_err());

@@ -42,7 +42,7 @@ fn creds() -> Option<Credentials> {
 async fn run_auth_cases(engine: &Engine) -> BTreeMap<String, (Outcome, String)> {
     let mut out = BTreeMap::new();
     for (file, case) in &engine.suite.cases {
-        if case.features.iter().any(|f| f == AUTH_FEATURE) {
+        if case.features.contains(&AUTH_FEATURE) {
             let r = engine.run_case(file, case).await;
             out.insert(case.id.clone(), (r.outcome, r.message.unwrap_or_default()));
         }

@@ -10,13 +10,22 @@
 //! Three more run the whole suite, auth cases included, with credentials: `basic` (htpasswd
 //! Basic auth; the cases that need bearer tokens must be unsupported there), `token` (the
 //! bearer-token flow) and `token-tls` (tokens over HTTPS, trusting a CA made for the run).
+//!
+//! Verdict truth, both ways. `permissive` (the server's permissive profile: the other branch of
+//! every MAY and "either X or Y" on the spec's main branch) runs every dev case, and
+//! `permissive-pre-main` (the remaining alternatives, and what only older versions allow) every
+//! case of 1.0, 1.1 and 1.1.1: pass or unsupported, never fail, except the SHOULD cases that
+//! profile misses on purpose (SHOULD_MISSED), which must fail at SHOULD level. Each `broken-*`
+//! server carries one deliberate defect and runs the cases that must catch it (BROKEN): they
+//! must fail, at the level listed.
 
 mod support;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use oci_conformance::engine::{CaseContext, Engine, Outcome};
 use oci_conformance::http::{Credentials, Http, TlsOptions};
-use oci_conformance::spec::{AuthSpec, Case, SpecVersion, Suite, AUTH_FEATURE};
+use oci_conformance::spec::{AuthSpec, Case, Level, SpecVersion, Suite, AUTH_FEATURE};
+use oci_reference_server::config::Defect;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,10 +48,74 @@ const DECLINED_BY_DEFAULT: &[&str] = &[
     "manifests/index-dangling-manifest",
 ];
 
+/// SHOULD cases the `permissive-pre-main` profile misses on purpose: without
+/// `Docker-Content-Digest` (a SHOULD before main) they must fail, as SHOULD failures.
+const SHOULD_MISSED: &[&str] = &[
+    "pull/manifest/get-digest-header-should",
+    "pull/manifest/head-digest-header-should",
+    "pull/blob/get-digest-header-should",
+    "pull/blob/head-digest-header-should",
+];
+
+/// Error-code cases whose code is not applicable on the permissive profile's plain-text bodies
+/// unsupported there, naming R-143, never a failure and never a pass.
+const NOT_APPLICABLE_ON_TEXT: &[&str] = &[
+    "errors/blob-unknown",
+    "errors/manifest-unknown",
+    "errors/name-unknown-tags",
+];
+
+/// The deliberately broken servers: (name, defect, cases that must fail, at this level).
+const BROKEN: &[(&str, Defect, &[&str], Level)] = &[
+    (
+        "broken-range",
+        Defect::IgnoreRange,
+        &[
+            "pull/blob/range-first-bytes",
+            "pull/blob/range-middle",
+            "pull/blob/range-suffix",
+            "pull/blob/range-open-ended",
+            "pull/blob/range-end-beyond-size",
+        ],
+        Level::Should,
+    ),
+    (
+        "broken-referrers",
+        Defect::Referrers404,
+        &[
+            "referrers/list/basic",
+            "referrers/list/paginate",
+            "referrers/list/descriptor-fields",
+            "referrers/list/other-subject-not-listed",
+        ],
+        Level::Must,
+    ),
+    (
+        "broken-pages",
+        Defect::ShortPages,
+        &[
+            "tags/list/n-first-page",
+            "tags/list/last-with-n",
+            "tags/list/paginate-to-end",
+            "tags/list/paginate-mixed-case-sorted",
+        ],
+        Level::Must,
+    ),
+];
+
 /// What counts as success: on the default server every case passes (bar the list above); on
 /// the minimal server optional features are off, so a case may also be unsupported, never fail.
 fn allowed(server: &str, case: &Case) -> &'static [Outcome] {
     let declined = DECLINED_BY_DEFAULT.contains(&case.id.as_str());
+    if server.starts_with("broken-") {
+        return &[Outcome::Fail];
+    }
+    if server == "permissive-pre-main" && SHOULD_MISSED.contains(&case.id.as_str()) {
+        return &[Outcome::Fail];
+    }
+    if server == "permissive" && NOT_APPLICABLE_ON_TEXT.contains(&case.id.as_str()) {
+        return &[Outcome::Unsupported];
+    }
     match (server, declined) {
         // A Basic-only registry has no token service to ask.
         ("basic", false) if uses_tokens(case) => &[Outcome::Unsupported],
@@ -86,6 +159,18 @@ fn main() {
     );
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let suite = Arc::new(Suite::load(&root.join("specs")).unwrap_or_else(|e| panic!("{e}")));
+    // A renamed case must not silently drop out of the lists that pin verdicts.
+    let named = SHOULD_MISSED
+        .iter()
+        .chain(NOT_APPLICABLE_ON_TEXT)
+        .chain(BROKEN.iter().flat_map(|b| b.2.iter()))
+        .chain(DECLINED_BY_DEFAULT);
+    for id in named {
+        assert!(
+            suite.cases.iter().any(|(_, c)| c.id == *id),
+            "tests/conformance.rs names `{id}`, which is not a case"
+        );
+    }
     // The engine's own feature cases (tests/data/features) run through the same two servers,
     // so every engine feature is exercised end to end even while specs/ is small.
     let features_dir = tempfile::tempdir().expect("tempdir");
@@ -112,14 +197,27 @@ fn main() {
     let (token, _) = support::auth_config(oci_reference_server::AuthMode::Token, None);
     let (token_tls, ca) =
         support::auth_config(oci_reference_server::AuthMode::Token, Some(tls_dir.path()));
-    let configs = [
+    let mut configs = vec![
         ("reference", oci_reference_server::Config::memory()),
         ("minimal", minimal_config()),
         ("sparse", sparse_config),
         ("basic", basic),
         ("token", token),
         ("token-tls", token_tls),
+        (
+            "permissive",
+            oci_reference_server::Config::memory().permissive(),
+        ),
+        (
+            "permissive-pre-main",
+            oci_reference_server::Config::memory().permissive_pre_main(),
+        ),
     ];
+    for (name, defect, _, _) in BROKEN {
+        let mut c = oci_reference_server::Config::memory();
+        c.defects = vec![*defect];
+        configs.push((*name, c));
+    }
     let servers: Vec<(&'static str, oci_reference_server::RunningServer)> =
         runtime.block_on(async {
             let mut v = Vec::new();
@@ -147,7 +245,9 @@ fn main() {
     for (prefix, suite) in [("", &suite), ("features::", &features)] {
         for (name, server) in &servers {
             // The engine's feature cases do not depend on auth: the plain servers suffice.
-            if !prefix.is_empty() && ["basic", "token", "token-tls"].contains(name) {
+            if !prefix.is_empty()
+                && (["basic", "token", "token-tls"].contains(name) || name.starts_with("broken-"))
+            {
                 continue;
             }
             targets.push(Target {
@@ -168,10 +268,23 @@ fn main() {
         for ci in 0..suite.cases.len() {
             let case = &suite.cases[ci].1;
             let name = format!("{}::{}", targets[ti].name, case.id);
-            // The dev version is the superset the reference server implements.
-            // Auth cases need credentials, which only the auth targets have.
-            let ignored = !case.versions.contains(&SpecVersion::Dev)
-                || (case.features.iter().any(|f| f == AUTH_FEATURE)
+            // The dev version is the superset the reference server implements; the
+            // pre-main permissive profile runs the older versions' cases. A broken server runs
+            // the cases that must catch its defect. Auth cases need credentials, which only
+            // the auth targets have.
+            let server = targets[ti].server;
+            let version_applies = if server == "permissive-pre-main" {
+                case.versions.iter().any(|v| *v != SpecVersion::Dev)
+            } else {
+                case.versions.contains(&SpecVersion::Dev)
+            };
+            let broken_applies = BROKEN
+                .iter()
+                .find(|b| b.0 == server)
+                .is_none_or(|b| b.2.contains(&case.id.as_str()));
+            let ignored = !version_applies
+                || !broken_applies
+                || (case.features.contains(&AUTH_FEATURE)
                     && !targets[ti].engine.http.has_credentials());
             let (targets, suite, runtime) = (targets.clone(), suite.clone(), runtime.clone());
             trials.push(
@@ -180,7 +293,19 @@ fn main() {
                     let t = &targets[ti];
                     let r = runtime.block_on(t.engine.run_case(file, case));
                     let ok = allowed(t.server, case);
-                    if ok.contains(&r.outcome) {
+                    // A failure must be reported at the level the rule has.
+                    let level = BROKEN
+                        .iter()
+                        .find(|b| b.0 == t.server)
+                        .map(|b| b.3)
+                        .or((t.server == "permissive-pre-main").then_some(Level::Should));
+                    let wrong_level =
+                        r.outcome == Outcome::Fail && level.is_some_and(|l| l != r.level);
+                    let unnamed = r.outcome == Outcome::Unsupported
+                        && NOT_APPLICABLE_ON_TEXT.contains(&case.id.as_str())
+                        && t.server == "permissive"
+                        && !r.message.as_deref().unwrap_or("").contains("R-143");
+                    if ok.contains(&r.outcome) && !wrong_level && !unnamed {
                         Ok(())
                     } else {
                         Err(Failed::from(format!(

@@ -33,6 +33,7 @@ fn exchange() -> Exchange {
         body: Bytes::new(),
         error: None,
         elapsed_ms: 3,
+        ..Exchange::default()
     }
 }
 
@@ -96,6 +97,11 @@ fn events() -> Vec<Event> {
         run_id: "run1".into(),
         selected: results.len(),
         total: results.len(),
+        case_set: oci_conformance::spec::CaseSet {
+            source: "embedded".into(),
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            cases: results.len(),
+        },
     })];
     for r in results {
         ev.push(Event::CaseFinished(Box::new(r)));
@@ -215,6 +221,14 @@ fn junit_is_well_formed_with_one_testcase_per_case_and_real_children() {
         xml.contains("R-076 MUST: Success"),
         "requirements in system-out"
     );
+    let provenance = format!(
+        "oci-conformance {} · case set embedded (sha256:abab",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(
+        xml.contains(&provenance),
+        "each suite names the tool and case set"
+    );
 }
 
 #[test]
@@ -243,6 +257,13 @@ fn html_is_self_contained_summary_first_and_escapes_what_the_registry_sent() {
         "curl with placeholders"
     );
     assert!(html.contains("1 passed, 1 failed"), "the count line");
+    assert!(
+        html.contains(&format!(
+            "oci-conformance {} · case set <code>embedded</code> (5 cases, <code>sha256:abab",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "names the tool and case set"
+    );
 }
 
 #[test]
@@ -254,6 +275,13 @@ fn results_json_has_the_documented_stable_shape() {
     assert_eq!(v["format_version"], 1);
     assert_eq!(v["tool"]["name"], "oci-conformance");
     assert_eq!(v["run"]["seed"], 7);
+    assert_eq!(v["tool"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["run"]["case_set"]["source"], "embedded");
+    assert_eq!(v["run"]["case_set"]["cases"], 5);
+    assert!(v["run"]["case_set"]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     assert_eq!(v["summary"]["passed"], 1);
     assert_eq!(v["summary"]["failed"], 1);
     let cases = v["cases"].as_array().unwrap();

@@ -3,8 +3,9 @@
 //! Range requests follow RFC 9110 §14 for a single range (`a-b`, `a-`, `-n`). Several ranges in
 //! one header are answered with the whole blob (200): a server may ignore `Range`, and multipart
 //! bodies buy clients nothing here. A malformed `Range` is ignored the same way. An unsatisfiable
-//! range is 416 with `Content-Range: bytes */<size>` and a `SIZE_INVALID` JSON body.
+//! or reversed (`bytes=500-0`) range is 416 with `Content-Range: bytes */<size>` and a `SIZE_INVALID` JSON body.
 
+use crate::config::Defect;
 use crate::digest::Digest;
 use crate::errors::{Code, RegistryError};
 use crate::registry::Registry;
@@ -66,6 +67,9 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
                     RangeRequest::Partial(s, e.min(size - 1))
                 }
             }
+            // `bytes=500-0` is well formed but selects nothing: 416, as the official suite
+            // expects (a server may also ignore it: `ignore_unsatisfiable_range`).
+            (Some(_), Some(_)) => RangeRequest::Unsatisfiable,
             _ => RangeRequest::Full,
         },
     }
@@ -102,8 +106,13 @@ pub async fn get(
         .ok_or_else(|| blob_unknown(&d))?;
     let range = headers
         .get(axum::http::header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    let (status, start, len, content_range) = match parse_range(range, size) {
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| !reg.config.has_defect(Defect::IgnoreRange));
+    let range = match parse_range(range, size) {
+        RangeRequest::Unsatisfiable if reg.config.ignore_unsatisfiable_range => RangeRequest::Full,
+        r => r,
+    };
+    let (status, start, len, content_range) = match range {
         RangeRequest::Full => (StatusCode::OK, 0, size, None),
         RangeRequest::Partial(s, e) => (
             StatusCode::PARTIAL_CONTENT,
@@ -147,7 +156,10 @@ pub async fn get(
 
 pub async fn delete(reg: &Registry, name: &str, digest: &str) -> Result<Response, RegistryError> {
     if reg.config.read_only || !reg.config.delete_blobs {
-        return Err(RegistryError::unsupported("blob deletion is disabled"));
+        return Err(RegistryError::disabled(
+            reg.config.disabled_status_400 && !reg.config.read_only,
+            "blob deletion is disabled",
+        ));
     }
     let d = parse_digest(digest)?;
     reg.mutate(name, false, |repo| {
@@ -187,12 +199,13 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=-0"), 100), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=-5"), 0), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=0-0"), 0), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=500-0"), 1000), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=9-1"), 100), Unsatisfiable);
     }
 
     #[test]
     fn malformed_or_multiple_ranges_are_ignored() {
         for h in [
-            "bytes=9-1",
             "items=0-1",
             "bytes=a-b",
             "bytes=0-1,5-6",

@@ -53,7 +53,7 @@ pub fn list(
         page.take(names.into_iter())
     };
     let body = serde_json::json!({ "repositories": names }).to_string();
-    Ok(page.respond("/v2/_catalog", &names, more, body))
+    Ok(page.respond("/v2/_catalog", &names, more, body, reg.config.page_links))
 }
 
 /// The `_oci/ext/discover` body for the registry (`repository` None) or one repository.

@@ -67,6 +67,52 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Timeouts, caps and budgets against clients that hold on to the server.
     pub limits: Limits,
+    /// Off: a tags or catalog page cut by `n` carries no `Link` (the spec's MAY: clients go on
+    /// with `last=<last entry>`).
+    pub page_links: bool,
+    /// The body of every error answer (R-143: a 4xx body may be in any format).
+    pub error_bodies: ErrorBodies,
+    /// Off: no `Docker-Content-Digest` anywhere (only a SHOULD before the spec's main branch).
+    pub digest_header: bool,
+    /// A mount with `from` finds the blob in any repository (R-068: `from` may be treated as
+    /// optional), not only in `from`.
+    pub mount_from_anywhere: bool,
+    /// Disabled deletes answer 400 `UNSUPPORTED` instead of 405 (the spec allows either).
+    pub disabled_status_400: bool,
+    /// A valid but unsatisfiable or reversed byte range is ignored (200, whole blob) instead of
+    /// 416: RFC 9110 lets a server ignore `Range`.
+    pub ignore_unsatisfiable_range: bool,
+    /// Off: `_oci/ext/discover` answers 404 `UNSUPPORTED` (registries may offer no extensions).
+    pub discovery: bool,
+    /// Sent as `Warning` on every answer (R-149: informational warnings are optional).
+    pub warning: Option<String>,
+    /// Deliberate spec violations, so tests can prove the harness catches them.
+    pub defects: Vec<Defect>,
+}
+
+/// What error answers carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorBodies {
+    /// `{"errors":[{"code","message","detail"}]}`.
+    #[default]
+    Json,
+    /// `{"errors":[{"code"}]}`: `message` and `detail` are optional.
+    Bare,
+    /// `text/plain`: `CODE: message`.
+    Text,
+}
+
+/// A deliberate violation of the spec (never in a real deployment): the harness must fail it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Defect {
+    /// `Range` on blob GET is ignored (misses R-029's SHOULD).
+    IgnoreRange,
+    /// Manifest pushes answer `OCI-Subject`, yet the referrers API answers 404.
+    Referrers404,
+    /// A tags page cut by `n` holds one entry fewer than `n` and no `Link`.
+    ShortPages,
 }
 
 impl Default for Config {
@@ -93,6 +139,15 @@ impl Default for Config {
             auth: None,
             tls: None,
             limits: Limits::default(),
+            page_links: true,
+            error_bodies: ErrorBodies::Json,
+            digest_header: true,
+            mount_from_anywhere: false,
+            disabled_status_400: false,
+            ignore_unsatisfiable_range: false,
+            discovery: true,
+            warning: None,
+            defects: Vec::new(),
         }
     }
 }
@@ -107,10 +162,67 @@ impl Config {
         }
     }
 
+    /// Takes the other branch of every MAY, OPTIONAL and "either X or Y" the spec's main branch
+    /// leaves to registries (see the README's table): a conformant registry that the harness
+    /// must never fail. [`Config::permissive_pre_main`] covers the branches only older spec
+    /// versions allow, and the alternatives one profile cannot take at once.
+    pub fn permissive(self) -> Self {
+        Config {
+            page_links: false,
+            error_bodies: ErrorBodies::Text,
+            cross_mount: false,
+            auto_mount: false,
+            single_post: false,
+            tag_param: false,
+            delete_tags: false,
+            chunk_min_length: Some(5 << 20),
+            referrers_page_size: Some(1),
+            ignore_unsatisfiable_range: true,
+            warning: Some("299 - \"this registry is permissive\"".into()),
+            ..self
+        }
+    }
+
+    /// The other permissive profile: the remaining alternatives, and what only spec versions
+    /// before main allow (no `Docker-Content-Digest`, a SHOULD there).
+    pub fn permissive_pre_main(self) -> Self {
+        Config {
+            error_bodies: ErrorBodies::Bare,
+            digest_header: false,
+            mount_from_anywhere: true,
+            disabled_status_400: true,
+            delete_manifests: false,
+            delete_blobs: false,
+            catalog: false,
+            discovery: false,
+            chunk_min_length: Some(64 << 10),
+            tag_page_size: Some(2),
+            page_links: false,
+            referrers_page_size: Some(2),
+            ignore_unsatisfiable_range: true,
+            ..self
+        }
+    }
+
+    pub fn has_defect(&self, d: Defect) -> bool {
+        self.defects.contains(&d)
+    }
+
     /// Applies a TOML document over `self`; unknown keys are an error (typos must not be
     /// silently ignored in a test target's configuration).
     pub fn apply_toml(&mut self, text: &str) -> Result<(), Error> {
         let f: FileConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        // The profile first, so the file's other keys refine it.
+        match f.profile.as_deref() {
+            None => {}
+            Some("permissive") => *self = self.clone().permissive(),
+            Some("permissive-pre-main") => *self = self.clone().permissive_pre_main(),
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "profile must be \"permissive\" or \"permissive-pre-main\", not {other:?}"
+                )))
+            }
+        }
         if let Some(v) = f.listen {
             self.listen = v
                 .parse()
@@ -144,8 +256,19 @@ impl Config {
             read_only,
             sparse_manifests,
             tag_param,
-            max_tags_per_push
+            max_tags_per_push,
+            page_links,
+            error_bodies,
+            digest_header,
+            mount_from_anywhere,
+            disabled_status_400,
+            ignore_unsatisfiable_range,
+            discovery,
+            defects
         );
+        if let Some(w) = f.warning {
+            self.warning = (!w.is_empty()).then_some(w);
+        }
         if let Some(v) = f.chunk_min_length {
             self.chunk_min_length = (v > 0).then_some(v);
         }
@@ -260,6 +383,16 @@ struct FileConfig {
     auth: Option<FileAuth>,
     tls: Option<FileTls>,
     limits: Option<FileLimits>,
+    profile: Option<String>,
+    page_links: Option<bool>,
+    error_bodies: Option<ErrorBodies>,
+    digest_header: Option<bool>,
+    mount_from_anywhere: Option<bool>,
+    disabled_status_400: Option<bool>,
+    ignore_unsatisfiable_range: Option<bool>,
+    discovery: Option<bool>,
+    warning: Option<String>,
+    defects: Option<Vec<Defect>>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The spec's error codes and the JSON error body every failure carries.
 
+use crate::config::ErrorBodies;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -101,6 +102,16 @@ impl RegistryError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, Code::Unsupported, message)
     }
 
+    /// A switched-off delete: 405, or 400 when the registry is configured so (R-115, R-119,
+    /// "400 or 405").
+    pub fn disabled(status_400: bool, message: impl Into<String>) -> Self {
+        let mut e = Self::unsupported(message);
+        if status_400 {
+            e.status = StatusCode::BAD_REQUEST;
+        }
+        e
+    }
+
     /// Storage failures: the only source of 500s, never client input.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "storage failure");
@@ -120,25 +131,48 @@ impl From<std::io::Error> for RegistryError {
 
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
-        let errors: Vec<serde_json::Value> = self
-            .errors
-            .iter()
-            .map(|e| {
-                let mut o = serde_json::Map::new();
-                o.insert("code".into(), e.code.as_str().into());
-                o.insert("message".into(), e.message.clone().into());
-                if !e.detail.is_null() {
-                    o.insert("detail".into(), e.detail.clone());
-                }
-                serde_json::Value::Object(o)
-            })
-            .collect();
-        let body = serde_json::json!({ "errors": errors }).to_string();
+        self.render(ErrorBodies::Json)
+    }
+}
+
+impl RegistryError {
+    /// The answer, its body in the configured style (R-143 lets a 4xx body take any format).
+    pub fn render(self, style: ErrorBodies) -> Response {
+        let (body, content_type) = match style {
+            ErrorBodies::Text => (
+                self.errors
+                    .iter()
+                    .map(|e| format!("{}: {}\n", e.code.as_str(), e.message))
+                    .collect::<String>(),
+                "text/plain; charset=utf-8",
+            ),
+            ErrorBodies::Json | ErrorBodies::Bare => {
+                let errors: Vec<serde_json::Value> = self
+                    .errors
+                    .iter()
+                    .map(|e| {
+                        let mut o = serde_json::Map::new();
+                        o.insert("code".into(), e.code.as_str().into());
+                        if style == ErrorBodies::Json {
+                            o.insert("message".into(), e.message.clone().into());
+                            if !e.detail.is_null() {
+                                o.insert("detail".into(), e.detail.clone());
+                            }
+                        }
+                        serde_json::Value::Object(o)
+                    })
+                    .collect();
+                (
+                    serde_json::json!({ "errors": errors }).to_string(),
+                    "application/json",
+                )
+            }
+        };
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
         h.insert(
             axum::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(content_type),
         );
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {

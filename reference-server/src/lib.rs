@@ -28,7 +28,7 @@ pub use registry::Registry;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use errors::RegistryError;
 use routes::Route;
 use std::net::SocketAddr;
@@ -150,18 +150,32 @@ fn timed_body(body: Body, limit: Duration) -> Body {
 async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = timed_body(body, reg.config.limits.body_timeout);
-    let trace = tracing::enabled!(tracing::Level::DEBUG)
-        .then(|| (parts.method.clone(), parts.uri.path().to_string()));
+    let trace = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+        (
+            parts.method.clone(),
+            parts.uri.path().to_string(),
+            routes::loggable_query(parts.uri.query()),
+        )
+    });
     let mut body = Some(body);
     let mut resp = match dispatch(&reg, &parts, &mut body).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.render(reg.config.error_bodies),
     };
+    if !reg.config.digest_header {
+        resp.headers_mut().remove("docker-content-digest");
+    }
+    if let Some(w) = reg.config.warning.as_deref() {
+        if let Ok(v) = HeaderValue::from_str(w) {
+            resp.headers_mut().insert("warning", v);
+        }
+    }
     if let Some(rest) = body {
         drain(rest).await;
     }
-    if let Some((method, path)) = trace {
-        tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    if let Some((method, path, query)) = trace {
+        let query = query.unwrap_or_default();
+        tracing::debug!(%method, %path, %query, status = resp.status().as_u16(), "request");
     } else if resp.status().is_server_error() {
         tracing::warn!(status = resp.status().as_u16(), "request failed");
     }
@@ -227,6 +241,10 @@ async fn dispatch(
         Route::Base if is_get => Ok(json("{}")),
         Route::Catalog if !reg.config.catalog => Err(catalog::disabled()),
         Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query, &may_see)?)),
+        Route::Discover { .. } if !reg.config.discovery => Err(RegistryError::not_found(
+            errors::Code::Unsupported,
+            "extension discovery is disabled on this registry",
+        )),
         Route::Discover { name } if is_get => Ok(json(&catalog::discover(reg, name.as_deref()))),
         Route::Manifest { name, reference } if is_get => {
             manifests::get(reg, name, reference, head).await

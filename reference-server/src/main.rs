@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use oci_reference_server::config::{Defect, ErrorBodies};
 use oci_reference_server::limits::FileLimits;
 use oci_reference_server::{AccessRule, AuthConfig, Config, Htpasswd, StorageConfig, TlsConfig};
 use std::net::SocketAddr;
@@ -138,6 +139,37 @@ struct Cli {
     /// Seconds over which failed logins are counted (default 60).
     #[arg(long, env = "OCI_SERVER_AUTH_FAILURE_WINDOW")]
     auth_failure_window: Option<u64>,
+    /// Start from the permissive profile: the other branch of every MAY and "either X or Y"
+    /// (README: "Permissive profiles"); `main` or `pre-main`. Other flags apply on top.
+    #[arg(long, env = "OCI_SERVER_PROFILE", value_parser = ["permissive", "permissive-pre-main"])]
+    profile: Option<String>,
+    /// Tags and catalog pages cut by `n` carry no Link (clients continue with `last`).
+    #[arg(long, env = "OCI_SERVER_NO_PAGE_LINKS")]
+    no_page_links: bool,
+    /// Error bodies: json (default), bare (code only) or text (text/plain).
+    #[arg(long, env = "OCI_SERVER_ERROR_BODIES", value_enum)]
+    error_bodies: Option<ErrorBodies>,
+    /// Send no Docker-Content-Digest (a SHOULD before the spec's main branch).
+    #[arg(long, env = "OCI_SERVER_NO_DIGEST_HEADER")]
+    no_digest_header: bool,
+    /// A mount with `from` finds the blob in any repository.
+    #[arg(long, env = "OCI_SERVER_MOUNT_FROM_ANYWHERE")]
+    mount_from_anywhere: bool,
+    /// Disabled deletes answer 400 instead of 405.
+    #[arg(long, env = "OCI_SERVER_DISABLED_STATUS_400")]
+    disabled_status_400: bool,
+    /// Ignore an unsatisfiable or reversed byte range (200) instead of answering 416.
+    #[arg(long, env = "OCI_SERVER_IGNORE_UNSATISFIABLE_RANGE")]
+    ignore_unsatisfiable_range: bool,
+    /// `_oci/ext/discover` answers 404 UNSUPPORTED.
+    #[arg(long, env = "OCI_SERVER_NO_DISCOVERY")]
+    no_discovery: bool,
+    /// Send this `Warning` header value on every answer (e.g. `299 - "text"`).
+    #[arg(long, env = "OCI_SERVER_WARNING")]
+    warning: Option<String>,
+    /// Deliberate spec violations for testing clients and the harness (comma list).
+    #[arg(long, env = "OCI_SERVER_DEFECTS", value_enum, value_delimiter = ',')]
+    defect: Vec<Defect>,
     /// Print `USER:<bcrypt hash>` for the password read from stdin (one line), then exit.
     #[arg(long, value_name = "USER")]
     hash_password: Option<String>,
@@ -146,6 +178,11 @@ struct Cli {
 impl Cli {
     fn into_config(self) -> anyhow::Result<Config> {
         let mut c = Config::default();
+        match self.profile.as_deref() {
+            Some("permissive") => c = c.permissive(),
+            Some("permissive-pre-main") => c = c.permissive_pre_main(),
+            _ => {}
+        }
         if let Some(path) = &self.config {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -173,6 +210,23 @@ impl Cli {
         c.tag_param &= !self.no_tag_param;
         c.read_only |= self.read_only;
         c.sparse_manifests |= self.sparse_manifests;
+        c.page_links &= !self.no_page_links;
+        if let Some(b) = self.error_bodies {
+            c.error_bodies = b;
+        }
+        c.digest_header &= !self.no_digest_header;
+        c.mount_from_anywhere |= self.mount_from_anywhere;
+        c.disabled_status_400 |= self.disabled_status_400;
+        c.ignore_unsatisfiable_range |= self.ignore_unsatisfiable_range;
+        c.discovery &= !self.no_discovery;
+        if let Some(w) = self.warning {
+            c.warning = (!w.is_empty()).then_some(w);
+        }
+        for d in self.defect {
+            if !c.defects.contains(&d) {
+                c.defects.push(d);
+            }
+        }
         if let Some(n) = self.chunk_min_length {
             c.chunk_min_length = (n > 0).then_some(n);
         }

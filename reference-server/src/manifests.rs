@@ -492,7 +492,10 @@ pub async fn delete(
     match parse_reference(reference) {
         Ok(Reference::Digest(d)) => {
             if !reg.config.delete_manifests {
-                return Err(RegistryError::unsupported("manifest deletion is disabled"));
+                return Err(RegistryError::disabled(
+                    reg.config.disabled_status_400,
+                    "manifest deletion is disabled",
+                ));
             }
             reg.mutate(name, false, |repo| {
                 if repo.manifests.remove(&d).is_none() {
@@ -505,7 +508,10 @@ pub async fn delete(
         }
         Ok(Reference::Tag(_)) | Ok(Reference::InvalidTag(_)) => {
             if !reg.config.delete_tags {
-                return Err(RegistryError::unsupported("tag deletion is disabled"));
+                return Err(RegistryError::disabled(
+                    reg.config.disabled_status_400,
+                    "tag deletion is disabled",
+                ));
             }
             reg.mutate(name, false, |repo| {
                 repo.tags
@@ -517,7 +523,10 @@ pub async fn delete(
         }
         Err(e) => {
             if !reg.config.delete_manifests {
-                return Err(RegistryError::unsupported("manifest deletion is disabled"));
+                return Err(RegistryError::disabled(
+                    reg.config.disabled_status_400,
+                    "manifest deletion is disabled",
+                ));
             }
             return Err(e);
         }

@@ -41,7 +41,7 @@ pub async fn list(
     digest: &str,
     query: &[(String, String)],
 ) -> Result<Response, RegistryError> {
-    if !reg.config.referrers {
+    if !reg.config.referrers || reg.config.has_defect(crate::config::Defect::Referrers404) {
         return Err(RegistryError::not_found(
             Code::Unsupported,
             "the referrers API is disabled",

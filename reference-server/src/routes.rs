@@ -249,9 +249,93 @@ pub fn query_all<'a>(q: &'a [(String, String)], key: &'a str) -> impl Iterator<I
         .map(|(_, v)| v.as_str())
 }
 
+/// Query keys whose values are logged as sent: the ones that say what a client asked for
+/// (mounts, digests, paging, tags, token scopes). Every other value is replaced by `***`: the
+/// token endpoint takes `password` (and clients send `refresh_token`) as query parameters, and an
+/// unknown key may carry anything.
+const LOGGED_QUERY_KEYS: &[&str] = &[
+    "digest",
+    "mount",
+    "from",
+    "n",
+    "last",
+    "tag",
+    "artifactType",
+    "scope",
+    "service",
+    "account",
+    "client_id",
+    "grant_type",
+    "offline_token",
+];
+
+/// Longest query the request log shows (the rest is cut, marked with `…`).
+const LOGGED_QUERY_MAX: usize = 1024;
+
+/// The query string for the request log: re-encoded (so a value cannot forge a log line),
+/// secrets and unknown values replaced by `***`, cut to a bounded length.
+pub fn loggable_query(query: Option<&str>) -> Option<String> {
+    let q = query.filter(|q| !q.is_empty())?;
+    let mut out = String::new();
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        let key: String = form_urlencoded::byte_serialize(k.as_bytes()).collect();
+        out.push_str(&key);
+        out.push('=');
+        if LOGGED_QUERY_KEYS.contains(&k.as_ref()) {
+            out.extend(form_urlencoded::byte_serialize(v.as_bytes()));
+        } else {
+            out.push_str("***");
+        }
+        if out.len() > LOGGED_QUERY_MAX {
+            let mut end = LOGGED_QUERY_MAX;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
+            break;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_query_keeps_what_a_client_asked_and_hides_secrets() {
+        assert_eq!(loggable_query(None), None);
+        assert_eq!(loggable_query(Some("")), None);
+        assert_eq!(
+            loggable_query(Some("mount=sha256%3Aab&from=a%2Fb")).unwrap(),
+            "mount=sha256%3Aab&from=a%2Fb"
+        );
+        assert_eq!(
+            loggable_query(Some("n=2&last=v1&digest=sha256:00")).unwrap(),
+            "n=2&last=v1&digest=sha256%3A00"
+        );
+        let token = loggable_query(Some(
+            "grant_type=password&account=alice&username=alice&password=hunter2&refresh_token=r.t.x&scope=repository:a:pull",
+        ))
+        .unwrap();
+        assert_eq!(
+            token,
+            "grant_type=password&account=alice&username=***&password=***&refresh_token=***&scope=repository%3Aa%3Apull"
+        );
+    }
+
+    #[test]
+    fn logged_query_cannot_forge_a_log_line_and_is_bounded() {
+        let q = loggable_query(Some("digest=x%0Afake%20line&tag=a%0D")).unwrap();
+        assert!(!q.contains(['\n', '\r', ' ']), "{q}");
+        let long = format!("last={}", "a".repeat(10_000));
+        let q = loggable_query(Some(&long)).unwrap();
+        assert!(q.len() <= LOGGED_QUERY_MAX + '…'.len_utf8() && q.ends_with('…'));
+    }
 
     #[test]
     fn name_grammar_accepts_spec_separators() {

@@ -7,6 +7,7 @@
 //! non-negative integer is 400 `UNSUPPORTED` (the spec has no better code). The repository
 //! catalog (`catalog.rs`) pages with the same [`Page`].
 
+use crate::config::Defect;
 use crate::errors::{Code, RegistryError};
 use crate::registry::{name_unknown, Registry};
 use crate::respond;
@@ -22,6 +23,8 @@ pub struct Page<'q> {
     pub limit: Option<usize>,
     /// Entries start strictly after this one.
     pub last: Option<&'q str>,
+    /// The client's `n`.
+    pub n: Option<usize>,
 }
 
 impl<'q> Page<'q> {
@@ -39,7 +42,7 @@ impl<'q> Page<'q> {
             (None, k) => k,
         };
         let last = query_get(query, "last").filter(|l| !l.is_empty());
-        Ok(Page { limit, last })
+        Ok(Page { limit, last, n })
     }
 
     /// The lower bound for a sorted collection's `range`.
@@ -60,11 +63,23 @@ impl<'q> Page<'q> {
     }
 
     /// The JSON answer, with `Link: <path?n=..&last=..>; rel="next"` when more entries follow.
-    pub fn respond(&self, path: &str, page: &[String], more: bool, body: String) -> Response {
+    /// Without `links`, a page holding exactly the client's `n` goes without `Link` (the spec's
+    /// MAY: the client continues with `last`); a page cut shorter by the server's cap keeps it,
+    /// since the client could not tell it from the end.
+    pub fn respond(
+        &self,
+        path: &str,
+        page: &[String],
+        more: bool,
+        body: String,
+        links: bool,
+    ) -> Response {
         let mut h = vec![("content-type", "application/json".to_string())];
-        if more {
-            if let (Some(l), Some(lim)) = (page.last(), self.limit) {
-                h.push(("link", format!("<{path}?n={lim}&last={l}>; rel=\"next\"")));
+        let cut_by_n = self.n.is_some() && self.limit == self.n;
+        if more && (links || !cut_by_n) {
+            // The client's own `n` travels on, so the next page is sized as it asked.
+            if let (Some(l), Some(n)) = (page.last(), self.n.or(self.limit)) {
+                h.push(("link", format!("<{path}?n={n}&last={l}>; rel=\"next\"")));
             }
         }
         respond(StatusCode::OK, h, Body::from(body))
@@ -77,7 +92,7 @@ pub fn list(
     query: &[(String, String)],
 ) -> Result<Response, RegistryError> {
     let page = Page::parse(query, reg.config.tag_page_size)?;
-    let (tags, more) = reg.with_repo(name, |repo| {
+    let (mut tags, mut more) = reg.with_repo(name, |repo| {
         let repo = repo.ok_or_else(|| name_unknown(name))?;
         let it = repo
             .tags
@@ -85,6 +100,16 @@ pub fn list(
             .map(|(t, _)| t);
         Ok::<_, RegistryError>(page.take(it))
     })?;
+    if more && reg.config.has_defect(Defect::ShortPages) {
+        tags.pop();
+        more = false;
+    }
     let body = serde_json::json!({ "name": name, "tags": tags }).to_string();
-    Ok(page.respond(&format!("/v2/{name}/tags/list"), &tags, more, body))
+    Ok(page.respond(
+        &format!("/v2/{name}/tags/list"),
+        &tags,
+        more,
+        body,
+        reg.config.page_links,
+    ))
 }

@@ -315,7 +315,8 @@ pub async fn start(
                 reg.config.cross_mount
                     && is_valid_name(from)
                     && may_mount_from(from)
-                    && reg.with_repo(from, |r| r.is_some_and(|r| r.blobs.contains(&d)))
+                    && (reg.with_repo(from, |r| r.is_some_and(|r| r.blobs.contains(&d)))
+                        || reg.config.mount_from_anywhere && reg.blob_linked_in(&d, may_see))
             }
             None => reg.config.auto_mount && reg.blob_linked_in(&d, may_see),
         };

@@ -104,10 +104,15 @@ def push(name, tag=None, repo=None, unsupported=None):
     return s
 
 
-def unsup(status, reason, codes=None):
+def unsup(status, reason, codes=None, feature=None):
+    """An answer that means "this optional feature is absent". Only for what the spec makes
+    optional (MAY, OPTIONAL, "if supported"): a missed SHOULD is a SHOULD failure, never this.
+    `feature`: the case fails instead when the registry showed earlier that it has it."""
     u = {"status": status if isinstance(status, list) else [status], "reason": reason}
     if codes:
         u["error_codes"] = codes
+    if feature:
+        u["feature"] = feature
     return u
 
 
@@ -140,6 +145,15 @@ def patch_chunk(url, fixture, a, b, content_range=None, status=202, capture="upl
         hdrs["Content-Range"] = cr
     cap = {capture: {"header": "Location"}} if capture and status == 202 else None
     return step(req("PATCH", url=url, headers=hdrs, body={"fixture": fixture, "range": [a, b]}),
+                status, capture=cap, **kw)
+
+
+def patch_chunks(url, fixture, i, j, status=202, capture="upload", **kw):
+    """PATCH chunks [i, j) of a fixture sized in chunks (`{"blob": {"chunks": N}}`): the engine
+    sizes chunks from the registry's OCI-Chunk-Min-Length, so every non-final chunk honours it."""
+    hdrs = {"Content-Type": OCTET, "Content-Range": f"${{chunks({i}, {j})}}"}
+    cap = {capture: {"header": "Location"}} if capture and status == 202 else None
+    return step(req("PATCH", url=url, headers=hdrs, body={"fixture": fixture, "chunks": [i, j]}),
                 status, capture=cap, **kw)
 
 

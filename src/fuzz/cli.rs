@@ -26,10 +26,16 @@ pub struct TargetArgs {
     /// First path components of the repositories the run creates.
     #[arg(long, env = "OCI_CONFORMANCE_NAMESPACE", default_value = "fuzz")]
     pub namespace: String,
-    /// Optional features the registry lacks (comma list): referrers, delete-manifest,
-    /// delete-tag, delete-blob, cross-mount, upload-cancel. Other names `run` knows are ignored.
-    #[arg(long, env = "OCI_CONFORMANCE_DISABLE_FEATURES", value_delimiter = ',')]
-    pub disable_feature: Vec<String>,
+    /// Optional features the registry lacks (comma list, the names `run` takes): the fuzzer
+    /// avoids referrers, delete-manifest, delete-tag, delete-blob, mount (alias cross-mount)
+    /// and upload-cancel; the others do not concern it. An unknown name is an error (exit 2).
+    #[arg(
+        long,
+        env = "OCI_CONFORMANCE_DISABLE_FEATURES",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub disable_feature: Vec<crate::spec::Feature>,
     /// Deletes take effect lazily: do not require deleted content to answer 404.
     #[arg(long)]
     pub lazy_deletes: bool,
@@ -85,7 +91,7 @@ pub struct ReplayArgs {
 
 impl TargetArgs {
     pub fn features(&self) -> Result<Features, FuzzError> {
-        let mut f = Features::without(&self.disable_feature)?;
+        let mut f = Features::without(&self.disable_feature);
         f.lazy_deletes = self.lazy_deletes;
         Ok(f)
     }
@@ -181,7 +187,7 @@ pub fn fuzz_command(a: &FuzzArgs) -> i32 {
             }
         }
         Err(e) => {
-            eprintln!("fuzz: {e}");
+            eprintln!("fuzz: {}", crate::report::printable(&e.to_string()));
             exit::SETUP
         }
     }
@@ -213,13 +219,14 @@ pub fn replay_command(a: &ReplayArgs) -> i32 {
                 "a different signature"
             };
             println!(
-                "{}: still fails ({how}): {signature}: {message}",
-                a.file.display()
+                "{}: still fails ({how}): {}",
+                a.file.display(),
+                crate::report::printable(&format!("{signature}: {message}"))
             );
             exit::FAILURES
         }
         Err(e) => {
-            eprintln!("replay: {e}");
+            eprintln!("replay: {}", crate::report::printable(&e.to_string()));
             exit::SETUP
         }
     }

@@ -239,15 +239,15 @@ impl Client {
             auth: Default::default(),
         };
         let ex = self.rt.block_on(self.http.send(request));
+        if ex.timed_out() {
+            return Answer::Timeout;
+        }
         match (ex.status, &ex.error) {
             (Some(status), None) => Answer::Response(Resp {
                 status,
                 headers: ex.response_headers,
                 body: ex.body.to_vec(),
             }),
-            (_, Some(e)) if e.starts_with("timed out") || e.contains(": timed out") => {
-                Answer::Timeout
-            }
             (_, Some(e)) => Answer::Broken(e.clone()),
             (None, None) => Answer::Broken("no answer".into()),
         }

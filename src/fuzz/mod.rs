@@ -35,6 +35,7 @@ pub mod push;
 pub mod repro;
 pub mod runner;
 
+use crate::spec::Feature;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -92,41 +93,23 @@ impl Default for Features {
 }
 
 impl Features {
-    /// Names accepted by `--disable-feature`, the switch `run` uses for the same purpose.
-    pub const NAMES: &'static [&'static str] = &[
-        "referrers",
-        "delete-manifest",
-        "delete-tag",
-        "delete-blob",
-        "cross-mount",
-        "upload-cancel",
-    ];
-
-    /// Everything on except the named features. Unknown names are an error (a typo must not
-    /// silently leave a feature on).
-    pub fn without(disabled: &[String]) -> Result<Features, FuzzError> {
+    /// Everything on except the named features (the typed names `run` takes too, so a typo is
+    /// refused by the command line before it gets here).
+    pub fn without(disabled: &[Feature]) -> Features {
         let mut f = Features::default();
         for d in disabled {
-            match d.as_str() {
-                "referrers" => f.referrers = false,
-                "delete-manifest" => f.delete_manifests = false,
-                "delete-tag" => f.delete_tags = false,
-                "delete-blob" => f.delete_blobs = false,
-                "cross-mount" => f.cross_mount = false,
-                "upload-cancel" => f.upload_cancel = false,
-                // Features of `run`'s cases that the fuzzer does not depend on.
-                _ if !d.is_empty()
-                    && d.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') => {}
-                other => {
-                    return Err(FuzzError::Config(format!(
-                        "unknown feature `{other}` (fuzz knows {:?})",
-                        Features::NAMES
-                    )))
-                }
+            match d {
+                Feature::Referrers => f.referrers = false,
+                Feature::DeleteManifest => f.delete_manifests = false,
+                Feature::DeleteTag => f.delete_tags = false,
+                Feature::DeleteBlob => f.delete_blobs = false,
+                Feature::Mount => f.cross_mount = false,
+                Feature::UploadCancel => f.upload_cancel = false,
+                // What the fuzzer does not depend on.
+                _ => {}
             }
         }
-        Ok(f)
+        f
     }
 }
 

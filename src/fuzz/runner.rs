@@ -77,10 +77,10 @@ impl std::fmt::Display for RunSummary {
                 f,
                 "FAIL [{}] {} ({} hits) -> {}\n     {}",
                 x.level,
-                x.signature,
+                crate::report::printable(&x.signature),
                 x.hits,
                 x.path.display(),
-                x.message
+                crate::report::printable(&x.message)
             )?;
         }
         Ok(())
@@ -415,8 +415,9 @@ fn record(
     let path = rep.write(&cfg.out_dir)?;
     if cfg.verbose {
         eprintln!(
-            "fuzz: FAIL [{}] {signature}: {v}\n      reproducer: {}",
+            "fuzz: FAIL [{}] {}\n      reproducer: {}",
             v.level(),
+            crate::report::printable(&format!("{signature}: {v}")),
             path.display()
         );
     }

@@ -21,6 +21,7 @@ impl HtmlReport {
     }
 }
 
+/// HTML text, with control characters escaped as [`super::printable`] shows them.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -30,6 +31,11 @@ pub fn esc(s: &str) -> String {
             '&' => o.push_str("&amp;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
+            // Transcripts are preformatted text: keep their line breaks and tabs.
+            '\n' | '\t' => o.push(c),
+            // Control bytes from the registry: shown, never passed on (`cat report.html`
+            // in a CI log must not reach the terminal either).
+            c if c.is_control() => o.push_str(&super::printable(c.encode_utf8(&mut [0; 4]))),
             c => o.push(c),
         }
     }
@@ -120,6 +126,9 @@ fn case_html(out: &mut String, r: &CaseResult) {
             if let (Some(_), Some(e)) = (ex.status, &ex.error) {
                 t.push_str(&format!("! {e}\n"));
             }
+            for n in &ex.notes {
+                t.push_str(&format!("* {n}\n"));
+            }
             t.push('\n');
             out.push_str(&esc(&t));
         }
@@ -145,7 +154,8 @@ impl Reporter for HtmlReport {
         if let Some(i) = &self.data.info {
             let _ = write!(
                 o,
-                "<p>Target <code>{}</code>{} · spec version {} · seed {} · run {}</p>",
+                "<p>Target <code>{}</code>{} · spec version {} · seed {} · run {}</p>\
+                 <p>oci-conformance {} · case set <code>{}</code> ({} cases, <code>{}</code>)</p>",
                 esc(&i.target),
                 if i.embedded {
                     " (embedded reference server)"
@@ -154,7 +164,11 @@ impl Reporter for HtmlReport {
                 },
                 esc(&i.spec_version),
                 i.seed,
-                esc(&i.run_id)
+                esc(&i.run_id),
+                env!("CARGO_PKG_VERSION"),
+                esc(&i.case_set.source),
+                i.case_set.cases,
+                esc(&i.case_set.digest),
             );
         }
         if let Some(s) = &self.data.summary {

@@ -6,7 +6,8 @@
 //!   "format_version": 1,
 //!   "tool":    {"name": "oci-conformance", "version": "0.1.0"},
 //!   "run":     {"target": URL, "embedded": bool, "spec_version": "1.0"|"1.1"|"1.1.1"|"dev",
-//!               "seed": u64, "run_id": str, "selected": n, "total": n},
+//!               "seed": u64, "run_id": str, "selected": n, "total": n,
+//!               "case_set": {"source": "embedded"|DIR, "digest": "sha256:…", "cases": n}},
 //!   "summary": {"passed", "failed", "errors", "skipped", "unsupported", "expected_failures",
 //!               "unexpected_passes", "soft_failures": n, "duration_ms": n},
 //!   "cases": [ // sorted by id
@@ -16,12 +17,16 @@
 //!      "outcome": "pass"|"fail"|"error"|"skip"|"unsupported"|"expected-failure"|"unexpected-pass",
 //!      "message": str|null, "duration_ms": n, "file": path, "repositories": [str],
 //!      "transcript": [{"method", "url", "request_headers": [[name, value]],
-//!                      "request_body": str|null, "status": n|null,
+//!                      "request_body": str|null, "request_size": n|null, "status": n|null,
 //!                      "response_headers": [[name, value]], "response_body": str|null,
-//!                      "error": str|null, "elapsed_ms": n}]}]
+//!                      "response_size": n|null, "response_digest": "sha256:…"|null,
+//!                      "error": str|null, "elapsed_ms": n,
+//!                      "notes": [str] (only when there are some: redirects followed,
+//!                                      credentials withheld from another origin)}]}]
 //! }
 //! ```
-//! Bodies in transcripts are previews (binary bodies described, long ones truncated);
+//! Bodies in transcripts are previews (binary bodies described, long ones truncated, with the
+//! whole body's size and digest alongside);
 //! credentials are placeholders (`Basic $OCI_CREDENTIALS`, `Bearer $OCI_TOKEN`).
 
 use super::Collected;
@@ -56,5 +61,84 @@ impl Reporter for JsonReport {
             "cases": self.data.results,
         });
         super::write_file(&self.path, &serde_json::to_vec_pretty(&doc).expect("json"))
+    }
+}
+
+/// A `results.json` read back (by `compare` and `matrix`). Fields a report lacks (one written by
+/// an older version) take their defaults; fields this version does not know are ignored.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Results {
+    pub format_version: u32,
+    #[serde(default)]
+    pub tool: ToolRecord,
+    #[serde(default)]
+    pub run: RunRecord,
+    pub cases: Vec<CaseRecord>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ToolRecord {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RunRecord {
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub embedded: bool,
+    #[serde(default)]
+    pub spec_version: String,
+    #[serde(default)]
+    pub case_set: Option<crate::spec::CaseSet>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CaseRecord {
+    pub id: String,
+    #[serde(default)]
+    pub title: String,
+    pub workflow: crate::spec::Workflow,
+    pub level: crate::spec::Level,
+    #[serde(default)]
+    pub requirements: Vec<crate::engine::RequirementRef>,
+    pub outcome: crate::engine::Outcome,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a results.json report: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: results format_version {found}; this version reads format_version 1")]
+    Version { path: PathBuf, found: u32 },
+}
+
+impl Results {
+    pub fn load(path: &std::path::Path) -> Result<Results, ReadError> {
+        let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let r: Results = serde_json::from_slice(&bytes).map_err(|e| ReadError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if r.format_version != 1 {
+            return Err(ReadError::Version {
+                path: path.to_path_buf(),
+                found: r.format_version,
+            });
+        }
+        Ok(r)
     }
 }

@@ -27,7 +27,9 @@ pub(crate) fn xml_safe(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\t' | '\n' | '\r' => c,
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            // C1 controls and DEL are legal XML but still terminal escapes when a CI log
+            // prints the message.
+            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
             c => c,
         })
         .collect::<String>()
@@ -70,6 +72,9 @@ fn trace(r: &CaseResult) -> String {
         }
         if let Some(b) = &ex.response_body {
             s.push_str(&format!("<\n{b}\n"));
+        }
+        for n in &ex.notes {
+            s.push_str(&format!("* {n}\n"));
         }
     }
     s.push_str("\nReproduce:\n");
@@ -123,9 +128,13 @@ impl Reporter for JunitReport {
             if cases.is_empty() {
                 continue;
             }
-            let suite = TestSuiteBuilder::new(&format!("oci-conformance.{}", w.as_str()))
-                .add_testcases(cases)
-                .build();
+            let mut suite = TestSuiteBuilder::new(&format!("oci-conformance.{}", w.as_str()));
+            suite.add_testcases(cases);
+            if let Some(i) = &self.data.info {
+                // junit-report has no suite properties: what ran goes in the suite's system-out.
+                suite.set_system_out(&xml_safe(&super::provenance(i)));
+            }
+            let suite = suite.build();
             report.add_testsuite(suite);
         }
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ pub mod junit;
 pub mod terminal;
 
 use crate::engine::{CaseResult, Event, RunInfo, Summary};
+use std::borrow::Cow;
 
 /// What the file reporters keep from the stream: they write once, at the end.
 #[derive(Default)]
@@ -29,6 +30,24 @@ impl Collected {
     }
 }
 
+/// One line naming what produced a report: tool version, case set, target and spec version.
+pub(crate) fn provenance(i: &RunInfo) -> String {
+    format!(
+        "oci-conformance {} · case set {} ({}, {} cases) · target {}{} · spec version {}",
+        env!("CARGO_PKG_VERSION"),
+        i.case_set.source,
+        i.case_set.digest,
+        i.case_set.cases,
+        i.target,
+        if i.embedded {
+            " (embedded reference server)"
+        } else {
+            ""
+        },
+        i.spec_version
+    )
+}
+
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -38,6 +57,38 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Resul
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
+
+/// `s` made safe to print on a terminal or a CI log: what a registry sends (error codes and
+/// messages, header values, bodies) may hold control bytes and escape sequences that would clear
+/// the screen, rewrite earlier lines, or retitle the window. C0 and C1 controls, DEL and the
+/// bidirectional overrides (which reorder how a line reads) are shown as `\xNN` / `\u{NNNN}`,
+/// line breaks and tabs as `\n`, `\r`, `\t`: one message stays one line.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Request bodies up to this size, in UTF-8 text, are written into curl lines.
+pub const CURL_INLINE_BYTES: usize = 4096;
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -134,14 +185,19 @@ fn curl_command(ex: &crate::http::Exchange, target: &str) -> String {
             parts.push(format!("-H {}", q(&format!("{k}: {v}"))));
         }
     }
-    if let Some(b) = &ex.request_bytes {
-        match std::str::from_utf8(b) {
-            Ok(s) if b.len() <= 4096 && !s.contains('\0') => {
-                parts.push(format!("--data-binary {}", q(s)))
-            }
-            // Generated content: rerun with the same --seed and --filter for the same bytes.
-            _ => parts.push(format!("--data-binary @body-{}-bytes.bin", b.len())),
-        }
+    let inline = ex.request_bytes.as_ref().and_then(|b| {
+        std::str::from_utf8(b)
+            .ok()
+            .filter(|s| b.len() <= CURL_INLINE_BYTES && !s.contains('\0'))
+    });
+    let size = ex
+        .request_size
+        .or_else(|| ex.request_bytes.as_ref().map(|b| b.len() as u64));
+    match (inline, size) {
+        (Some(s), _) => parts.push(format!("--data-binary {}", q(s))),
+        // Generated content: rerun with the same --seed and --filter for the same bytes.
+        (None, Some(n)) => parts.push(format!("--data-binary @body-{n}-bytes.bin")),
+        (None, None) => {}
     }
     parts.push(target.to_string());
     parts.join(" ")

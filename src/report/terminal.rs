@@ -1,6 +1,7 @@
 //! Terminal: a progress bar on a TTY, each failure as it happens, a summary, and last the
 //! plain line `N passed, N failed, N skipped`.
 
+use super::printable;
 use crate::engine::{CaseResult, Event, Outcome, Reporter};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -22,7 +23,10 @@ impl Terminal {
         }
     }
 
+    /// Prints one line; everything in it is made [`printable`] first, as failure messages quote
+    /// what the registry sent.
     fn say(&self, line: String) {
+        let line = printable(&line);
         match &self.bar {
             Some(b) => b.println(line),
             None => eprintln!("{line}"),
@@ -38,7 +42,7 @@ impl Reporter for Terminal {
                     "oci-conformance: {} of {} cases against {} (spec {}, seed {}, run {})",
                     info.selected,
                     info.total,
-                    info.target,
+                    printable(&info.target),
                     info.spec_version,
                     info.seed,
                     info.run_id

@@ -297,3 +297,73 @@ async fn tls_flags_serve_https() {
     assert_eq!(r.status(), 200);
     assert!(terminate(child).success());
 }
+
+/// The request log shows the query (mount sources, digests, paging) so a misbehaving client can
+/// be read from it, and never a password or token, even one sent in the query.
+#[tokio::test]
+async fn request_log_shows_queries_but_no_secrets() {
+    let password = "pw-in-the-query-7f3a";
+    let line = hash_password("alice", password);
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, line).unwrap();
+    let log = dir.path().join("log");
+    let (child, url) = start_logging(
+        &["--memory", "--listen", "127.0.0.1:0"],
+        &[
+            ("OCI_SERVER_AUTH", "token"),
+            ("OCI_SERVER_HTPASSWD", htpasswd.to_str().unwrap()),
+            ("RUST_LOG", "oci_reference_server=debug"),
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let c = reqwest::Client::new();
+    // The OAuth2 password grant, sent the careless way: the password in the URL.
+    let r = c
+        .get(format!("{url}/token"))
+        .query(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", password),
+            ("scope", "repository:a/b:pull,push"),
+            ("scope", "repository:c/d:pull"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let token = v["token"].as_str().unwrap().to_string();
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let r = c
+        .post(format!(
+            "{url}/v2/a/b/blobs/uploads/?mount={digest}&from=c/d"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "an unknown blob opens a session instead");
+    let r = c
+        .get(format!("{url}/v2/a/b/tags/list?n=2&last=v1"))
+        .query(&[("access_token", token.as_str())])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(terminate(child).success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("mount=sha256%3A0000") && log.contains("&from=c%2Fd"),
+        "{log}"
+    );
+    assert!(log.contains("n=2&last=v1&access_token=***"), "{log}");
+    assert!(
+        log.contains("grant_type=password&username=***&password=***&scope=repository%3Aa%2Fb"),
+        "{log}"
+    );
+    assert!(!log.contains(password), "the password is in the log: {log}");
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature), "the token is in the log: {log}");
+}

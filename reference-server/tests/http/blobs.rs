@@ -1,4 +1,5 @@
 use crate::common::*;
+use oci_reference_server::Config;
 use reqwest::Method;
 
 #[tokio::test]
@@ -128,7 +129,13 @@ async fn range_requests_return_206_with_content_range() {
 async fn unsatisfiable_range_is_416_with_content_range_star() {
     let t = start().await;
     let d = t.push_blob("a", b"0123456789").await;
-    for h in ["bytes=10-", "bytes=20-30", "bytes=-0"] {
+    for h in [
+        "bytes=10-",
+        "bytes=20-30",
+        "bytes=-0",
+        "bytes=5-2",
+        "bytes=500-0",
+    ] {
         let r = range(&t, &d, h).await;
         assert_eq!(header(&r, "content-range").as_deref(), Some("bytes */10"));
         expect_error(r, 416, "SIZE_INVALID").await;
@@ -136,10 +143,36 @@ async fn unsatisfiable_range_is_416_with_content_range_star() {
 }
 
 #[tokio::test]
+async fn ignore_unsatisfiable_range_switch_sends_the_whole_blob() {
+    let mut c = Config::memory();
+    c.ignore_unsatisfiable_range = true;
+    let t = start_with(c).await;
+    let d = t.push_blob("a", b"0123456789").await;
+    for h in ["bytes=10-", "bytes=500-0"] {
+        let r = range(&t, &d, h).await;
+        assert_eq!(r.status(), 200, "{h}");
+        assert_eq!(r.bytes().await.unwrap(), &b"0123456789"[..]);
+    }
+    let r = range(&t, &d, "bytes=2-3").await;
+    assert_eq!(r.status(), 206);
+}
+
+#[tokio::test]
+async fn ignore_range_defect_ignores_every_range() {
+    let mut c = Config::memory();
+    c.defects = vec![oci_reference_server::config::Defect::IgnoreRange];
+    let t = start_with(c).await;
+    let d = t.push_blob("a", b"0123456789").await;
+    let r = range(&t, &d, "bytes=2-3").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), &b"0123456789"[..]);
+}
+
+#[tokio::test]
 async fn multiple_or_malformed_ranges_get_the_whole_blob() {
     let t = start().await;
     let d = t.push_blob("a", b"0123456789").await;
-    for h in ["bytes=0-1,3-4", "bytes=5-2", "lines=1-2"] {
+    for h in ["bytes=0-1,3-4", "bytes=x-2", "lines=1-2"] {
         let r = range(&t, &d, h).await;
         assert_eq!(r.status(), 200, "{h}");
         assert_eq!(r.bytes().await.unwrap(), &b"0123456789"[..]);
