@@ -10,6 +10,7 @@ mod connections;
 pub mod digest;
 pub mod errors;
 pub mod limits;
+pub mod maintenance;
 pub mod manifests;
 pub mod referrers;
 pub mod registry;
@@ -375,16 +376,28 @@ pub async fn spawn(config: Config) -> Result<RunningServer, Error> {
     let limits = registry.config.limits.clone();
     let task = tokio::spawn(async move {
         let purger = tokio::spawn(async move {
+            let limits = purge_reg.config.limits.clone();
             // Expired sessions are looked for a few times per expiry period.
-            let every = (purge_reg.config.limits.upload_expiry / 4)
-                .clamp(Duration::from_secs(1), Duration::from_secs(3600));
-            let mut tick = tokio::time::interval(every);
+            let every =
+                (limits.upload_expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+            let mut expire = tokio::time::interval(every);
+            let mut collect = tokio::time::interval(
+                limits
+                    .gc_interval
+                    .unwrap_or(Duration::from_secs(10 * 365 * 86400)),
+            );
+            collect.tick().await; // the first tick is immediate: no collection at start-up
             loop {
                 tokio::select! {
-                    _ = tick.tick() => {
-                        let expiry = purge_reg.config.limits.upload_expiry.as_secs();
-                        if let Err(e) = purge_reg.purge_stale_uploads(expiry).await {
+                    _ = expire.tick() => {
+                        if let Err(e) = purge_reg.purge_stale_uploads(limits.upload_expiry.as_secs()).await {
                             tracing::warn!(error = %e, "purging stale uploads failed");
+                        }
+                    }
+                    _ = collect.tick(), if limits.gc_interval.is_some() => {
+                        match purge_reg.collect_garbage(false).await {
+                            Ok(r) => tracing::info!(blobs = r.blobs.len(), bytes = r.bytes, "garbage collected"),
+                            Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
                         }
                     }
                     _ = purge_stop.changed() => break,

@@ -15,17 +15,19 @@ use std::path::PathBuf;
     about = "A complete, fast OCI Distribution Specification registry"
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "OCI_SERVER_LISTEN")]
     listen: Option<SocketAddr>,
     /// Filesystem storage root (default ./data).
-    #[arg(long, env = "OCI_SERVER_ROOT")]
+    #[arg(long, env = "OCI_SERVER_ROOT", global = true)]
     root: Option<PathBuf>,
     /// Keep everything in memory (lost on exit).
     #[arg(long, env = "OCI_SERVER_MEMORY", conflicts_with = "root")]
     memory: bool,
     /// TOML file with the same keys as the flags (snake_case); flags override it.
-    #[arg(long, env = "OCI_SERVER_CONFIG")]
+    #[arg(long, env = "OCI_SERVER_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Refuse manifest deletion (405 UNSUPPORTED).
     #[arg(long, env = "OCI_SERVER_NO_DELETE_MANIFESTS")]
@@ -173,6 +175,84 @@ struct Cli {
     /// Print `USER:<bcrypt hash>` for the password read from stdin (one line), then exit.
     #[arg(long, value_name = "USER")]
     hash_password: Option<String>,
+}
+
+/// Offline maintenance of a filesystem root (stop the server first: these read the indexes
+/// once and would not see its changes).
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Verify every repository index against the blob store; exit 1 if a problem remains.
+    Check {
+        /// Move unreadable indexes aside (into `damaged/`) and drop dangling entries.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Delete blobs that no repository references (the server also does this online).
+    Gc {
+        /// Only report what would be freed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Opens the configured storage without loading the indexes (which `check` may find damaged).
+async fn open_storage(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn oci_reference_server::storage::Storage>> {
+    match &config.storage {
+        StorageConfig::Filesystem(root) => Ok(std::sync::Arc::new(
+            oci_reference_server::storage::FsStorage::open(root)
+                .await
+                .with_context(|| format!("opening {}", root.display()))?,
+        )),
+        StorageConfig::Memory => anyhow::bail!("maintenance needs a filesystem root (--root)"),
+    }
+}
+
+async fn maintain(command: Command, config: Config) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        Command::Check { repair } => {
+            let storage = open_storage(&config).await?;
+            let problems = oci_reference_server::maintenance::check(storage.as_ref(), repair)
+                .await
+                .context("checking the repository indexes")?;
+            let mut left = 0;
+            for p in &problems {
+                match &p.repaired {
+                    Some(how) => println!("{}: {} (repaired: {how})", p.location, p.what),
+                    None => {
+                        left += 1;
+                        println!("{}: {}", p.location, p.what);
+                    }
+                }
+            }
+            println!("{} problem(s), {} left unrepaired", problems.len(), left);
+            Ok(if left == 0 {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            })
+        }
+        Command::Gc { dry_run } => {
+            let registry = oci_reference_server::open_registry(config)
+                .await
+                .context("opening the registry")?;
+            let report = registry
+                .collect_garbage(dry_run)
+                .await
+                .context("collecting garbage")?;
+            for (d, size) in &report.blobs {
+                println!("{d} {size}");
+            }
+            let verb = if dry_run { "would free" } else { "freed" };
+            println!(
+                "{verb} {} blob(s), {} bytes",
+                report.blobs.len(),
+                report.bytes
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
 }
 
 impl Cli {
@@ -351,7 +431,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -360,11 +440,16 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     if let Some(user) = &cli.hash_password {
-        return hash_password(user);
+        hash_password(user)?;
+        return Ok(std::process::ExitCode::SUCCESS);
     }
+    let command = cli.command.take();
     let config = cli.into_config()?;
+    if let Some(command) = command {
+        return maintain(command, config).await;
+    }
     tracing::info!(?config, "starting");
     let stop = shutdown_signal()?;
     let server = oci_reference_server::spawn(config)
@@ -376,5 +461,5 @@ async fn main() -> anyhow::Result<()> {
     stop.await;
     tracing::info!("shutting down");
     server.shutdown().await;
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

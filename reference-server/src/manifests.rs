@@ -442,6 +442,7 @@ pub async fn put(
             return Err(blob_unknown_error(missing));
         }
     }
+    let _reachable = reg.reachability_guard().await;
     reg.storage.put_small(&d, bytes.clone()).await?;
     let meta = ManifestMeta {
         media_type: parsed.media_type,

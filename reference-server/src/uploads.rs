@@ -249,6 +249,7 @@ async fn open_session(
         algorithm: alg.name().to_string(),
         offset: 0,
         created: now_secs(),
+        touched: 0,
     };
     reg.storage.create_upload(&id, &meta).await?;
     reg.session_insert(Session {
@@ -320,6 +321,7 @@ pub async fn start(
             }
             None => reg.config.auto_mount && reg.blob_linked_in(&d, may_see),
         };
+        let _reachable = reg.reachability_guard().await;
         if mountable && reg.storage.blob_len(&d).await?.is_some() {
             link_blob(reg, name, &d).await?;
             return Ok(created(name, &d));
@@ -340,6 +342,7 @@ pub async fn start(
         algorithm: d.algorithm().name().to_string(),
         offset: 0,
         created: now_secs(),
+        touched: 0,
     };
     reg.storage.create_upload(&id, &meta).await?;
     let body = body.take().unwrap_or_default();
@@ -356,6 +359,7 @@ pub async fn start(
         reg.storage.delete_upload(&id).await?;
         return Err(digest_mismatch(&d, &got));
     }
+    let _reachable = reg.reachability_guard().await;
     reg.storage.commit_upload(&id, n, &d).await?;
     link_blob(reg, name, &d).await?;
     Ok(created(name, &d))
@@ -476,6 +480,7 @@ async fn append(
     }
     g.hasher = Some(hasher);
     g.meta.offset += n;
+    g.meta.touched = now_secs();
     slot.offset
         .store(g.meta.offset, std::sync::atomic::Ordering::Release);
     g.last_chunk_short = reg.config.chunk_min_length.is_some_and(|m| n < m);
@@ -538,6 +543,7 @@ pub async fn finish(
         reg.storage.delete_upload(&g.id).await?;
         return Err(digest_mismatch(&d, &got));
     }
+    let _reachable = reg.reachability_guard().await;
     reg.storage.commit_upload(&g.id, total, &d).await?;
     link_blob(reg, name, &d).await?;
     Ok(created(name, &d))

@@ -7,7 +7,7 @@
 //!   because repository names may nest in ways directories cannot, e.g. `a/b` and `a/b/c`);
 //! - `tmp/`: every file is written here, fsynced, then renamed into place (crash-safe).
 
-use super::{channel_stream, BoxFuture, ByteStream, Storage, UploadMeta, UploadWriter};
+use super::{channel_stream, BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
 use crate::digest::{Algorithm, Digest};
 use bytes::{Bytes, BytesMut};
 use std::fs::{self, File, OpenOptions};
@@ -459,6 +459,45 @@ impl Storage for FsStorage {
         })
     }
 
+    fn list_blobs(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, u64)>>> {
+        let root = self.root.clone();
+        Box::pin(async move {
+            blocking(move || {
+                let mut out = Vec::new();
+                for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+                    let top = root.join("blobs").join(alg.name());
+                    let Ok(prefixes) = fs::read_dir(&top) else {
+                        continue;
+                    };
+                    for p in prefixes {
+                        for e in fs::read_dir(p?.path())? {
+                            let e = e?;
+                            let name = e.file_name();
+                            let Some(hex) = name.to_str() else { continue };
+                            if let Ok(d) = Digest::parse(&format!("{}:{hex}", alg.name())) {
+                                out.push((d, e.metadata()?.len()));
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn delete_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>> {
+        let path = Self::blob_path(&self.root, digest);
+        Box::pin(async move {
+            blocking(move || match fs::remove_file(&path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            })
+            .await
+        })
+    }
+
     fn create_upload<'a>(
         &'a self,
         id: &'a str,
@@ -601,14 +640,26 @@ impl Storage for FsStorage {
         })
     }
 
-    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, u64)>>> {
         let root = self.root.clone();
         Box::pin(async move {
             blocking(move || {
+                let secs = |p: &Path| {
+                    fs::metadata(p)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs())
+                };
                 let mut out = Vec::new();
                 for e in fs::read_dir(root.join("uploads"))? {
-                    if let Some(name) = e?.file_name().to_str() {
-                        out.push(name.to_string());
+                    let e = e?;
+                    if let Some(name) = e.file_name().to_str() {
+                        let dir = e.path();
+                        let last = secs(&dir)
+                            .max(secs(&dir.join("data")))
+                            .max(secs(&dir.join("state.json")));
+                        out.push((name.to_string(), last));
                     }
                 }
                 Ok(out)
@@ -617,7 +668,7 @@ impl Storage for FsStorage {
         })
     }
 
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<Vec<Vec<u8>>>> {
+    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
         let root = self.root.clone();
         Box::pin(async move {
             blocking(move || {
@@ -625,10 +676,40 @@ impl Storage for FsStorage {
                 for e in fs::read_dir(root.join("repositories"))? {
                     let p = e?.path();
                     if p.extension().is_some_and(|x| x == "json") {
-                        out.push(fs::read(&p)?);
+                        out.push((p.display().to_string(), fs::read(&p)?));
                     }
                 }
                 Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
+        let root = self.root.clone();
+        let from = PathBuf::from(location);
+        Box::pin(async move {
+            blocking(move || {
+                if from.parent() != Some(root.join("repositories").as_path()) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "not a repository document",
+                    ));
+                }
+                let aside = root.join("damaged");
+                create_dirs_durable(&aside)?;
+                let name = from
+                    .file_name()
+                    .ok_or_else(|| io::Error::other("no file name"))?;
+                let to = aside.join(format!(
+                    "{}.{}",
+                    name.to_string_lossy(),
+                    crate::registry::now_secs()
+                ));
+                fs::rename(&from, &to)?;
+                sync_dir(&aside)?;
+                sync_dir(&root.join("repositories"))?;
+                Ok(to.display().to_string())
             })
             .await
         })

@@ -21,6 +21,7 @@ fn meta(repo: &str) -> UploadMeta {
         algorithm: "sha256".into(),
         offset: 0,
         created: 1,
+        touched: 0,
     }
 }
 
@@ -86,7 +87,12 @@ pub async fn upload_state_is_saved_and_deleted(st: Arc<dyn Storage>) {
     m.offset = 4;
     st.set_upload(&id, &m).await.unwrap();
     assert_eq!(st.get_upload(&id).await.unwrap(), Some(m));
-    assert!(st.list_uploads().await.unwrap().contains(&id));
+    assert!(st
+        .list_uploads()
+        .await
+        .unwrap()
+        .iter()
+        .any(|(u, _)| *u == id));
     assert!(st.delete_upload(&id).await.unwrap());
     assert!(!st.delete_upload(&id).await.unwrap());
     assert_eq!(st.get_upload(&id).await.unwrap(), None);
@@ -121,13 +127,25 @@ pub async fn repository_documents_round_trip(st: Arc<dyn Storage>) {
     st.save_repo("a/b", b"{\"v\":1}".to_vec()).await.unwrap();
     st.save_repo("a/b", b"{\"v\":2}".to_vec()).await.unwrap();
     st.save_repo("a/b/c", b"{\"v\":3}".to_vec()).await.unwrap();
-    let mut docs = st.load_repos().await.unwrap();
-    docs.sort();
-    assert_eq!(docs, vec![b"{\"v\":2}".to_vec(), b"{\"v\":3}".to_vec()]);
+    let docs = |st: Arc<dyn Storage>| async move {
+        let mut d: Vec<Vec<u8>> = st
+            .load_repos()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(
+        docs(st.clone()).await,
+        vec![b"{\"v\":2}".to_vec(), b"{\"v\":3}".to_vec()]
+    );
     st.delete_repo("a/b").await.unwrap();
     st.delete_repo("a/b").await.unwrap();
     st.delete_repo("never").await.unwrap();
-    assert_eq!(st.load_repos().await.unwrap(), vec![b"{\"v\":3}".to_vec()]);
+    assert_eq!(docs(st.clone()).await, vec![b"{\"v\":3}".to_vec()]);
 }
 
 pub async fn large_blob_streams_in_several_chunks(st: Arc<dyn Storage>) {
@@ -143,6 +161,31 @@ pub async fn large_blob_streams_in_several_chunks(st: Arc<dyn Storage>) {
         .unwrap()
         .unwrap();
     assert_eq!(collect(s).await, &data[5..]);
+}
+
+pub async fn blobs_are_listed_and_deleted(st: Arc<dyn Storage>) {
+    let a = Algorithm::Sha256.digest_of(b"a");
+    let b = Algorithm::Sha512.digest_of(b"bb");
+    st.put_small(&a, Bytes::from_static(b"a")).await.unwrap();
+    st.put_small(&b, Bytes::from_static(b"bb")).await.unwrap();
+    let mut listed = st.list_blobs().await.unwrap();
+    listed.sort();
+    let mut want = vec![(a.clone(), 1), (b.clone(), 2)];
+    want.sort();
+    assert_eq!(listed, want);
+    assert!(st.delete_blob(&a).await.unwrap());
+    assert!(!st.delete_blob(&a).await.unwrap());
+    assert_eq!(st.blob_len(&a).await.unwrap(), None);
+    assert_eq!(st.list_blobs().await.unwrap(), vec![(b, 2)]);
+}
+
+pub async fn repository_document_is_moved_aside_not_deleted(st: Arc<dyn Storage>) {
+    st.save_repo("x", b"{broken".to_vec()).await.unwrap();
+    let (location, _) = st.load_repos().await.unwrap().pop().unwrap();
+    let aside = st.quarantine_repo(&location).await.unwrap();
+    assert_ne!(aside, location);
+    assert!(st.load_repos().await.unwrap().is_empty());
+    assert!(st.quarantine_repo("elsewhere").await.is_err());
 }
 
 macro_rules! suite {
@@ -167,6 +210,8 @@ macro_rules! suite {
             case!(sha512_blobs_are_kept_apart);
             case!(repository_documents_round_trip);
             case!(large_blob_streams_in_several_chunks);
+            case!(blobs_are_listed_and_deleted);
+            case!(repository_document_is_moved_aside_not_deleted);
         }
     };
 }
