@@ -86,6 +86,11 @@ pub struct Config {
     pub discovery: bool,
     /// Sent as `Warning` on every answer (R-149: informational warnings are optional).
     pub warning: Option<String>,
+    /// `Location` headers are absolute URLs (R-040: absolute or relative).
+    pub absolute_locations: bool,
+    /// A manifest or blob of a repository that does not exist is 404 `NAME_UNKNOWN` instead of
+    /// `MANIFEST_UNKNOWN` / `BLOB_UNKNOWN` (the spec's error table allows either).
+    pub name_unknown: bool,
     /// Deliberate spec violations, so tests can prove the harness catches them.
     pub defects: Vec<Defect>,
 }
@@ -147,6 +152,8 @@ impl Default for Config {
             ignore_unsatisfiable_range: false,
             discovery: true,
             warning: None,
+            absolute_locations: false,
+            name_unknown: false,
             defects: Vec::new(),
         }
     }
@@ -178,6 +185,7 @@ impl Config {
             chunk_min_length: Some(5 << 20),
             referrers_page_size: Some(1),
             ignore_unsatisfiable_range: true,
+            absolute_locations: true,
             warning: Some("299 - \"this registry is permissive\"".into()),
             ..self
         }
@@ -189,6 +197,7 @@ impl Config {
         Config {
             error_bodies: ErrorBodies::Bare,
             digest_header: false,
+            name_unknown: true,
             mount_from_anywhere: true,
             disabled_status_400: true,
             delete_manifests: false,
@@ -264,6 +273,8 @@ impl Config {
             disabled_status_400,
             ignore_unsatisfiable_range,
             discovery,
+            absolute_locations,
+            name_unknown,
             defects
         );
         if let Some(w) = f.warning {
@@ -392,6 +403,8 @@ struct FileConfig {
     ignore_unsatisfiable_range: Option<bool>,
     discovery: Option<bool>,
     warning: Option<String>,
+    absolute_locations: Option<bool>,
+    name_unknown: Option<bool>,
     defects: Option<Vec<Defect>>,
 }
 

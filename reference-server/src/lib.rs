@@ -151,6 +151,11 @@ fn timed_body(body: Body, limit: Duration) -> Body {
 async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = timed_body(body, reg.config.limits.body_timeout);
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(String::from);
     let trace = tracing::enabled!(tracing::Level::DEBUG).then(|| {
         (
             parts.method.clone(),
@@ -165,6 +170,22 @@ async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     };
     if !reg.config.digest_header {
         resp.headers_mut().remove("docker-content-digest");
+    }
+    if let (true, Some(host)) = (reg.config.absolute_locations, host) {
+        let scheme = if reg.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let h = resp.headers_mut();
+        let absolute = h
+            .get(axum::http::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .filter(|l| l.starts_with('/'))
+            .and_then(|l| HeaderValue::from_str(&format!("{scheme}://{host}{l}")).ok());
+        if let Some(v) = absolute {
+            h.insert(axum::http::header::LOCATION, v);
+        }
     }
     if let Some(w) = reg.config.warning.as_deref() {
         if let Ok(v) = HeaderValue::from_str(w) {

@@ -141,8 +141,9 @@ struct Cli {
     /// Seconds over which failed logins are counted (default 60).
     #[arg(long, env = "OCI_SERVER_AUTH_FAILURE_WINDOW")]
     auth_failure_window: Option<u64>,
-    /// Start from the permissive profile: the other branch of every MAY and "either X or Y"
-    /// (README: "Permissive profiles"); `main` or `pre-main`. Other flags apply on top.
+    /// Start from a permissive profile: the other branch of every MAY and "either X or Y"
+    /// (README: "Permissive and broken profiles"), for the spec's main branch or the versions
+    /// before it. Other switches apply on top.
     #[arg(long, env = "OCI_SERVER_PROFILE", value_parser = ["permissive", "permissive-pre-main"])]
     profile: Option<String>,
     /// Tags and catalog pages cut by `n` carry no Link (clients continue with `last`).
@@ -166,6 +167,12 @@ struct Cli {
     /// `_oci/ext/discover` answers 404 UNSUPPORTED.
     #[arg(long, env = "OCI_SERVER_NO_DISCOVERY")]
     no_discovery: bool,
+    /// Location headers are absolute URLs (default: absolute paths).
+    #[arg(long, env = "OCI_SERVER_ABSOLUTE_LOCATIONS")]
+    absolute_locations: bool,
+    /// A manifest or blob of an unknown repository is NAME_UNKNOWN, not MANIFEST_/BLOB_UNKNOWN.
+    #[arg(long, env = "OCI_SERVER_NAME_UNKNOWN")]
+    name_unknown: bool,
     /// Send this `Warning` header value on every answer (e.g. `299 - "text"`).
     #[arg(long, env = "OCI_SERVER_WARNING")]
     warning: Option<String>,
@@ -299,6 +306,8 @@ impl Cli {
         c.disabled_status_400 |= self.disabled_status_400;
         c.ignore_unsatisfiable_range |= self.ignore_unsatisfiable_range;
         c.discovery &= !self.no_discovery;
+        c.absolute_locations |= self.absolute_locations;
+        c.name_unknown |= self.name_unknown;
         if let Some(w) = self.warning {
             c.warning = (!w.is_empty()).then_some(w);
         }

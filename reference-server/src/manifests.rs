@@ -63,6 +63,9 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, RegistryError> {
     let r = parse_reference(reference)?;
+    if reg.config.name_unknown && !reg.with_repo(name, |r| r.is_some()) {
+        return Err(crate::registry::name_unknown(name));
+    }
     let found = reg.with_repo(name, |repo| {
         let repo = repo?;
         let d = match &r {

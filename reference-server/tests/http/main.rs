@@ -13,6 +13,7 @@ mod maintenance;
 mod management;
 mod manifests;
 mod persistence;
+mod profiles;
 mod storage_full;
 mod tls;
 mod uploads;
