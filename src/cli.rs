@@ -524,12 +524,6 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             &mut reporters,
         )
         .await;
-        if let Some(why) = engine.http.stopped() {
-            eprintln!(
-                "oci-conformance: {}: {why}; unfinished cases are reported as errors",
-                crate::http::RUN_STOPPED
-            );
-        }
         for r in reporters.iter_mut() {
             r.finish()
                 .map_err(|e| ConfigError(format!("cannot write a report: {e}")))?;
@@ -577,10 +571,16 @@ async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
         Some(200) => Ok(()),
         // With credentials, a 401 after the whole flow (Basic, or a token) means they were
         // refused: one line now instead of every case failing on it.
-        Some(401) if http.has_credentials() => Err(ConfigError(format!(
-            "registry at {url} refused the credentials: GET /v2/ answered 401{}",
-            ex.error.map(|e| format!(" ({e})")).unwrap_or_default()
-        ))),
+        Some(401) if http.has_credentials() => Err(ConfigError(match ex.error {
+            // Not the registry's refusal: the harness's own (a plain-HTTP realm).
+            Some(e) if e.contains(crate::http::CLEAR_TEXT_REALM) => {
+                format!("registry at {url}: {e}")
+            }
+            e => format!(
+                "registry at {url} refused the credentials: GET /v2/ answered 401{}",
+                e.map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+        })),
         Some(401) => {
             eprintln!(
                 "oci-conformance: warning: GET /v2/ answered 401: the registry wants credentials \

@@ -49,6 +49,10 @@ struct RunLimits {
     stopped: OnceLock<String>,
 }
 
+/// Starts the error of a token request the harness refused to make.
+pub const CLEAR_TEXT_REALM: &str =
+    "refusing to send the credentials in clear text to the token realm";
+
 /// How the client checks the registry's certificate.
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
@@ -97,6 +101,8 @@ pub struct Http {
     client: reqwest::Client,
     base: reqwest::Url,
     max_body: usize,
+    /// Response bodies are kept whole up to this size ([`KEPT_BODY_BYTES`] unless set).
+    kept_body: usize,
     credentials: Option<Credentials>,
     timeout: Duration,
     /// Bearer tokens from the registry's token service by scope (`repository:NAME`, action), so
@@ -287,6 +293,7 @@ impl Http {
             client,
             base,
             max_body,
+            kept_body: KEPT_BODY_BYTES,
             credentials,
             timeout,
             tokens: Arc::default(),
@@ -295,6 +302,12 @@ impl Http {
             limits: Arc::default(),
             forced_scopes: Vec::new(),
         })
+    }
+
+    /// Keeps response bodies whole up to `bytes` instead of [`KEPT_BODY_BYTES`].
+    pub fn with_kept_body(mut self, bytes: usize) -> Http {
+        self.kept_body = bytes;
+        self
     }
 
     /// Adds these scopes to every token request the run's own flow makes.
@@ -510,8 +523,8 @@ impl Http {
         {
             let mut ex = new_exchange(&req);
             ex.error = Some(format!(
-                "refusing to send the credentials in clear text to the token realm `{realm}`: \
-                 the registry uses HTTPS but its realm plain HTTP (--insecure allows it)"
+                "{CLEAR_TEXT_REALM} `{realm}`: the registry uses HTTPS but its realm plain HTTP \
+                 (--insecure allows it)"
             ));
             return (ex, None);
         }
@@ -720,7 +733,7 @@ impl Http {
                 )
             })
             .collect();
-        let mut body = BodySink::new(KEPT_BODY_BYTES, resp.content_length());
+        let mut body = BodySink::new(self.kept_body, resp.content_length());
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
@@ -881,7 +894,7 @@ impl Http {
             let _ = stream.write_all(b).await;
         }
         let _ = stream.flush().await;
-        let limit = self.max_body.min(KEPT_BODY_BYTES) + 64 * 1024;
+        let limit = self.max_body.min(self.kept_body) + 64 * 1024;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         loop {
@@ -924,7 +937,7 @@ impl Http {
         } else if let Some(n) = content_length(&headers) {
             body.truncate(n);
         }
-        let mut sink = BodySink::new(KEPT_BODY_BYTES, Some(body.len() as u64));
+        let mut sink = BodySink::new(self.kept_body, Some(body.len() as u64));
         sink.push(&body);
         sink.finish(ex);
         Ok(())

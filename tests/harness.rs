@@ -732,3 +732,35 @@ async fn status_class_admits_its_class_only() {
         assert_eq!(r.outcome, want, "{response}: {:?}", r.message);
     }
 }
+
+#[test]
+fn a_misspelt_disabled_feature_is_a_configuration_error_for_run_and_fuzz() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["run", "fuzz"] {
+        let out = bin()
+            .args([cmd, "--disable-feature", "delete-blobs"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(err.contains("invalid value 'delete-blobs'"), "{cmd}: {err}");
+        // The message lists the names both commands know.
+        for known in [
+            "delete-blob",
+            "referrers",
+            "upload-cancel",
+            "chunked-upload",
+        ] {
+            assert!(err.contains(known), "{cmd}: {err}");
+        }
+    }
+    // The environment fallback is checked the same way.
+    let out = bin()
+        .args(["run", "--report-dir"])
+        .arg(dir.path())
+        .env("OCI_CONFORMANCE_DISABLE_FEATURES", "referrers,nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -95,6 +95,9 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, RegistryError> {
     let d = parse_digest(digest)?;
+    if reg.config.name_unknown && !reg.with_repo(name, |r| r.is_some()) {
+        return Err(crate::registry::name_unknown(name));
+    }
     let linked = reg.with_repo(name, |r| r.is_some_and(|r| r.blobs.contains(&d)));
     if !linked {
         return Err(blob_unknown(&d));

@@ -2,6 +2,7 @@
 
 use crate::auth::{AccessRule, AuthConfig, AuthMode, Htpasswd};
 use crate::errors::Error;
+use crate::limits::{FileLimits, Limits};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     /// None: plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Timeouts, caps and budgets against clients that hold on to the server.
+    pub limits: Limits,
     /// Off: a tags or catalog page cut by `n` carries no `Link` (the spec's MAY: clients go on
     /// with `last=<last entry>`).
     pub page_links: bool,
@@ -83,6 +86,11 @@ pub struct Config {
     pub discovery: bool,
     /// Sent as `Warning` on every answer (R-149: informational warnings are optional).
     pub warning: Option<String>,
+    /// `Location` headers are absolute URLs (R-040: absolute or relative).
+    pub absolute_locations: bool,
+    /// A manifest or blob of a repository that does not exist is 404 `NAME_UNKNOWN` instead of
+    /// `MANIFEST_UNKNOWN` / `BLOB_UNKNOWN` (the spec's error table allows either).
+    pub name_unknown: bool,
     /// Deliberate spec violations, so tests can prove the harness catches them.
     pub defects: Vec<Defect>,
 }
@@ -135,6 +143,7 @@ impl Default for Config {
             referrers_page_size: None,
             auth: None,
             tls: None,
+            limits: Limits::default(),
             page_links: true,
             error_bodies: ErrorBodies::Json,
             digest_header: true,
@@ -143,6 +152,8 @@ impl Default for Config {
             ignore_unsatisfiable_range: false,
             discovery: true,
             warning: None,
+            absolute_locations: false,
+            name_unknown: false,
             defects: Vec::new(),
         }
     }
@@ -174,6 +185,7 @@ impl Config {
             chunk_min_length: Some(5 << 20),
             referrers_page_size: Some(1),
             ignore_unsatisfiable_range: true,
+            absolute_locations: true,
             warning: Some("299 - \"this registry is permissive\"".into()),
             ..self
         }
@@ -185,6 +197,7 @@ impl Config {
         Config {
             error_bodies: ErrorBodies::Bare,
             digest_header: false,
+            name_unknown: true,
             mount_from_anywhere: true,
             disabled_status_400: true,
             delete_manifests: false,
@@ -260,6 +273,8 @@ impl Config {
             disabled_status_400,
             ignore_unsatisfiable_range,
             discovery,
+            absolute_locations,
+            name_unknown,
             defects
         );
         if let Some(w) = f.warning {
@@ -282,6 +297,9 @@ impl Config {
                 cert: t.cert,
                 key: t.key,
             });
+        }
+        if let Some(l) = f.limits {
+            self.limits.apply(l)?;
         }
         Ok(())
     }
@@ -375,6 +393,7 @@ struct FileConfig {
     referrers_page_size: Option<usize>,
     auth: Option<FileAuth>,
     tls: Option<FileTls>,
+    limits: Option<FileLimits>,
     profile: Option<String>,
     page_links: Option<bool>,
     error_bodies: Option<ErrorBodies>,
@@ -384,6 +403,8 @@ struct FileConfig {
     ignore_unsatisfiable_range: Option<bool>,
     discovery: Option<bool>,
     warning: Option<String>,
+    absolute_locations: Option<bool>,
+    name_unknown: Option<bool>,
     defects: Option<Vec<Defect>>,
 }
 

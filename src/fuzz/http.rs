@@ -110,6 +110,9 @@ pub struct Exchange {
 /// make the fuzzer allocate without bound (a larger answer is reported as a broken exchange).
 const MAX_BODY: usize = 16 << 20;
 
+/// What a case transcript keeps of each response body.
+const TRANSCRIPT_BODY: usize = 4096;
+
 pub struct Client {
     rt: tokio::runtime::Runtime,
     http: crate::http::Http,
@@ -213,10 +216,21 @@ impl Client {
             // Never hand a connection in an unknown state to the next request.
             self.fresh_pool();
         }
+        // Reproducers use the statuses and headers of a transcript, never its response bodies:
+        // it keeps their first bytes only, so a case's memory does not grow with what the
+        // registry sends.
+        let kept = match &answer {
+            Answer::Response(r) => Answer::Response(Resp {
+                status: r.status,
+                headers: r.headers.clone(),
+                body: r.body[..r.body.len().min(TRANSCRIPT_BODY)].to_vec(),
+            }),
+            other => other.clone(),
+        };
         self.transcript.push(Exchange {
             req,
             url,
-            answer: answer.clone(),
+            answer: kept,
         });
         answer
     }
@@ -261,5 +275,6 @@ fn http_client(
     tls: &crate::http::TlsOptions,
 ) -> Result<crate::http::Http, FuzzError> {
     crate::http::Http::with_tls(base, timeout, MAX_BODY, credentials.clone(), tls.clone())
+        .map(|h| h.with_kept_body(MAX_BODY))
         .map_err(|e| FuzzError::Config(e.to_string()))
 }
