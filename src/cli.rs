@@ -159,6 +159,11 @@ pub struct RunArgs {
     /// Trust the CA certificates in this PEM file too (a registry with a private CA)
     #[arg(long, env = "OCI_CONFORMANCE_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// Also send the credentials to these origins (scheme://host[:port], comma list), e.g. the
+    /// public name a registry writes into its upload Locations; by default they go only to
+    /// the registry's own origin and its token realm
+    #[arg(long, env = "OCI_CONFORMANCE_TRUST_ORIGIN", value_delimiter = ',')]
+    pub trust_origin: Vec<String>,
     /// Fail the run on SHOULD and MAY failures too, not only MUST
     #[arg(long, env = "OCI_CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub strict: bool,
@@ -199,6 +204,16 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
             )));
         }
     }
+    let trusted_origins = args
+        .trust_origin
+        .iter()
+        .map(|o| match reqwest::Url::parse(o) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+            _ => Err(ConfigError(format!(
+                "--trust-origin `{o}` is not an origin like https://host[:port]"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if args.jobs == 0 {
         return Err(ConfigError("--jobs must be at least 1".into()));
     }
@@ -242,6 +257,7 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
             .flat_map(|s| s.split_whitespace().map(String::from))
             .collect(),
         tls,
+        trusted_origins,
         strict: args.strict,
         progress: !args.no_progress,
     })
@@ -477,6 +493,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         )
         .map_err(|e| ConfigError(e.to_string()))?
         .with_forced_scopes(cfg.auth_scopes.clone())
+        .with_trusted_origins(cfg.trusted_origins.clone())
         .with_run_limits(cfg.deadline, cfg.stop_after_timeouts);
         ping(&http, &url).await?;
         let suite = Arc::new(suite);
@@ -520,12 +537,6 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             &mut reporters,
         )
         .await;
-        if let Some(why) = engine.http.stopped() {
-            eprintln!(
-                "oci-conformance: {}: {why}; unfinished cases are reported as errors",
-                crate::http::RUN_STOPPED
-            );
-        }
         for r in reporters.iter_mut() {
             r.finish()
                 .map_err(|e| ConfigError(format!("cannot write a report: {e}")))?;
@@ -573,10 +584,16 @@ async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
         Some(200) => Ok(()),
         // With credentials, a 401 after the whole flow (Basic, or a token) means they were
         // refused: one line now instead of every case failing on it.
-        Some(401) if http.has_credentials() => Err(ConfigError(format!(
-            "registry at {url} refused the credentials: GET /v2/ answered 401{}",
-            ex.error.map(|e| format!(" ({e})")).unwrap_or_default()
-        ))),
+        Some(401) if http.has_credentials() => Err(ConfigError(match ex.error {
+            // Not the registry's refusal: the harness's own (a plain-HTTP realm).
+            Some(e) if e.contains(crate::http::CLEAR_TEXT_REALM) => {
+                format!("registry at {url}: {e}")
+            }
+            e => format!(
+                "registry at {url} refused the credentials: GET /v2/ answered 401{}",
+                e.map(|e| format!(" ({e})")).unwrap_or_default()
+            ),
+        })),
         Some(401) => {
             eprintln!(
                 "oci-conformance: warning: GET /v2/ answered 401: the registry wants credentials \

@@ -301,11 +301,11 @@ impl Engine {
         }
     }
 
-    /// A case the run had no time left for: an error, with the reason.
+    /// A case the run had no time left for: an error, with the reason after [`NOT_RUN`].
     pub fn not_run(&self, file: &std::path::Path, case: &Case, why: &str) -> CaseResult {
         CaseResult {
             outcome: Outcome::Error,
-            message: Some(format!("not run: {}: {why}", crate::http::RUN_STOPPED)),
+            message: Some(format!("{NOT_RUN}: {}: {why}", crate::http::RUN_STOPPED)),
             ..self.skipped(file, case, String::new())
         }
     }
@@ -1557,6 +1557,9 @@ pub fn new_run_id() -> String {
     let u = uuid::Uuid::new_v4().simple().to_string();
     format!("r{}", &u[..8])
 }
+
+/// Starts the message of a case that was not run because the run stopped early.
+pub const NOT_RUN: &str = "not run";
 
 pub fn default_timeout() -> Duration {
     Duration::from_secs(30)

@@ -604,7 +604,10 @@ fn a_registry_that_hangs_after_the_ping_held_the_run_for_every_timeout() {
         run_against_a_hanging_registry(&["--timeout", "2", "--stop-after-timeouts", "3"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
-    assert!(stderr.contains("3 requests in a row timed out"), "{stderr}");
+    assert!(stderr.contains("cases not run (reported as errors): the run stopped early: 3 requests in a row timed out"), "{stderr}");
+    // One line for the cases not run, not one each.
+    let fail_lines = stderr.lines().filter(|l| l.starts_with("FAIL")).count();
+    assert!(fail_lines <= 6, "{stderr}");
     let all = outcomes(&results);
     assert_eq!(all.len(), 12, "{results}");
     let not_run: Vec<_> = all
@@ -741,4 +744,64 @@ fn the_fuzzer_kept_every_response_body_of_a_case() {
             other => panic!("{}", other.describe()),
         }
     }
+}
+
+#[test]
+fn a_plain_http_token_realm_is_one_clear_setup_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (realm, realm_seen) = rt.block_on(serve("127.0.0.1", |_| {
+        |_: &str| reply("200 OK", "", r#"{"token":"tok-hostile-3"}"#)
+    }));
+    let (port, ca, _) = rt.block_on(serve_both(
+        dir.path(),
+        move |_, _| {
+            let challenge =
+                format!("WWW-Authenticate: Bearer realm=\"{realm}/token\",service=\"t\"\r\n");
+            reply("401 Unauthorized", &challenge, "")
+        },
+        |_| reply("400 Bad Request", "", ""),
+    ));
+    let out = bin()
+        .args([
+            "run",
+            "--url",
+            &format!("https://127.0.0.1:{port}"),
+            "--ca-cert",
+        ])
+        .arg(&ca)
+        .args(["--username", USER, "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .env("OCI_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("clear text") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("refused the credentials"), "{stderr}");
+    assert!(realm_seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_trusted_origin_gets_the_credentials_and_nothing_else_does() {
+    let (store, store_seen) = storage().await;
+    let (other, other_seen) = serve("127.0.0.3", |_| |_: &str| reply("200 OK", "", "")).await;
+    let (registry, _) = serve("127.0.0.1", |_| |_: &str| reply("200 OK", "", "")).await;
+    let trusted = reqwest::Url::parse(&store).unwrap();
+    let http = Http::new(&registry, Duration::from_secs(5), 1 << 20, Some(creds()))
+        .unwrap()
+        .with_trusted_origins(vec![trusted]);
+    let ex = http.send(get(format!("{store}/upload/1"))).await;
+    assert!(ex.notes.is_empty(), "{:?}", ex.notes);
+    assert_eq!(
+        header(&store_seen.lock().unwrap()[0], "authorization"),
+        basic()
+    );
+    let ex = http.send(get(format!("{other}/upload/1"))).await;
+    assert!(ex.notes[0].contains("--trust-origin"), "{:?}", ex.notes);
+    assert_eq!(header(&other_seen.lock().unwrap()[0], "authorization"), "");
 }

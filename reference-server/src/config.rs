@@ -2,6 +2,7 @@
 
 use crate::auth::{AccessRule, AuthConfig, AuthMode, Htpasswd};
 use crate::errors::Error;
+use crate::limits::{FileLimits, Limits};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub struct Config {
     pub auth: Option<AuthConfig>,
     /// None: plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// Timeouts, caps and budgets against clients that hold on to the server.
+    pub limits: Limits,
     /// Off: a tags or catalog page cut by `n` carries no `Link` (the spec's MAY: clients go on
     /// with `last=<last entry>`).
     pub page_links: bool,
@@ -145,6 +148,7 @@ impl Default for Config {
             referrers_page_size: None,
             auth: None,
             tls: None,
+            limits: Limits::default(),
             page_links: true,
             error_bodies: ErrorBodies::Json,
             digest_header: true,
@@ -302,6 +306,9 @@ impl Config {
                 key: t.key,
             });
         }
+        if let Some(l) = f.limits {
+            self.limits.apply(l)?;
+        }
         Ok(())
     }
 }
@@ -394,6 +401,7 @@ struct FileConfig {
     referrers_page_size: Option<usize>,
     auth: Option<FileAuth>,
     tls: Option<FileTls>,
+    limits: Option<FileLimits>,
     profile: Option<String>,
     page_links: Option<bool>,
     error_bodies: Option<ErrorBodies>,

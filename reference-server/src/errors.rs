@@ -112,20 +112,39 @@ impl RegistryError {
         e
     }
 
-    /// Storage failures: the only source of 500s, never client input.
+    /// Storage failures (never client input): 503 with `Retry-After`. The spec's table has no
+    /// storage code; `TOOMANYREQUESTS` is the one that tells clients "temporary, retry later"
+    /// (`UNSUPPORTED` would read as "feature absent"). Nothing was stored: writes are atomic.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "storage failure");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Code::Unsupported,
-            "internal storage error",
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::TooManyRequests,
+            "storage failure; nothing was stored, retry later",
         )
+        .with_header("retry-after", "10")
+    }
+
+    /// Out of space (disk full, quota, file size limit): 507 Insufficient Storage, the status
+    /// that names the cause, with `Retry-After` since space may be freed (collection, deletes).
+    pub fn storage_full(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "storage full");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            Code::TooManyRequests,
+            "storage full; nothing was stored, retry later",
+        )
+        .with_header("retry-after", "60")
     }
 }
 
 impl From<std::io::Error> for RegistryError {
     fn from(e: std::io::Error) -> Self {
-        RegistryError::internal(e)
+        use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+        match e.kind() {
+            StorageFull | QuotaExceeded | FileTooLarge => RegistryError::storage_full(e),
+            _ => RegistryError::internal(e),
+        }
     }
 }
 

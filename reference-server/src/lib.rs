@@ -6,8 +6,11 @@ pub mod auth;
 pub mod blobs;
 pub mod catalog;
 pub mod config;
+mod connections;
 pub mod digest;
 pub mod errors;
+pub mod limits;
+pub mod maintenance;
 pub mod manifests;
 pub mod referrers;
 pub mod registry;
@@ -20,6 +23,7 @@ pub mod uploads;
 pub use auth::{AccessRule, Action, AuthConfig, AuthMode, Htpasswd};
 pub use config::{Config, StorageConfig, TlsConfig};
 pub use errors::Error;
+pub use limits::Limits;
 pub use registry::Registry;
 
 use axum::body::Body;
@@ -33,8 +37,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::{FsStorage, MemoryStorage, Storage};
 
-/// Upload sessions older than this are purged (the spec's "eventually time out").
-const UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How long shutdown waits for in-flight requests before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -86,8 +88,69 @@ pub(crate) async fn drain(body: Body) {
     .await;
 }
 
+/// A request body that fails once no piece of it arrived for `limit`: a client that stops
+/// sending mid-body cannot hold what its request holds (a session lock, a manifest buffer).
+/// The timer is re-armed at most once per `limit`, not per frame, so fast uploads pay nothing.
+struct TimedBody {
+    inner: axum::body::BodyDataStream,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last: tokio::time::Instant,
+    limit: Duration,
+    done: bool,
+}
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl futures_util::Stream for TimedBody {
+    type Item = Result<bytes::Bytes, BoxError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let this = &mut *self;
+        if let Poll::Ready(item) = futures_util::StreamExt::poll_next_unpin(&mut this.inner, cx) {
+            this.last = tokio::time::Instant::now();
+            return Poll::Ready(item.map(|r| r.map_err(BoxError::from)));
+        }
+        loop {
+            if std::future::Future::poll(this.sleep.as_mut(), cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = this.last + this.limit;
+            if tokio::time::Instant::now() >= due {
+                this.done = true;
+                return Poll::Ready(Some(Err(BoxError::from(format!(
+                    "no request body data for {} s",
+                    this.limit.as_secs()
+                )))));
+            }
+            this.sleep.as_mut().reset(due);
+        }
+    }
+}
+
+fn timed_body(body: Body, limit: Duration) -> Body {
+    if axum::body::HttpBody::is_end_stream(&body) {
+        return body;
+    }
+    let now = tokio::time::Instant::now();
+    Body::from_stream(TimedBody {
+        inner: body.into_data_stream(),
+        sleep: Box::pin(tokio::time::sleep_until(now + limit)),
+        last: now,
+        limit,
+        done: false,
+    })
+}
+
 async fn handle(State(reg): State<Arc<Registry>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let body = timed_body(body, reg.config.limits.body_timeout);
     let host = parts
         .headers
         .get(axum::http::header::HOST)
@@ -331,41 +394,42 @@ pub async fn spawn(config: Config) -> Result<RunningServer, Error> {
             source,
         })?;
     let addr = listener.local_addr()?;
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = app(registry.clone());
     let purge_reg = registry.clone();
     let mut purge_stop = stop.subscribe();
+    let limits = registry.config.limits.clone();
     let task = tokio::spawn(async move {
-        use axum::serve::ListenerExt;
         let purger = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            let limits = purge_reg.config.limits.clone();
+            // Expired sessions are looked for a few times per expiry period.
+            let every =
+                (limits.upload_expiry / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+            let mut expire = tokio::time::interval(every);
+            let mut collect = tokio::time::interval(
+                limits
+                    .gc_interval
+                    .unwrap_or(Duration::from_secs(10 * 365 * 86400)),
+            );
+            collect.tick().await; // the first tick is immediate: no collection at start-up
             loop {
                 tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = purge_reg.purge_stale_uploads(UPLOAD_MAX_AGE.as_secs()).await {
+                    _ = expire.tick() => {
+                        if let Err(e) = purge_reg.purge_stale_uploads(limits.upload_expiry.as_secs()).await {
                             tracing::warn!(error = %e, "purging stale uploads failed");
+                        }
+                    }
+                    _ = collect.tick(), if limits.gc_interval.is_some() => {
+                        match purge_reg.collect_garbage(false).await {
+                            Ok(r) => tracing::info!(blobs = r.blobs.len(), bytes = r.bytes, "garbage collected"),
+                            Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
                         }
                     }
                     _ = purge_stop.changed() => break,
                 }
             }
         });
-        match acceptor {
-            Some(acceptor) => tls::serve(listener, acceptor, app, stopped, SHUTDOWN_GRACE).await,
-            None => {
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.changed().await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "server stopped with an error");
-                }
-            }
-        }
+        connections::serve(listener, acceptor, app, stopped, SHUTDOWN_GRACE, limits).await;
         purger.abort();
     });
     Ok(RunningServer {

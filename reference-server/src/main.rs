@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use oci_reference_server::config::{Defect, ErrorBodies};
+use oci_reference_server::limits::FileLimits;
 use oci_reference_server::{AccessRule, AuthConfig, Config, Htpasswd, StorageConfig, TlsConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,17 +15,19 @@ use std::path::PathBuf;
     about = "A complete, fast OCI Distribution Specification registry"
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "OCI_SERVER_LISTEN")]
     listen: Option<SocketAddr>,
     /// Filesystem storage root (default ./data).
-    #[arg(long, env = "OCI_SERVER_ROOT")]
+    #[arg(long, env = "OCI_SERVER_ROOT", global = true)]
     root: Option<PathBuf>,
     /// Keep everything in memory (lost on exit).
     #[arg(long, env = "OCI_SERVER_MEMORY", conflicts_with = "root")]
     memory: bool,
     /// TOML file with the same keys as the flags (snake_case); flags override it.
-    #[arg(long, env = "OCI_SERVER_CONFIG")]
+    #[arg(long, env = "OCI_SERVER_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Refuse manifest deletion (405 UNSUPPORTED).
     #[arg(long, env = "OCI_SERVER_NO_DELETE_MANIFESTS")]
@@ -102,6 +105,42 @@ struct Cli {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
     #[arg(long, env = "OCI_SERVER_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Most open connections (one more is answered 503 TOOMANYREQUESTS; default 1000).
+    #[arg(long, env = "OCI_SERVER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds to receive a request head, TLS handshake included; also the HTTP/1.1 keep-alive
+    /// idle limit (default 30).
+    #[arg(long, env = "OCI_SERVER_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<u64>,
+    /// Seconds without a byte either way before a connection is closed (default 300).
+    #[arg(long, env = "OCI_SERVER_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Longest wait in seconds for the next piece of a request body (default 60).
+    #[arg(long, env = "OCI_SERVER_BODY_TIMEOUT")]
+    body_timeout: Option<u64>,
+    /// Bytes of manifest bodies buffered at once, all requests together (default 256 MiB; above
+    /// it 429 TOOMANYREQUESTS).
+    #[arg(long, env = "OCI_SERVER_MANIFEST_MEMORY")]
+    manifest_memory: Option<u64>,
+    /// Seconds allowed to receive a whole manifest body (default 120).
+    #[arg(long, env = "OCI_SERVER_MANIFEST_BODY_TIMEOUT")]
+    manifest_body_timeout: Option<u64>,
+    /// Seconds an upload session may stay unused before it is purged (default 86400).
+    #[arg(long, env = "OCI_SERVER_UPLOAD_EXPIRY")]
+    upload_expiry: Option<u64>,
+    /// Seconds between online garbage collections of unreferenced blobs (default 3600; 0: off).
+    #[arg(long, env = "OCI_SERVER_GC_INTERVAL")]
+    gc_interval: Option<u64>,
+    /// Failed logins per client address per window before it is refused (default 20).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURES_PER_ADDRESS")]
+    auth_failures_per_address: Option<u32>,
+    /// Failed logins per user name per window before that user is refused from addresses
+    /// it never logged in from (default 10).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURES_PER_USER")]
+    auth_failures_per_user: Option<u32>,
+    /// Seconds over which failed logins are counted (default 60).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURE_WINDOW")]
+    auth_failure_window: Option<u64>,
     /// Start from a permissive profile: the other branch of every MAY and "either X or Y"
     /// (README: "Permissive and broken profiles"), for the spec's main branch or the versions
     /// before it. Other switches apply on top.
@@ -146,6 +185,84 @@ struct Cli {
     /// Print `USER:<bcrypt hash>` for the password read from stdin (one line), then exit.
     #[arg(long, value_name = "USER")]
     hash_password: Option<String>,
+}
+
+/// Offline maintenance of a filesystem root (stop the server first: these read the indexes
+/// once and would not see its changes).
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Verify every repository index against the blob store; exit 1 if a problem remains.
+    Check {
+        /// Move unreadable indexes aside (into `damaged/`) and drop dangling entries.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Delete blobs that no repository references (the server also does this online).
+    Gc {
+        /// Only report what would be freed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Opens the configured storage without loading the indexes (which `check` may find damaged).
+async fn open_storage(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn oci_reference_server::storage::Storage>> {
+    match &config.storage {
+        StorageConfig::Filesystem(root) => Ok(std::sync::Arc::new(
+            oci_reference_server::storage::FsStorage::open(root)
+                .await
+                .with_context(|| format!("opening {}", root.display()))?,
+        )),
+        StorageConfig::Memory => anyhow::bail!("maintenance needs a filesystem root (--root)"),
+    }
+}
+
+async fn maintain(command: Command, config: Config) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        Command::Check { repair } => {
+            let storage = open_storage(&config).await?;
+            let problems = oci_reference_server::maintenance::check(storage.as_ref(), repair)
+                .await
+                .context("checking the repository indexes")?;
+            let mut left = 0;
+            for p in &problems {
+                match &p.repaired {
+                    Some(how) => println!("{}: {} (repaired: {how})", p.location, p.what),
+                    None => {
+                        left += 1;
+                        println!("{}: {}", p.location, p.what);
+                    }
+                }
+            }
+            println!("{} problem(s), {} left unrepaired", problems.len(), left);
+            Ok(if left == 0 {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            })
+        }
+        Command::Gc { dry_run } => {
+            let registry = oci_reference_server::open_registry(config)
+                .await
+                .context("opening the registry")?;
+            let report = registry
+                .collect_garbage(dry_run)
+                .await
+                .context("collecting garbage")?;
+            for (d, size) in &report.blobs {
+                println!("{d} {size}");
+            }
+            let verb = if dry_run { "would free" } else { "freed" };
+            println!(
+                "{verb} {} blob(s), {} bytes",
+                report.blobs.len(),
+                report.bytes
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
 }
 
 impl Cli {
@@ -269,6 +386,19 @@ impl Cli {
         if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
             c.tls = Some(TlsConfig { cert, key });
         }
+        c.limits.apply(FileLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+            manifest_memory: self.manifest_memory,
+            manifest_body_timeout: self.manifest_body_timeout,
+            upload_expiry: self.upload_expiry,
+            gc_interval: self.gc_interval,
+            auth_failures_per_address: self.auth_failures_per_address,
+            auth_failures_per_user: self.auth_failures_per_user,
+            auth_failure_window: self.auth_failure_window,
+        })?;
         Ok(c)
     }
 }
@@ -314,7 +444,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -323,11 +453,16 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     if let Some(user) = &cli.hash_password {
-        return hash_password(user);
+        hash_password(user)?;
+        return Ok(std::process::ExitCode::SUCCESS);
     }
+    let command = cli.command.take();
     let config = cli.into_config()?;
+    if let Some(command) = command {
+        return maintain(command, config).await;
+    }
     tracing::info!(?config, "starting");
     let stop = shutdown_signal()?;
     let server = oci_reference_server::spawn(config)
@@ -339,5 +474,5 @@ async fn main() -> anyhow::Result<()> {
     stop.await;
     tracing::info!("shutting down");
     server.shutdown().await;
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -94,7 +94,14 @@ pub async fn get(
     Ok(respond(StatusCode::OK, h, Body::from(bytes)))
 }
 
-async fn read_limited(body: Body, limit: u64, hint: Option<u64>) -> Result<Bytes, RegistryError> {
+/// Reads a manifest body of at most `limit` bytes, within the server's budget for buffered
+/// manifests (the permit returned holds the bytes' share until dropped) and its time limit.
+async fn read_limited(
+    reg: &Registry,
+    body: Body,
+    limit: u64,
+    hint: Option<u64>,
+) -> Result<(Bytes, tokio::sync::OwnedSemaphorePermit), RegistryError> {
     let too_large = || {
         RegistryError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -103,20 +110,43 @@ async fn read_limited(body: Body, limit: u64, hint: Option<u64>) -> Result<Bytes
         )
         .with_detail(serde_json::json!({ "limit": limit }))
     };
-    let mut buf = BytesMut::with_capacity(hint.unwrap_or(0).min(limit) as usize);
+    let reserve = hint.unwrap_or(0).min(limit);
+    let mut held = reg.reserve_manifest_memory(reserve)?;
+    let mut buf = BytesMut::with_capacity(reserve as usize);
     let mut s = body.into_data_stream();
-    while let Some(frame) = s.next().await {
-        let chunk = frame.map_err(|_| {
-            RegistryError::bad_request(Code::SizeInvalid, "request body ended early")
-        })?;
-        if buf.len() as u64 + chunk.len() as u64 > limit {
-            // Let the client finish sending so it can read the 413.
-            crate::drain(Body::from_stream(s)).await;
-            return Err(too_large());
+    let deadline = reg.config.limits.manifest_body_timeout;
+    let read = tokio::time::timeout(deadline, async {
+        while let Some(frame) = s.next().await {
+            let chunk = frame.map_err(|_| {
+                RegistryError::bad_request(Code::SizeInvalid, "request body ended early")
+            })?;
+            let need = buf.len() as u64 + chunk.len() as u64;
+            if need > limit {
+                return Err(too_large());
+            }
+            if need > held.num_permits() as u64 {
+                held.merge(reg.reserve_manifest_memory(need - held.num_permits() as u64)?);
+            }
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
+        Ok(())
+    })
+    .await;
+    match read {
+        Ok(Ok(())) => Ok((buf.freeze(), held)),
+        Ok(Err(e)) => {
+            drop(buf);
+            drop(held);
+            // Let the client finish sending so it can read the answer.
+            crate::drain(Body::from_stream(s)).await;
+            Err(e)
+        }
+        Err(_) => Err(RegistryError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            Code::SizeInvalid,
+            format!("manifest body not received within {} s", deadline.as_secs()),
+        )),
     }
-    Ok(buf.freeze())
 }
 
 /// Something a manifest points at that must exist in the repository.
@@ -383,7 +413,8 @@ pub async fn put(
             .with_detail(serde_json::json!({ "limit": limit })));
         }
     }
-    let bytes = read_limited(body.take().unwrap_or_default(), limit, content_length).await?;
+    let (bytes, _budget) =
+        read_limited(reg, body.take().unwrap_or_default(), limit, content_length).await?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
     let obj = value
@@ -414,6 +445,7 @@ pub async fn put(
             return Err(blob_unknown_error(missing));
         }
     }
+    let _reachable = reg.reachability_guard().await;
     reg.storage.put_small(&d, bytes.clone()).await?;
     let meta = ManifestMeta {
         media_type: parsed.media_type,

@@ -6,6 +6,7 @@ use crate::errors::{Code, RegistryError};
 use crate::storage::{Storage, UploadMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What the registry remembers about a stored manifest (its bytes live in the blob store).
@@ -45,11 +46,47 @@ pub struct Session {
     pub hasher: Option<Hasher>,
     /// The last chunk was below `chunk_min_length`: it must have been the final one.
     pub last_chunk_short: bool,
-    /// Set when the session was completed or cancelled while a request waited for it.
-    pub gone: bool,
 }
 
-pub type SessionRef = Arc<tokio::sync::Mutex<Session>>;
+/// A session as the registry holds it: `state` is locked by the request that writes it, and
+/// the rest is what a status or cancel request needs without waiting for that request (whose
+/// body may be stalled).
+pub struct SessionSlot {
+    pub id: String,
+    pub repo: String,
+    /// Bytes accepted so far: `state.meta.offset` as of the last completed chunk.
+    pub offset: AtomicU64,
+    /// Set when the session was completed, cancelled or purged.
+    pub gone: AtomicBool,
+    /// Set by a cancel: a body still arriving for this session stops at once.
+    pub cancel: tokio::sync::watch::Sender<bool>,
+    pub state: tokio::sync::Mutex<Session>,
+}
+
+impl SessionSlot {
+    fn new(s: Session) -> Self {
+        SessionSlot {
+            id: s.id.clone(),
+            repo: s.meta.repo.clone(),
+            offset: AtomicU64::new(s.meta.offset),
+            gone: AtomicBool::new(false),
+            cancel: tokio::sync::watch::channel(false).0,
+            state: tokio::sync::Mutex::new(s),
+        }
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Marks the session ended and stops a body still arriving for it.
+    pub fn end(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.cancel.send_replace(true);
+    }
+}
+
+pub type SessionRef = Arc<SessionSlot>;
 
 pub struct Registry {
     pub config: Config,
@@ -60,6 +97,13 @@ pub struct Registry {
     write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     sessions: Mutex<HashMap<String, SessionRef>>,
     manifest_cache: Mutex<ManifestCache>,
+    /// Held (shared) by every request from the moment it relies on a stored blob until the
+    /// repository links it (commit then link, mount check then link, manifest store then
+    /// index); garbage collection holds it exclusively while it decides and deletes. So a blob
+    /// pushed or mounted during a collection is never collected.
+    gc_lock: tokio::sync::RwLock<()>,
+    /// Bytes of manifest bodies that requests may buffer at once (`limits.manifest_memory`).
+    manifest_budget: Arc<tokio::sync::Semaphore>,
     /// Built from `config.auth`: the signing key and verification cache live for the process.
     pub(crate) auth: Option<crate::auth::AuthState>,
 }
@@ -89,20 +133,36 @@ pub fn now_secs() -> u64 {
 impl Registry {
     pub async fn load(config: Config, storage: Arc<dyn Storage>) -> std::io::Result<Registry> {
         let mut repos = HashMap::new();
-        for doc in storage.load_repos().await? {
+        for (location, doc) in storage.load_repos().await? {
             match serde_json::from_slice::<Repo>(&doc) {
                 Ok(r) if r.is_empty() => {}
                 Ok(r) => {
                     repos.insert(r.name.clone(), r);
                 }
-                Err(e) => tracing::warn!(error = %e, "skipping unreadable repository index"),
+                // Serving without it would drop the repository, and its next push would
+                // overwrite what is left of its tags: refuse to start instead.
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "repository index {location} is damaged ({e}); nothing was changed. \
+                             `oci-reference-server check` lists every problem, \
+                             `check --repair` moves damaged indexes aside so the server can start"
+                        ),
+                    ));
+                }
             }
         }
         let auth = config
             .auth
             .clone()
             .map(|a| crate::auth::AuthState::new(a, config.tls.is_some()));
+        let budget = usize::try_from(config.limits.manifest_memory)
+            .unwrap_or(usize::MAX)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Registry {
+            gc_lock: tokio::sync::RwLock::new(()),
+            manifest_budget: Arc::new(tokio::sync::Semaphore::new(budget)),
             auth,
             config,
             storage,
@@ -144,36 +204,25 @@ impl Registry {
             .or_default()
             .clone();
         let _guard = repo_lock.lock().await;
-        let (result, doc) = {
-            let mut repos = self.repos_mut();
-            let existed = repos.contains_key(name);
-            if !existed && !create {
-                return Err(name_unknown(name));
-            }
-            let repo = repos.entry(name.to_string()).or_insert_with(|| Repo {
-                name: name.to_string(),
-                ..Repo::default()
-            });
-            match f(repo) {
-                Ok(r) if repo.is_empty() => {
-                    repos.remove(name);
-                    (r, None)
-                }
-                Ok(r) => {
-                    let doc = serde_json::to_vec(repo).map_err(RegistryError::internal)?;
-                    (r, Some(doc))
-                }
-                Err(e) => {
-                    if !existed {
-                        repos.remove(name);
-                    }
-                    return Err(e);
-                }
-            }
-        };
-        match doc {
-            Some(doc) => self.storage.save_repo(name, doc).await?,
-            None => self.storage.delete_repo(name).await?,
+        // The change is made on a copy and becomes visible only once persisted: a failed write
+        // (disk full) leaves memory and storage as they were, and nothing unpersisted is ever
+        // served or acknowledged.
+        let current = self.repos().get(name).cloned();
+        if current.is_none() && !create {
+            return Err(name_unknown(name));
+        }
+        let mut repo = current.unwrap_or_else(|| Repo {
+            name: name.to_string(),
+            ..Repo::default()
+        });
+        let result = f(&mut repo)?;
+        if repo.is_empty() {
+            self.storage.delete_repo(name).await?;
+            self.repos_mut().remove(name);
+        } else {
+            let doc = serde_json::to_vec(&repo).map_err(RegistryError::internal)?;
+            self.storage.save_repo(name, doc).await?;
+            self.repos_mut().insert(name.to_string(), repo);
         }
         Ok(result)
     }
@@ -197,6 +246,25 @@ impl Registry {
         Ok(b)
     }
 
+    /// Reserves `n` more bytes of the manifest memory budget, held until the permit drops.
+    /// Never waits: over the budget the client is told to retry (429 `TOOMANYREQUESTS`).
+    pub fn reserve_manifest_memory(
+        &self,
+        n: u64,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, RegistryError> {
+        u32::try_from(n)
+            .ok()
+            .and_then(|n| self.manifest_budget.clone().try_acquire_many_owned(n).ok())
+            .ok_or_else(|| {
+                RegistryError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    Code::TooManyRequests,
+                    "too many manifest bodies in flight; retry shortly",
+                )
+                .with_header("retry-after", "1")
+            })
+    }
+
     /// True when some repository links the blob (automatic mount without `from`).
     pub fn blob_linked_anywhere(&self, d: &Digest) -> bool {
         self.repos().values().any(|r| r.blobs.contains(d))
@@ -211,7 +279,7 @@ impl Registry {
 
     pub fn session_insert(&self, s: Session) -> SessionRef {
         let id = s.id.clone();
-        let r = Arc::new(tokio::sync::Mutex::new(s));
+        let r = Arc::new(SessionSlot::new(s));
         lock(&self.sessions).insert(id, r.clone());
         r
     }
@@ -240,45 +308,92 @@ impl Registry {
                 sessions
                     .entry(id.clone())
                     .or_insert_with(|| {
-                        Arc::new(tokio::sync::Mutex::new(Session {
+                        Arc::new(SessionSlot::new(Session {
                             id: id.clone(),
                             meta,
                             hasher: None,
                             last_chunk_short: false,
-                            gone: false,
                         }))
                     })
                     .clone()
             }
         };
-        if s.lock().await.meta.repo != name {
+        if s.repo != name || s.is_gone() {
             return Err(unknown());
         }
         Ok(s)
     }
 
-    /// Drops sessions older than `max_age_secs` (the spec's "eventually time out").
-    pub async fn purge_stale_uploads(&self, max_age_secs: u64) -> std::io::Result<usize> {
+    /// Drops sessions unused for more than `max_idle_secs` (the spec's "eventually time out"),
+    /// and sessions whose state is missing or unreadable (they can never be resumed) once
+    /// nothing touched them for a minute (so one being created is left alone).
+    pub async fn purge_stale_uploads(&self, max_idle_secs: u64) -> std::io::Result<usize> {
+        const BROKEN_GRACE: u64 = 60;
         let now = now_secs();
         let mut purged = 0;
-        for id in self.storage.list_uploads().await? {
-            let Some(meta) = self.storage.get_upload(&id).await? else {
-                continue;
+        for (id, changed) in self.storage.list_uploads().await? {
+            let last_used = match self.storage.get_upload(&id).await {
+                Ok(Some(meta)) => Some(meta.last_used()),
+                Ok(None) | Err(_) => None,
             };
-            if now.saturating_sub(meta.created) > max_age_secs {
-                let live = lock(&self.sessions).get(&id).cloned();
-                if let Some(s) = live {
-                    let mut g = s.lock().await;
-                    g.gone = true;
-                }
-                self.session_forget(&id);
-                if self.storage.delete_upload(&id).await? {
-                    purged += 1;
-                }
+            let stale = match last_used {
+                Some(t) => now.saturating_sub(t) > max_idle_secs,
+                None => now.saturating_sub(changed) > BROKEN_GRACE.min(max_idle_secs),
+            };
+            if !stale {
+                continue;
+            }
+            let live = lock(&self.sessions).get(&id).cloned();
+            if let Some(s) = live {
+                // In use right now (a chunk arriving): not idle after all.
+                let Ok(_g) = s.state.try_lock() else {
+                    continue;
+                };
+                s.end();
+            }
+            self.session_forget(&id);
+            if self.storage.delete_upload(&id).await? {
+                purged += 1;
             }
         }
         Ok(purged)
     }
+
+    /// Shared hold that keeps garbage collection away from a blob between "it is stored" and
+    /// "a repository links it" (see `gc_lock`).
+    pub async fn reachability_guard(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.gc_lock.read().await
+    }
+
+    /// Deletes (or with `dry_run`, only lists) stored blobs that no repository links, as a
+    /// layer, config or manifest.
+    pub async fn collect_garbage(&self, dry_run: bool) -> std::io::Result<GcReport> {
+        let stored = self.storage.list_blobs().await?;
+        let _exclusive = self.gc_lock.write().await;
+        let referenced: std::collections::HashSet<Digest> = self
+            .repos()
+            .values()
+            .flat_map(|r| r.blobs.iter().chain(r.manifests.keys()).cloned())
+            .collect();
+        let mut report = GcReport::default();
+        for (d, size) in stored {
+            if referenced.contains(&d) {
+                continue;
+            }
+            if dry_run || self.storage.delete_blob(&d).await? {
+                report.blobs.push((d, size));
+                report.bytes += size;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What a garbage collection freed (or would free).
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub blobs: Vec<(Digest, u64)>,
+    pub bytes: u64,
 }
 
 pub fn name_unknown(name: &str) -> RegistryError {

@@ -17,7 +17,7 @@
 use crate::blobs::parse_digest;
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::errors::{Code, RegistryError};
-use crate::registry::{now_secs, Registry, Session, SessionRef};
+use crate::registry::{now_secs, Registry, Session, SessionRef, SessionSlot};
 use crate::respond;
 use crate::routes::{is_valid_name, query_get};
 use crate::storage::UploadMeta;
@@ -42,10 +42,14 @@ fn range_value(offset: u64) -> String {
 }
 
 fn session_headers(name: &str, s: &Session) -> Vec<(&'static str, String)> {
+    progress_headers(name, &s.id, s.meta.offset)
+}
+
+fn progress_headers(name: &str, id: &str, offset: u64) -> Vec<(&'static str, String)> {
     vec![
-        ("location", location(name, &s.id)),
-        ("range", range_value(s.meta.offset)),
-        ("docker-upload-uuid", s.id.clone()),
+        ("location", location(name, id)),
+        ("range", range_value(offset)),
+        ("docker-upload-uuid", id.to_string()),
         ("content-length", "0".into()),
     ]
 }
@@ -113,6 +117,7 @@ pub async fn receive(
     mut hasher: Hasher,
     body: Body,
     expected: Option<u64>,
+    mut cancel: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<(Hasher, u64), RegistryError> {
     let mut writer = reg.storage.upload_writer(id, offset).await?;
     type Batch = Arc<Vec<Bytes>>;
@@ -141,8 +146,20 @@ pub async fn receive(
     let mut batch_len = 0usize;
     let mut received = 0u64;
     let mut failure = None;
+    let mut cancelled = false;
     loop {
-        let frame = stream.next().await;
+        let frame = match &mut cancel {
+            None => stream.next().await,
+            Some(rx) => tokio::select! {
+                biased;
+                f = stream.next() => f,
+                _ = rx.wait_for(|c| *c) => {
+                    cancelled = true;
+                    failure = Some(session_unknown());
+                    break;
+                }
+            },
+        };
         let end = frame.is_none();
         match frame {
             Some(Ok(chunk)) => {
@@ -175,7 +192,8 @@ pub async fn receive(
     }
     drop(htx);
     drop(wtx);
-    if failure.is_some() {
+    // A cancelled session's body is not waited for: the cancel must answer at once.
+    if failure.is_some() && !cancelled {
         crate::drain(Body::from_stream(stream)).await;
     }
     let hashed = hashing.await;
@@ -231,6 +249,7 @@ async fn open_session(
         algorithm: alg.name().to_string(),
         offset: 0,
         created: now_secs(),
+        touched: 0,
     };
     reg.storage.create_upload(&id, &meta).await?;
     reg.session_insert(Session {
@@ -238,7 +257,6 @@ async fn open_session(
         meta,
         hasher: Some(alg.hasher()),
         last_chunk_short: false,
-        gone: false,
     });
     let mut h = vec![
         ("location", location(name, &id)),
@@ -303,6 +321,7 @@ pub async fn start(
             }
             None => reg.config.auto_mount && reg.blob_linked_in(&d, may_see),
         };
+        let _reachable = reg.reachability_guard().await;
         if mountable && reg.storage.blob_len(&d).await?.is_some() {
             link_blob(reg, name, &d).await?;
             return Ok(created(name, &d));
@@ -323,10 +342,11 @@ pub async fn start(
         algorithm: d.algorithm().name().to_string(),
         offset: 0,
         created: now_secs(),
+        touched: 0,
     };
     reg.storage.create_upload(&id, &meta).await?;
     let body = body.take().unwrap_or_default();
-    let result = receive(reg, &id, 0, d.algorithm().hasher(), body, None).await;
+    let result = receive(reg, &id, 0, d.algorithm().hasher(), body, None, None).await;
     let (hasher, n) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -339,6 +359,7 @@ pub async fn start(
         reg.storage.delete_upload(&id).await?;
         return Err(digest_mismatch(&d, &got));
     }
+    let _reachable = reg.reachability_guard().await;
     reg.storage.commit_upload(&id, n, &d).await?;
     link_blob(reg, name, &d).await?;
     Ok(created(name, &d))
@@ -354,28 +375,33 @@ fn digest_mismatch(expected: &Digest, got: &Digest) -> RegistryError {
     )
 }
 
-async fn locked_session(
-    reg: &Registry,
-    name: &str,
-    id: &str,
-) -> Result<(SessionRef, tokio::sync::OwnedMutexGuard<Session>), RegistryError> {
-    let s = reg.session(name, id).await?;
-    let g = s.clone().lock_owned().await;
-    if g.gone {
-        return Err(RegistryError::not_found(
-            Code::BlobUploadUnknown,
-            "upload session unknown",
-        ));
-    }
-    Ok((s, g))
+fn session_unknown() -> RegistryError {
+    RegistryError::not_found(Code::BlobUploadUnknown, "upload session unknown")
 }
 
-/// GET on an upload location: 204 with the session's progress.
+/// The session, locked for a request that changes it. Ended sessions are unknown, also when
+/// they ended while this request waited for the lock.
+async fn locked_session<'a>(
+    s: &'a SessionRef,
+) -> Result<tokio::sync::MutexGuard<'a, Session>, RegistryError> {
+    let g = s.state.lock().await;
+    if s.is_gone() {
+        return Err(session_unknown());
+    }
+    Ok(g)
+}
+
+/// GET on an upload location: 204 with the session's progress. Never waits for the session's
+/// lock, so it answers while a chunk is still arriving (with the progress before that chunk).
 pub async fn status(reg: &Registry, name: &str, id: &str) -> Result<Response, RegistryError> {
-    let (_s, g) = locked_session(reg, name, id).await?;
+    let s = reg.session(name, id).await?;
     Ok(respond(
         StatusCode::NO_CONTENT,
-        session_headers(name, &g),
+        progress_headers(
+            name,
+            &s.id,
+            s.offset.load(std::sync::atomic::Ordering::Acquire),
+        ),
         Body::empty(),
     ))
 }
@@ -431,6 +457,7 @@ fn short_chunk_error(reg: &Registry, name: &str, s: &Session) -> RegistryError {
 async fn append(
     reg: &Registry,
     name: &str,
+    slot: &SessionSlot,
     g: &mut Session,
     headers: &HeaderMap,
     body: &mut Option<Body>,
@@ -442,7 +469,8 @@ async fn append(
         .clone()
         .unwrap_or_else(|| Algorithm::Sha256.hasher());
     let body = body.take().unwrap_or_default();
-    let (hasher, n) = receive(reg, &g.id, g.meta.offset, hasher, body, expected).await?;
+    let cancel = Some(slot.cancel.subscribe());
+    let (hasher, n) = receive(reg, &g.id, g.meta.offset, hasher, body, expected, cancel).await?;
     if n == 0 {
         return Ok(0);
     }
@@ -452,6 +480,9 @@ async fn append(
     }
     g.hasher = Some(hasher);
     g.meta.offset += n;
+    g.meta.touched = now_secs();
+    slot.offset
+        .store(g.meta.offset, std::sync::atomic::Ordering::Release);
     g.last_chunk_short = reg.config.chunk_min_length.is_some_and(|m| n < m);
     Ok(n)
 }
@@ -465,8 +496,9 @@ pub async fn patch(
     body: &mut Option<Body>,
 ) -> Result<Response, RegistryError> {
     read_only(reg)?;
-    let (_s, mut g) = locked_session(reg, name, id).await?;
-    if append(reg, name, &mut g, headers, body).await? > 0 {
+    let s = reg.session(name, id).await?;
+    let mut g = locked_session(&s).await?;
+    if append(reg, name, &s, &mut g, headers, body).await? > 0 {
         reg.storage.set_upload(&g.id, &g.meta).await?;
     }
     Ok(respond(
@@ -495,8 +527,9 @@ pub async fn finish(
             ))
         }
     };
-    let (_s, mut g) = locked_session(reg, name, id).await?;
-    append(reg, name, &mut g, headers, body).await?;
+    let s = reg.session(name, id).await?;
+    let mut g = locked_session(&s).await?;
+    append(reg, name, &s, &mut g, headers, body).await?;
     let total = g.meta.offset;
     let hasher = match g.hasher.clone() {
         Some(h) if h.algorithm() == d.algorithm() => h,
@@ -504,22 +537,26 @@ pub async fn finish(
         _ => rehash(reg, &g.id, total, d.algorithm()).await?,
     };
     let got = hasher.finish();
-    g.gone = true;
+    s.end();
     reg.session_forget(&g.id);
     if got != d {
         reg.storage.delete_upload(&g.id).await?;
         return Err(digest_mismatch(&d, &got));
     }
+    let _reachable = reg.reachability_guard().await;
     reg.storage.commit_upload(&g.id, total, &d).await?;
     link_blob(reg, name, &d).await?;
     Ok(created(name, &d))
 }
 
-/// DELETE on an upload location: cancel.
+/// DELETE on an upload location: cancel. A chunk still arriving for the session is stopped
+/// (its request answers 404), so the cancel does not wait for it.
 pub async fn cancel(reg: &Registry, name: &str, id: &str) -> Result<Response, RegistryError> {
     read_only(reg)?;
-    let (_s, mut g) = locked_session(reg, name, id).await?;
-    g.gone = true;
+    let s = reg.session(name, id).await?;
+    s.cancel.send_replace(true);
+    let g = locked_session(&s).await?;
+    s.end();
     reg.session_forget(&g.id);
     reg.storage.delete_upload(&g.id).await?;
     Ok(respond(

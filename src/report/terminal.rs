@@ -11,6 +11,8 @@ pub struct Terminal {
     want_bar: bool,
     strict: bool,
     failures: Vec<CaseResult>,
+    /// Cases not run because the run stopped early (one line for all), and why.
+    not_run: Option<(usize, String)>,
 }
 
 impl Terminal {
@@ -20,6 +22,7 @@ impl Terminal {
             want_bar: progress && std::io::stderr().is_terminal(),
             strict,
             failures: Vec::new(),
+            not_run: None,
         }
     }
 
@@ -63,6 +66,15 @@ impl Reporter for Terminal {
                 if let Some(b) = &self.bar {
                     b.inc(1);
                 }
+                let not_run = r
+                    .message
+                    .as_deref()
+                    .and_then(|m| m.strip_prefix(crate::engine::NOT_RUN))
+                    .and_then(|m| m.strip_prefix(": "));
+                if let (Outcome::Error, Some(why)) = (r.outcome, not_run) {
+                    self.not_run.get_or_insert_with(|| (0, why.to_string())).0 += 1;
+                    return;
+                }
                 if matches!(
                     r.outcome,
                     Outcome::Fail | Outcome::Error | Outcome::UnexpectedPass
@@ -86,6 +98,12 @@ impl Reporter for Terminal {
             Event::RunFinished(s) => {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
+                }
+                if let Some((n, why)) = &self.not_run {
+                    eprintln!(
+                        "oci-conformance: {n} cases not run (reported as errors): {}",
+                        printable(why)
+                    );
                 }
                 eprintln!(
                     "oci-conformance: {} passed, {} failed ({} of them SHOULD/MAY), {} setup errors, \

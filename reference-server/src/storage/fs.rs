@@ -7,7 +7,7 @@
 //!   because repository names may nest in ways directories cannot, e.g. `a/b` and `a/b/c`);
 //! - `tmp/`: every file is written here, fsynced, then renamed into place (crash-safe).
 
-use super::{channel_stream, BoxFuture, ByteStream, Storage, UploadMeta, UploadWriter};
+use super::{channel_stream, BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
 use crate::digest::{Algorithm, Digest};
 use bytes::{Bytes, BytesMut};
 use std::fs::{self, File, OpenOptions};
@@ -20,9 +20,9 @@ use std::sync::Arc;
 /// `READ_AHEAD` chunks are in flight per download, so memory stays flat.
 const READ_CHUNK: usize = 128 << 10;
 const READ_AHEAD: usize = 4;
-/// Blobs up to this size are fsynced before the upload is acknowledged; larger ones are
-/// fsynced in the background under a recovery marker.
-const SYNC_INLINE_MAX: u64 = 8 << 20;
+/// Upload data is handed to the disk's writeback every this many bytes while it arrives, so
+/// the fsync that must precede the acknowledgement only waits for the tail, not the whole blob.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 pub struct FsStorage {
     root: Arc<PathBuf>,
@@ -50,11 +50,38 @@ fn check_id(id: &str) -> io::Result<()> {
     }
 }
 
-fn sync_dir(dir: &Path) {
-    // Best effort: makes the rename durable; not every platform allows opening a directory.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Makes the entries of `dir` (a rename, a new file) durable. Linux and the BSDs allow it;
+/// where a directory cannot be opened at all there is nothing more we can do.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    match File::open(dir) {
+        Ok(d) => d.sync_all(),
+        Err(_) if cfg!(not(unix)) => Ok(()),
+        Err(e) => Err(e),
     }
+}
+
+/// `create_dir_all`, then makes every directory it created durable in its parent, so a file
+/// renamed into a fresh directory is reachable after a power cut.
+fn create_dirs_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.is_dir() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    fs::create_dir_all(dir)?;
+    for m in missing.iter().rev() {
+        if let Some(p) = m.parent() {
+            sync_dir(p)?;
+        }
+    }
+    Ok(())
 }
 
 impl FsStorage {
@@ -63,7 +90,7 @@ impl FsStorage {
         let root: PathBuf = root.into();
         let r = root.clone();
         blocking(move || {
-            for sub in ["blobs", "uploads", "repositories", "tmp", "pending"] {
+            for sub in ["blobs", "uploads", "repositories", "tmp"] {
                 fs::create_dir_all(r.join(sub))?;
             }
             // Leftovers of writes interrupted by a crash.
@@ -91,15 +118,16 @@ impl FsStorage {
             .join(d.hex())
     }
 
-    fn marker_name(d: &Digest) -> String {
-        format!("{}-{}", d.algorithm().name(), d.hex())
-    }
-
-    /// Blobs whose background fsync may not have finished before a crash: keep those whose
-    /// content still matches their digest, delete the others (their repositories then answer
+    /// Stores written by earlier versions, which fsynced large blobs in the background under a
+    /// `pending/` marker: blobs whose sync may not have finished before a crash are kept if their
+    /// content still matches their digest, deleted otherwise (their repositories then answer
     /// `BLOB_UNKNOWN` and clients push again, instead of being served corrupt data).
     fn recover_pending(root: &Path) -> io::Result<()> {
-        for e in fs::read_dir(root.join("pending"))? {
+        let pending = root.join("pending");
+        if !pending.is_dir() {
+            return Ok(());
+        }
+        for e in fs::read_dir(&pending)? {
             let marker = e?.path();
             let name = marker
                 .file_name()
@@ -128,7 +156,7 @@ impl FsStorage {
             }
             fs::remove_file(&marker)?;
         }
-        Ok(())
+        fs::remove_dir(&pending)
     }
 
     fn upload_dir(root: &Path, id: &str) -> PathBuf {
@@ -157,10 +185,14 @@ impl FsStorage {
             let parent = target
                 .parent()
                 .ok_or_else(|| io::Error::other("no parent"))?;
-            fs::create_dir_all(parent)?;
+            if durable {
+                create_dirs_durable(parent)?;
+            } else {
+                fs::create_dir_all(parent)?;
+            }
             fs::rename(&tmp, target)?;
             if durable {
-                sync_dir(parent);
+                sync_dir(parent)?;
             }
             Ok(())
         })();
@@ -200,13 +232,44 @@ impl FsStorage {
     }
 }
 
-struct FileWriter(File);
+struct FileWriter {
+    file: File,
+    /// Position of the next write, and where the last writeback request ended.
+    pos: u64,
+    flushed: u64,
+}
 
 impl UploadWriter for FileWriter {
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        self.0.write_all(data)
+        self.file.write_all(data)?;
+        self.pos += data.len() as u64;
+        if self.pos - self.flushed >= WRITEBACK_EVERY {
+            start_writeback(&self.file, self.flushed, self.pos - self.flushed);
+            self.flushed = self.pos;
+        }
+        Ok(())
     }
 }
+
+/// Asks the kernel to start writing a range out now, without waiting for it: the disk works
+/// while the rest of the body arrives and is hashed, instead of all at once at the fsync.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    let (Ok(off), Ok(n)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return;
+    };
+    // SAFETY: a plain syscall on an open descriptor we own; failure only loses the head start.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 /// Streams `len` bytes of `file` from `start` on a blocking thread, a few chunks ahead of the
 /// socket. With `map` (immutable blob files only), on Unix, the chunks are read-only memory
@@ -396,6 +459,45 @@ impl Storage for FsStorage {
         })
     }
 
+    fn list_blobs(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, u64)>>> {
+        let root = self.root.clone();
+        Box::pin(async move {
+            blocking(move || {
+                let mut out = Vec::new();
+                for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+                    let top = root.join("blobs").join(alg.name());
+                    let Ok(prefixes) = fs::read_dir(&top) else {
+                        continue;
+                    };
+                    for p in prefixes {
+                        for e in fs::read_dir(p?.path())? {
+                            let e = e?;
+                            let name = e.file_name();
+                            let Some(hex) = name.to_str() else { continue };
+                            if let Ok(d) = Digest::parse(&format!("{}:{hex}", alg.name())) {
+                                out.push((d, e.metadata()?.len()));
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn delete_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>> {
+        let path = Self::blob_path(&self.root, digest);
+        Box::pin(async move {
+            blocking(move || match fs::remove_file(&path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            })
+            .await
+        })
+    }
+
     fn create_upload<'a>(
         &'a self,
         id: &'a str,
@@ -461,10 +563,14 @@ impl Storage for FsStorage {
             check_id(&id)?;
             blocking(move || {
                 let path = Self::upload_dir(&root, &id).join("data");
-                let mut f = OpenOptions::new().write(true).open(&path)?;
-                f.set_len(offset)?;
-                f.seek(SeekFrom::Start(offset))?;
-                Ok(Box::new(FileWriter(f)) as Box<dyn UploadWriter>)
+                let mut file = OpenOptions::new().write(true).open(&path)?;
+                file.set_len(offset)?;
+                file.seek(SeekFrom::Start(offset))?;
+                Ok(Box::new(FileWriter {
+                    file,
+                    pos: offset,
+                    flushed: offset,
+                }) as Box<dyn UploadWriter>)
             })
             .await
         })
@@ -490,44 +596,25 @@ impl Storage for FsStorage {
         let root = self.root.clone();
         let id = id.to_string();
         let target = Self::blob_path(&root, digest);
-        let digest = digest.clone();
         Box::pin(async move {
             check_id(&id)?;
             blocking(move || {
                 let dir = Self::upload_dir(&root, &id);
                 let data = dir.join("data");
                 if !target.exists() {
+                    // Acknowledged means durable: the data, then the directory entries that
+                    // reach it, are on disk before the caller answers 201. Most of the data is
+                    // already written back (see `start_writeback`), so this waits for the tail.
                     let f = OpenOptions::new().write(true).open(&data)?;
                     f.set_len(len)?;
+                    f.sync_all()?;
+                    drop(f);
                     let parent = target
                         .parent()
                         .ok_or_else(|| io::Error::other("no parent"))?;
-                    fs::create_dir_all(parent)?;
-                    if len <= SYNC_INLINE_MAX {
-                        f.sync_all()?;
-                        drop(f);
-                        fs::rename(&data, &target)?;
-                        sync_dir(parent);
-                    } else {
-                        drop(f);
-                        // Large blob: waiting for the disk here would cap uploads at disk speed
-                        // (~150 MB/s on this kind of VM). Record the blob as "not yet durable"
-                        // first, publish it, and fsync it in the background; a crash before
-                        // that finishes is detected at start-up (see `recover_pending`).
-                        let marker = root.join("pending").join(Self::marker_name(&digest));
-                        File::create(&marker)?;
-                        sync_dir(&root.join("pending"));
-                        fs::rename(&data, &target)?;
-                        let parent = parent.to_path_buf();
-                        let target = target.clone();
-                        std::thread::spawn(move || {
-                            let synced = File::open(&target).and_then(|f| f.sync_all());
-                            sync_dir(&parent);
-                            if synced.is_ok() {
-                                let _ = fs::remove_file(&marker);
-                            }
-                        });
-                    }
+                    create_dirs_durable(parent)?;
+                    fs::rename(&data, &target)?;
+                    sync_dir(parent)?;
                 }
                 fs::remove_dir_all(&dir)
             })
@@ -553,14 +640,26 @@ impl Storage for FsStorage {
         })
     }
 
-    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, u64)>>> {
         let root = self.root.clone();
         Box::pin(async move {
             blocking(move || {
+                let secs = |p: &Path| {
+                    fs::metadata(p)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs())
+                };
                 let mut out = Vec::new();
                 for e in fs::read_dir(root.join("uploads"))? {
-                    if let Some(name) = e?.file_name().to_str() {
-                        out.push(name.to_string());
+                    let e = e?;
+                    if let Some(name) = e.file_name().to_str() {
+                        let dir = e.path();
+                        let last = secs(&dir)
+                            .max(secs(&dir.join("data")))
+                            .max(secs(&dir.join("state.json")));
+                        out.push((name.to_string(), last));
                     }
                 }
                 Ok(out)
@@ -569,7 +668,7 @@ impl Storage for FsStorage {
         })
     }
 
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<Vec<Vec<u8>>>> {
+    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
         let root = self.root.clone();
         Box::pin(async move {
             blocking(move || {
@@ -577,10 +676,40 @@ impl Storage for FsStorage {
                 for e in fs::read_dir(root.join("repositories"))? {
                     let p = e?.path();
                     if p.extension().is_some_and(|x| x == "json") {
-                        out.push(fs::read(&p)?);
+                        out.push((p.display().to_string(), fs::read(&p)?));
                     }
                 }
                 Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
+        let root = self.root.clone();
+        let from = PathBuf::from(location);
+        Box::pin(async move {
+            blocking(move || {
+                if from.parent() != Some(root.join("repositories").as_path()) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "not a repository document",
+                    ));
+                }
+                let aside = root.join("damaged");
+                create_dirs_durable(&aside)?;
+                let name = from
+                    .file_name()
+                    .ok_or_else(|| io::Error::other("no file name"))?;
+                let to = aside.join(format!(
+                    "{}.{}",
+                    name.to_string_lossy(),
+                    crate::registry::now_secs()
+                ));
+                fs::rename(&from, &to)?;
+                sync_dir(&aside)?;
+                sync_dir(&root.join("repositories"))?;
+                Ok(to.display().to_string())
             })
             .await
         })

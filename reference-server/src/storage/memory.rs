@@ -1,6 +1,6 @@
 //! In-memory backend, for tests and the harness's embedded server. Nothing survives a restart.
 
-use super::{BoxFuture, ByteStream, Storage, UploadMeta, UploadWriter};
+use super::{BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
 use crate::digest::Digest;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -8,6 +8,9 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 type Buffer = Arc<Mutex<Vec<u8>>>;
+
+/// Key prefix of documents moved aside; `!` cannot start a repository name.
+const DAMAGED: &str = "!damaged/";
 
 #[derive(Default)]
 pub struct MemoryStorage {
@@ -74,6 +77,19 @@ impl Storage for MemoryStorage {
             lock(&self.blobs).insert(digest.clone(), data);
             Ok(())
         })
+    }
+
+    fn list_blobs(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, u64)>>> {
+        Box::pin(async move {
+            Ok(lock(&self.blobs)
+                .iter()
+                .map(|(d, b)| (d.clone(), b.len() as u64))
+                .collect())
+        })
+    }
+
+    fn delete_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>> {
+        Box::pin(async move { Ok(lock(&self.blobs).remove(digest).is_some()) })
     }
 
     fn create_upload<'a>(
@@ -161,12 +177,37 @@ impl Storage for MemoryStorage {
         Box::pin(async move { Ok(lock(&self.uploads).remove(id).is_some()) })
     }
 
-    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
-        Box::pin(async move { Ok(lock(&self.uploads).keys().cloned().collect()) })
+    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, u64)>>> {
+        Box::pin(async move {
+            Ok(lock(&self.uploads)
+                .iter()
+                .map(|(id, (m, _))| (id.clone(), m.last_used()))
+                .collect())
+        })
     }
 
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<Vec<Vec<u8>>>> {
-        Box::pin(async move { Ok(lock(&self.repos).values().cloned().collect()) })
+    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
+        Box::pin(async move {
+            Ok(lock(&self.repos)
+                .iter()
+                .filter(|(k, _)| !k.starts_with(DAMAGED))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        })
+    }
+
+    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
+        Box::pin(async move {
+            let doc = lock(&self.repos)
+                .remove(location)
+                .ok_or_else(|| not_found("repository document"))?;
+            if location.starts_with(DAMAGED) {
+                return Err(not_found("repository document"));
+            }
+            let aside = format!("{DAMAGED}{location}");
+            lock(&self.repos).insert(aside.clone(), doc);
+            Ok(aside)
+        })
     }
 
     fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>> {

@@ -22,6 +22,8 @@ pub use memory::MemoryStorage;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+/// Repository documents with where each is stored.
+pub type RepoDocs = Vec<(String, Vec<u8>)>;
 
 /// Persisted state of an upload session. `offset` is the number of bytes accepted so far.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,9 +31,19 @@ pub struct UploadMeta {
     pub repo: String,
     pub algorithm: String,
     pub offset: u64,
-    /// Unix seconds of creation, so stale sessions can be purged.
+    /// Unix seconds of creation.
     #[serde(default)]
     pub created: u64,
+    /// Unix seconds of the last accepted chunk (0: none yet); sessions expire by idle time.
+    #[serde(default)]
+    pub touched: u64,
+}
+
+impl UploadMeta {
+    /// When the session was last used.
+    pub fn last_used(&self) -> u64 {
+        self.created.max(self.touched)
+    }
 }
 
 /// Appends to an upload's data. Blocking on purpose: the registry runs it on a blocking thread
@@ -54,6 +66,10 @@ pub trait Storage: Send + Sync + 'static {
     fn get_small<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<Bytes>>>;
     /// Stores a small blob whose digest the caller computed.
     fn put_small<'a>(&'a self, digest: &'a Digest, data: Bytes) -> BoxFuture<'a, io::Result<()>>;
+    /// Every stored blob and its size (for garbage collection).
+    fn list_blobs(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, u64)>>>;
+    /// Removes a blob's data; false if there was none. Only garbage collection calls it.
+    fn delete_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>>;
 
     fn create_upload<'a>(
         &'a self,
@@ -82,11 +98,16 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'a, io::Result<()>>;
     /// Removes a session; false if there was none.
     fn delete_upload<'a>(&'a self, id: &'a str) -> BoxFuture<'a, io::Result<bool>>;
-    /// Ids of every stored session (for purging stale ones).
-    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<String>>>;
+    /// Every stored session with the Unix seconds of its last change (for purging stale ones,
+    /// including sessions whose state cannot be read).
+    fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, u64)>>>;
 
-    /// Every repository document saved so far.
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<Vec<Vec<u8>>>>;
+    /// Every repository document saved so far, with where it is stored (for messages and
+    /// [`Storage::quarantine_repo`]).
+    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>>;
+    /// Moves an unreadable repository document (named as `load_repos` named it) out of the
+    /// way, never deleting it; returns where it went.
+    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>>;
     /// Replaces a repository's document atomically.
     fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>>;
     /// Removes a repository's document (the repository was emptied); absent is not an error.

@@ -134,3 +134,29 @@ async fn concurrent_pushes_to_one_repository_all_land() {
     let v: serde_json::Value = t.get("/v2/c/tags/list").await.json().await.unwrap();
     assert_eq!(v["tags"].as_array().unwrap().len(), 16);
 }
+
+/// Regression: a blob over 8 MiB got its 201 while its fsync still ran on a detached thread
+/// (under a `pending/` marker), so a power cut right after the answer lost an acknowledged
+/// blob. Now the commit is synchronous: no background sync, so no marker directory at all.
+#[tokio::test]
+async fn large_blob_is_durable_when_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    let data: Vec<u8> = (0..(24u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let loc = t.open_upload("big").await;
+    let d = sha256(&data);
+    let r = t
+        .client
+        .put(t.u(&format!("{loc}?digest={d}")))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(
+        !dir.path().join("pending").exists(),
+        "blobs are still synced in the background, after their acknowledgement"
+    );
+    let r = t.get(&format!("/v2/big/blobs/{d}")).await;
+    assert!(r.bytes().await.unwrap() == data);
+}

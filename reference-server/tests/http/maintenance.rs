@@ -1,0 +1,327 @@
+//! Keeping a store healthy: damaged indexes, `check`, garbage collection, upload expiry.
+
+use crate::common::*;
+use oci_reference_server::{spawn, Config, StorageConfig};
+use reqwest::Method;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fs_config(dir: &Path) -> Config {
+    Config {
+        storage: StorageConfig::Filesystem(dir.to_path_buf()),
+        ..Config::memory()
+    }
+}
+
+fn index_files(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("repositories"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn index_of(root: &Path, repo: &str) -> PathBuf {
+    index_files(root)
+        .into_iter()
+        .find(|p| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap_or_default();
+            v["name"] == repo
+        })
+        .expect("index of the repository")
+}
+
+fn blob_file(root: &Path, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    root.join("blobs/sha256").join(&hex[..2]).join(hex)
+}
+
+fn run(root: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oci-reference-server"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Regression: a damaged index was skipped at start-up (the repository vanished) and the next
+/// push to that repository overwrote it, losing its tags for good.
+#[tokio::test]
+async fn damaged_index_refuses_start_and_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    t.push_image("a/b", "v1", json!({})).await;
+    t.server.shutdown().await;
+    let file = index_of(dir.path(), "a/b");
+    let doc = std::fs::read(&file).unwrap();
+    let damaged = &doc[..doc.len() / 2];
+    std::fs::write(&file, damaged).unwrap();
+    let err = spawn(fs_config(dir.path()))
+        .await
+        .err()
+        .expect("refuses to start");
+    let msg = err.to_string();
+    assert!(msg.contains("damaged"), "{msg}");
+    assert!(msg.contains(&file.display().to_string()), "{msg}");
+    assert!(msg.contains("check --repair"), "{msg}");
+    assert_eq!(std::fs::read(&file).unwrap(), damaged);
+}
+
+/// `check` names every problem and exits 1; `check --repair` moves the damaged index aside
+/// and drops dangling entries, after which the server starts and serves the rest.
+#[tokio::test]
+async fn check_reports_and_repair_lets_the_server_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    let (_, good) = t.push_image("good", "v1", json!({})).await;
+    t.push_image("bad", "v1", json!({})).await;
+    let lost = t
+        .push_blob("dangling", b"this blob's file will vanish")
+        .await;
+    t.push_blob("dangling", b"this one stays").await;
+    t.server.shutdown().await;
+    let bad = index_of(dir.path(), "bad");
+    std::fs::write(&bad, b"{\"name\":\"bad\",\"tags\":").unwrap();
+    std::fs::remove_file(blob_file(dir.path(), &lost)).unwrap();
+
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&bad.display().to_string()) && out.contains("unreadable"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("linked blob {lost} is missing")),
+        "{out}"
+    );
+    assert!(out.contains("2 problem(s), 2 left unrepaired"), "{out}");
+
+    let (code, out) = run(dir.path(), &["check", "--repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!bad.exists());
+    let aside: Vec<_> = std::fs::read_dir(dir.path().join("damaged"))
+        .unwrap()
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged index is kept aside");
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!((code, out.trim()), (0, "0 problem(s), 0 left unrepaired"));
+
+    let t = start_with(fs_config(dir.path())).await;
+    let r = t.get("/v2/good/manifests/v1").await;
+    assert_eq!(
+        header(&r, "docker-content-digest").as_deref(),
+        Some(good.as_str())
+    );
+    expect_error(
+        t.get(&format!("/v2/dangling/blobs/{lost}")).await,
+        404,
+        "BLOB_UNKNOWN",
+    )
+    .await;
+}
+
+/// Regression: deletes only unlinked; the data stayed on disk forever.
+#[tokio::test]
+async fn gc_frees_unreferenced_blobs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    t.push_image("r", "v1", json!({})).await;
+    let unlinked = t.push_blob("r", b"unlinked later").await;
+    let shared = t.push_blob("r", b"also in another repository").await;
+    t.push_blob("other", b"also in another repository").await;
+    let cfg = t.push_blob("r", b"{}").await;
+    let doomed = image_manifest(&cfg, 2, &[], json!({"annotations": {"x": "doomed"}}));
+    assert_eq!(
+        t.put_manifest("r", "doomed", OCI_MANIFEST, &doomed)
+            .await
+            .status(),
+        201
+    );
+    let doomed_d = sha256(&doomed);
+    for path in [
+        format!("/v2/r/blobs/{unlinked}"),
+        format!("/v2/r/blobs/{shared}"),
+        format!("/v2/r/manifests/{doomed_d}"),
+    ] {
+        assert_eq!(t.req(Method::DELETE, &path).await.status(), 202, "{path}");
+    }
+    let reg = t.server.registry();
+    let dry = reg.collect_garbage(true).await.unwrap();
+    let mut would: Vec<String> = dry.blobs.iter().map(|(d, _)| d.to_string()).collect();
+    would.sort();
+    let mut want = vec![unlinked.clone(), doomed_d.clone()];
+    want.sort();
+    assert_eq!(would, want);
+    assert!(
+        blob_file(dir.path(), &unlinked).exists(),
+        "a dry run deletes nothing"
+    );
+    let done = reg.collect_garbage(false).await.unwrap();
+    assert_eq!(done.blobs.len(), 2);
+    assert_eq!(done.bytes, dry.bytes);
+    assert!(!blob_file(dir.path(), &unlinked).exists());
+    assert!(!blob_file(dir.path(), &doomed_d).exists());
+    assert!(
+        blob_file(dir.path(), &shared).exists(),
+        "still linked by another repository"
+    );
+    assert_eq!(t.get("/v2/r/manifests/v1").await.status(), 200);
+    assert_eq!(
+        t.get(&format!("/v2/other/blobs/{shared}")).await.status(),
+        200
+    );
+}
+
+/// A blob pushed or mounted while collections run back to back is never collected, even when
+/// its only other link is deleted at the same moment.
+#[tokio::test]
+async fn gc_during_pushes_and_mounts_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = std::sync::Arc::new(start_with(fs_config(dir.path())).await);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (t, stop) = (t.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut runs = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && runs < 5000 {
+                t.server.registry().collect_garbage(false).await.unwrap();
+                runs += 1;
+                tokio::task::yield_now().await;
+            }
+            runs
+        })
+    };
+    let mut mounted = Vec::new();
+    for i in 0..40 {
+        let data = format!("blob number {i}").into_bytes();
+        let d = t.push_blob("src", &data).await;
+        let mount = t
+            .client
+            .post(t.u(&format!("/v2/dst/blobs/uploads/?mount={d}&from=src")))
+            .send();
+        let unlink = t.client.delete(t.u(&format!("/v2/src/blobs/{d}"))).send();
+        let (m, u) = tokio::join!(mount, unlink);
+        assert_eq!(u.unwrap().status(), 202);
+        if m.unwrap().status() == 201 {
+            mounted.push((d, data));
+        }
+        let chunked = format!("chunked number {i}").into_bytes();
+        let loc = t.open_upload("src").await;
+        let cd = sha256(&chunked);
+        let r = t
+            .client
+            .put(t.u(&format!("{loc}?digest={cd}")))
+            .body(chunked.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        mounted.push((cd, chunked));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runs = collector.await.unwrap();
+    assert!(runs > 0);
+    assert!(mounted.len() >= 40);
+    for (d, data) in mounted {
+        let repo = if data.starts_with(b"chunked") {
+            "src"
+        } else {
+            "dst"
+        };
+        let r = t.get(&format!("/v2/{repo}/blobs/{d}")).await;
+        assert_eq!(r.status(), 200, "{repo} {d} lost after {runs} collections");
+        assert_eq!(r.bytes().await.unwrap(), data);
+    }
+}
+
+/// `gc --dry-run` reports what would be freed and frees nothing; `gc` frees it.
+#[tokio::test]
+async fn gc_command_dry_run_reports_what_would_be_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    t.push_image("r", "v1", json!({})).await;
+    let d = t.push_blob("r", b"to be freed").await;
+    assert_eq!(
+        t.req(Method::DELETE, &format!("/v2/r/blobs/{d}"))
+            .await
+            .status(),
+        202
+    );
+    t.server.shutdown().await;
+    let (code, out) = run(dir.path(), &["gc", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("{d} 11")), "{out}");
+    assert!(out.contains("would free 1 blob(s), 11 bytes"), "{out}");
+    assert!(blob_file(dir.path(), &d).exists());
+    let (code, out) = run(dir.path(), &["gc"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("freed 1 blob(s), 11 bytes"), "{out}");
+    assert!(!blob_file(dir.path(), &d).exists());
+}
+
+fn set_old(path: &Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let f = std::fs::File::open(path).unwrap();
+    f.set_modified(old).unwrap();
+}
+
+/// Regression: sessions expired by creation time (a busy upload was purged), and sessions with
+/// a missing or unreadable state file were skipped forever.
+#[tokio::test]
+async fn uploads_expire_by_idle_time_and_broken_sessions_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    let busy = t.open_upload("u").await;
+    let idle = t.open_upload("u").await;
+    let broken = t.open_upload("u").await;
+    let fresh_broken = t.open_upload("u").await;
+    let session_dir = |loc: &str| {
+        dir.path()
+            .join("uploads")
+            .join(loc.rsplit('/').next().unwrap())
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Created two hours ago, written to just now.
+    assert_eq!(t.patch(&busy, Some("0-4"), b"hello").await.status(), 202);
+    let state = session_dir(&busy).join("state.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    meta["created"] = json!(now - 7200);
+    std::fs::write(&state, meta.to_string()).unwrap();
+    // Created two hours ago, never used since.
+    let state = session_dir(&idle).join("state.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    meta["created"] = json!(now - 7200);
+    std::fs::write(&state, meta.to_string()).unwrap();
+    // State lost two hours ago; and one whose state just went missing.
+    for loc in [&broken, &fresh_broken] {
+        std::fs::remove_file(session_dir(loc).join("state.json")).unwrap();
+    }
+    set_old(&session_dir(&broken).join("data"));
+    set_old(&session_dir(&broken));
+    // Restart, so no session is cached in memory.
+    t.server.shutdown().await;
+    let t = start_with(fs_config(dir.path())).await;
+    let purged = t.server.registry().purge_stale_uploads(3600).await.unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(t.get(&busy).await.status(), 204);
+    expect_error(t.get(&idle).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
+    assert!(!session_dir(&broken).exists());
+    assert!(
+        session_dir(&fresh_broken).exists(),
+        "within its grace period"
+    );
+}
