@@ -1,4 +1,4 @@
-//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`.
+//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`, `matrix`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
@@ -48,6 +48,9 @@ pub enum Command {
     /// Compare two runs' results.json: regressions, fixes, newly unsupported features, new and
     /// removed cases (text, Markdown, JUnit); exit 1 on a regression
     Compare(crate::compare::CompareArgs),
+    /// One self-contained HTML page comparing registries from their results.json files
+    /// (registries as columns, requirements and cases as rows)
+    Matrix(crate::matrix::MatrixArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -159,6 +162,11 @@ pub struct RunArgs {
     /// Trust the CA certificates in this PEM file too (a registry with a private CA)
     #[arg(long, env = "OCI_CONFORMANCE_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// Also send the credentials to these origins (scheme://host[:port], comma list), e.g. the
+    /// public name a registry writes into its upload Locations; by default they go only to
+    /// the registry's own origin and its token realm
+    #[arg(long, env = "OCI_CONFORMANCE_TRUST_ORIGIN", value_delimiter = ',')]
+    pub trust_origin: Vec<String>,
     /// Fail the run on SHOULD and MAY failures too, not only MUST
     #[arg(long, env = "OCI_CONFORMANCE_STRICT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub strict: bool,
@@ -199,6 +207,16 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
             )));
         }
     }
+    let trusted_origins = args
+        .trust_origin
+        .iter()
+        .map(|o| match reqwest::Url::parse(o) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
+            _ => Err(ConfigError(format!(
+                "--trust-origin `{o}` is not an origin like https://host[:port]"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if args.jobs == 0 {
         return Err(ConfigError("--jobs must be at least 1".into()));
     }
@@ -242,6 +260,7 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
             .flat_map(|s| s.split_whitespace().map(String::from))
             .collect(),
         tls,
+        trusted_origins,
         strict: args.strict,
         progress: !args.no_progress,
     })
@@ -345,6 +364,7 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Fuzz(args) => crate::fuzz::cli::fuzz_command(&args),
         Command::Replay(args) => crate::fuzz::cli::replay_command(&args),
         Command::Compare(args) => crate::compare::compare_command(&args),
+        Command::Matrix(args) => crate::matrix::matrix_command(&args),
     }
 }
 
@@ -477,6 +497,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         )
         .map_err(|e| ConfigError(e.to_string()))?
         .with_forced_scopes(cfg.auth_scopes.clone())
+        .with_trusted_origins(cfg.trusted_origins.clone())
         .with_run_limits(cfg.deadline, cfg.stop_after_timeouts);
         ping(&http, &url).await?;
         let suite = Arc::new(suite);

@@ -51,6 +51,8 @@ pub struct RunConfig {
     pub tls: crate::http::TlsOptions,
     /// `--auth-scope` / `OCI_AUTH_SCOPE`: added to every token request.
     pub auth_scopes: Vec<String>,
+    /// `--trust-origin`: other origins the credentials may go to.
+    pub trusted_origins: Vec<reqwest::Url>,
     pub strict: bool,
     pub progress: bool,
 }

@@ -112,6 +112,8 @@ pub struct Http {
     raw_tls: Arc<rustls::ClientConfig>,
     /// `--insecure`: the credentials may go to a plain-HTTP token realm of an HTTPS registry.
     allow_http_realm: bool,
+    /// `--trust-origin`: origins besides the registry's that may receive the credentials.
+    trusted_origins: Vec<reqwest::Url>,
     limits: Arc<RunLimits>,
     /// Asked for in every token request of the run's flow (the official suite's
     /// `OCI_AUTH_SCOPE`, for registries whose challenge scope is unusable).
@@ -299,6 +301,7 @@ impl Http {
             tokens: Arc::default(),
             raw_tls: Arc::new(raw_tls),
             allow_http_realm: tls.insecure,
+            trusted_origins: Vec::new(),
             limits: Arc::default(),
             forced_scopes: Vec::new(),
         })
@@ -307,6 +310,12 @@ impl Http {
     /// Keeps response bodies whole up to `bytes` instead of [`KEPT_BODY_BYTES`].
     pub fn with_kept_body(mut self, bytes: usize) -> Http {
         self.kept_body = bytes;
+        self
+    }
+
+    /// Lets the credentials go to these origins too (a registry's public name in its Locations).
+    pub fn with_trusted_origins(mut self, origins: Vec<reqwest::Url>) -> Http {
+        self.trusted_origins = origins;
         self
     }
 
@@ -561,16 +570,20 @@ impl Http {
     }
 
     /// Whether the run's secrets may go to `url`: only to the registry's own origin (scheme,
-    /// host and port), and to `realm`'s for a token request. Storage front-ends, redirect
-    /// targets and other hosts get none.
+    /// host and port), to `realm`'s for a token request, and to origins the run was told to
+    /// trust. Storage front-ends, redirect targets and other hosts get none.
     fn may_receive_secrets(&self, url: &reqwest::Url, realm: Option<&reqwest::Url>) -> bool {
-        url.origin() == self.base.origin() || realm.is_some_and(|r| r.origin() == url.origin())
+        let origin = url.origin();
+        origin == self.base.origin()
+            || realm.is_some_and(|r| r.origin() == origin)
+            || self.trusted_origins.iter().any(|t| t.origin() == origin)
     }
 
     /// The transcript's note for a request that went out without the run's credentials.
     fn withheld(&self, url: &reqwest::Url) -> String {
         format!(
-            "credentials withheld: {} is neither the registry's origin ({}) nor its token realm",
+            "credentials withheld: {} is neither the registry's origin ({}) nor its token realm \
+             (--trust-origin adds one)",
             url.origin().ascii_serialization(),
             self.base.origin().ascii_serialization()
         )

@@ -101,6 +101,14 @@ const BROKEN: &[(&str, Defect, &[&str], Level)] = &[
         ],
         Level::Must,
     ),
+    (
+        // The catalog is an extension (MAY), but one listed by discovery and then refused is
+        // a contradiction: a failure at the case's level, not "unsupported".
+        "broken-catalog",
+        Defect::Catalog404,
+        &["catalog/lists-pushed-repository"],
+        Level::May,
+    ),
 ];
 
 /// What counts as success: on the default server every case passes (bar the list above); on

@@ -785,3 +785,23 @@ fn a_plain_http_token_realm_is_one_clear_setup_error() {
     assert!(!stderr.contains("refused the credentials"), "{stderr}");
     assert!(realm_seen.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_trusted_origin_gets_the_credentials_and_nothing_else_does() {
+    let (store, store_seen) = storage().await;
+    let (other, other_seen) = serve("127.0.0.3", |_| |_: &str| reply("200 OK", "", "")).await;
+    let (registry, _) = serve("127.0.0.1", |_| |_: &str| reply("200 OK", "", "")).await;
+    let trusted = reqwest::Url::parse(&store).unwrap();
+    let http = Http::new(&registry, Duration::from_secs(5), 1 << 20, Some(creds()))
+        .unwrap()
+        .with_trusted_origins(vec![trusted]);
+    let ex = http.send(get(format!("{store}/upload/1"))).await;
+    assert!(ex.notes.is_empty(), "{:?}", ex.notes);
+    assert_eq!(
+        header(&store_seen.lock().unwrap()[0], "authorization"),
+        basic()
+    );
+    let ex = http.send(get(format!("{other}/upload/1"))).await;
+    assert!(ex.notes[0].contains("--trust-origin"), "{:?}", ex.notes);
+    assert_eq!(header(&other_seen.lock().unwrap()[0], "authorization"), "");
+}

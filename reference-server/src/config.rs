@@ -88,6 +88,9 @@ pub struct Config {
     pub warning: Option<String>,
     /// `Location` headers are absolute URLs (R-040: absolute or relative).
     pub absolute_locations: bool,
+    /// Tags in case-insensitive lexical order (1.1's rule) instead of ASCII order (which main
+    /// allows too): `a`, `B`, `c` rather than `B`, `a`, `c`.
+    pub lexical_tags: bool,
     /// A manifest or blob of a repository that does not exist is 404 `NAME_UNKNOWN` instead of
     /// `MANIFEST_UNKNOWN` / `BLOB_UNKNOWN` (the spec's error table allows either).
     pub name_unknown: bool,
@@ -118,6 +121,8 @@ pub enum Defect {
     Referrers404,
     /// A tags page cut by `n` holds one entry fewer than `n` and no `Link`.
     ShortPages,
+    /// Extension discovery lists `_catalog`, yet `/v2/_catalog` answers 404.
+    Catalog404,
 }
 
 impl Default for Config {
@@ -153,6 +158,7 @@ impl Default for Config {
             discovery: true,
             warning: None,
             absolute_locations: false,
+            lexical_tags: false,
             name_unknown: false,
             defects: Vec::new(),
         }
@@ -198,6 +204,7 @@ impl Config {
             error_bodies: ErrorBodies::Bare,
             digest_header: false,
             name_unknown: true,
+            lexical_tags: true,
             mount_from_anywhere: true,
             disabled_status_400: true,
             delete_manifests: false,
@@ -274,6 +281,7 @@ impl Config {
             ignore_unsatisfiable_range,
             discovery,
             absolute_locations,
+            lexical_tags,
             name_unknown,
             defects
         );
@@ -404,6 +412,7 @@ struct FileConfig {
     discovery: Option<bool>,
     warning: Option<String>,
     absolute_locations: Option<bool>,
+    lexical_tags: Option<bool>,
     name_unknown: Option<bool>,
     defects: Option<Vec<Defect>>,
 }

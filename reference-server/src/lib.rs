@@ -266,7 +266,11 @@ async fn dispatch(
     };
     match &route {
         Route::Base if is_get => Ok(json("{}")),
-        Route::Catalog if !reg.config.catalog => Err(catalog::disabled()),
+        Route::Catalog
+            if !reg.config.catalog || reg.config.has_defect(config::Defect::Catalog404) =>
+        {
+            Err(catalog::disabled())
+        }
         Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query, &may_see)?)),
         Route::Discover { .. } if !reg.config.discovery => Err(RegistryError::not_found(
             errors::Code::Unsupported,

@@ -170,6 +170,9 @@ struct Cli {
     /// Location headers are absolute URLs (default: absolute paths).
     #[arg(long, env = "OCI_SERVER_ABSOLUTE_LOCATIONS")]
     absolute_locations: bool,
+    /// List tags in case-insensitive lexical order instead of ASCII order.
+    #[arg(long, env = "OCI_SERVER_LEXICAL_TAGS")]
+    lexical_tags: bool,
     /// A manifest or blob of an unknown repository is NAME_UNKNOWN, not MANIFEST_/BLOB_UNKNOWN.
     #[arg(long, env = "OCI_SERVER_NAME_UNKNOWN")]
     name_unknown: bool,
@@ -308,6 +311,7 @@ impl Cli {
         c.discovery &= !self.no_discovery;
         c.absolute_locations |= self.absolute_locations;
         c.name_unknown |= self.name_unknown;
+        c.lexical_tags |= self.lexical_tags;
         if let Some(w) = self.warning {
             c.warning = (!w.is_empty()).then_some(w);
         }

@@ -94,6 +94,17 @@ pub fn list(
     let page = Page::parse(query, reg.config.tag_page_size)?;
     let (mut tags, mut more) = reg.with_repo(name, |repo| {
         let repo = repo.ok_or_else(|| name_unknown(name))?;
+        if reg.config.lexical_tags {
+            let key = |t: &str| (t.to_lowercase(), t.to_string());
+            let after = page.last.map(key);
+            let mut all: Vec<&String> = repo
+                .tags
+                .keys()
+                .filter(|t| after.as_ref().is_none_or(|a| key(t) > *a))
+                .collect();
+            all.sort_by_key(|t| key(t));
+            return Ok(page.take(all.into_iter()));
+        }
         let it = repo
             .tags
             .range::<String, _>((page.start(), Bound::Unbounded))

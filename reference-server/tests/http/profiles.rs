@@ -192,3 +192,32 @@ fn profiles_and_their_toml_key() {
     assert!(c.has_defect(Defect::IgnoreRange));
     assert_eq!(c.error_bodies, ErrorBodies::Bare);
 }
+
+#[tokio::test]
+async fn lexical_tags_sort_case_insensitively_and_page_by_that_order() {
+    let t = start_with(with(|c| c.lexical_tags = true)).await;
+    let (m, _) = t.push_image("r", "b", json!({})).await;
+    for tag in ["A", "c", "B"] {
+        assert_eq!(
+            t.put_manifest("r", tag, OCI_MANIFEST, &m).await.status(),
+            201
+        );
+    }
+    let body: serde_json::Value = t.get("/v2/r/tags/list").await.json().await.unwrap();
+    assert_eq!(body["tags"], json!(["A", "B", "b", "c"]));
+    let r = t.get("/v2/r/tags/list?n=2&last=A").await;
+    assert_eq!(
+        header(&r, "link").as_deref(),
+        Some("</v2/r/tags/list?n=2&last=b>; rel=\"next\"")
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["tags"], json!(["B", "b"]));
+}
+
+#[tokio::test]
+async fn catalog404_defect_lists_the_extension_it_refuses() {
+    let t = start_with(with(|c| c.defects = vec![Defect::Catalog404])).await;
+    let body = t.get("/v2/_oci/ext/discover").await.text().await.unwrap();
+    assert!(body.contains("_catalog"), "{body}");
+    assert_eq!(t.get("/v2/_catalog").await.status(), 404);
+}
