@@ -1,4 +1,4 @@
-//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`.
+//! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`, `matrix`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
@@ -48,6 +48,9 @@ pub enum Command {
     /// Compare two runs' results.json: regressions, fixes, newly unsupported features, new and
     /// removed cases (text, Markdown, JUnit); exit 1 on a regression
     Compare(crate::compare::CompareArgs),
+    /// One self-contained HTML page comparing registries from their results.json files
+    /// (registries as columns, requirements and cases as rows)
+    Matrix(crate::matrix::MatrixArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -361,6 +364,7 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Fuzz(args) => crate::fuzz::cli::fuzz_command(&args),
         Command::Replay(args) => crate::fuzz::cli::replay_command(&args),
         Command::Compare(args) => crate::compare::compare_command(&args),
+        Command::Matrix(args) => crate::matrix::matrix_command(&args),
     }
 }
 

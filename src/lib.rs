@@ -12,6 +12,7 @@ pub mod engine;
 pub mod expected;
 pub mod fuzz;
 pub mod http;
+pub mod matrix;
 pub mod report;
 pub mod spec;
 pub mod template;
