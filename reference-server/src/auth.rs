@@ -21,6 +21,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -362,6 +363,9 @@ enum Credentials {
     User(String),
     Token(Claims),
     BadToken,
+    /// Too many failed logins (from this address, or for this user from an address it never
+    /// logged in from): refused without checking, retry after the duration.
+    Throttled(Duration),
 }
 
 /// An HMAC of a password that verified, and when.
@@ -378,6 +382,66 @@ pub(crate) struct AuthState {
     /// Checked for unknown users, at the cost of the real hashes, so response time does not
     /// tell which user names exist.
     decoy: String,
+    /// How long checking the costliest hash takes (measured, then tracked): every refusal
+    /// takes at least this long, so a user whose hash is cheaper is not told apart by time.
+    refusal_floor: Mutex<Duration>,
+    throttle: Mutex<Throttle>,
+    limits: crate::limits::Limits,
+}
+
+/// How long a successful login makes its (user, address) pair trusted: that address keeps
+/// working for that user while someone else's guesses lock the user name.
+const TRUSTED_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Entries kept per throttle table; beyond, expired entries are dropped (then everything, so
+/// memory stays bounded whatever names and addresses a flood uses).
+const THROTTLE_ENTRIES: usize = 100_000;
+
+/// Failed logins in the current window.
+#[derive(Clone, Copy)]
+struct Failures {
+    since: Instant,
+    count: u32,
+}
+
+#[derive(Default)]
+struct Throttle {
+    by_address: HashMap<IpAddr, Failures>,
+    by_user: HashMap<String, Failures>,
+    trusted: HashMap<(String, IpAddr), Instant>,
+}
+
+impl Throttle {
+    /// Time left before `f` allows another attempt, if it reached `max` within `window`.
+    fn blocked(f: Option<&Failures>, max: u32, window: Duration, now: Instant) -> Option<Duration> {
+        let f = f?;
+        let end = f.since + window;
+        (f.count >= max && end > now).then(|| end - now)
+    }
+
+    fn bump<K: std::hash::Hash + Eq>(
+        map: &mut HashMap<K, Failures>,
+        key: K,
+        window: Duration,
+        now: Instant,
+    ) {
+        if map.len() >= THROTTLE_ENTRIES {
+            map.retain(|_, f| f.since + window > now);
+            if map.len() >= THROTTLE_ENTRIES {
+                map.clear();
+            }
+        }
+        let f = map.entry(key).or_insert(Failures {
+            since: now,
+            count: 0,
+        });
+        if f.since + window <= now {
+            *f = Failures {
+                since: now,
+                count: 0,
+            };
+        }
+        f.count += 1;
+    }
 }
 
 fn now_secs() -> u64 {
@@ -399,13 +463,31 @@ fn mount_source(uri: &Uri) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// The client's address, as the accept loop recorded it.
+pub(crate) fn peer_of(parts: &axum::http::request::Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Too many failed logins: 429 with the spec's code and when to come back.
+fn throttled(wait: Duration) -> RegistryError {
+    RegistryError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        Code::TooManyRequests,
+        "too many failed logins; retry later",
+    )
+    .with_header("retry-after", wait.as_secs().max(1).to_string())
+}
+
 /// A value inside a quoted challenge parameter.
 fn quoted(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 impl AuthState {
-    pub fn new(config: AuthConfig, tls: bool) -> Self {
+    pub fn new(config: AuthConfig, tls: bool, limits: crate::limits::Limits) -> Self {
         let mut key = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
         let cost = config
@@ -416,13 +498,19 @@ impl AuthState {
             .map(|p| p.get_cost())
             .max()
             .unwrap_or(4);
+        // Hashing costs what checking costs: this is the first measure of the refusal floor.
+        let started = Instant::now();
         let decoy = Htpasswd::hash(&hex::encode(key), cost);
+        let floor = started.elapsed();
         AuthState {
             config,
             tls,
             key,
             cache: Mutex::new(HashMap::new()),
             decoy,
+            refusal_floor: Mutex::new(floor),
+            throttle: Mutex::new(Throttle::default()),
+            limits,
         }
     }
 
@@ -430,9 +518,97 @@ impl AuthState {
         HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length")
     }
 
+    /// Refuses at once (with the time to wait) when `peer` or `user` has failed too often:
+    /// per address always; per user only from addresses that never logged in as that user, so
+    /// someone else's guesses do not lock a user out of the places they use.
+    fn throttled(&self, user: &str, peer: Option<IpAddr>) -> Option<Duration> {
+        let t = self.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let window = self.limits.auth_failure_window;
+        if let Some(ip) = peer {
+            let max = self.limits.auth_failures_per_address;
+            if let Some(wait) = Throttle::blocked(t.by_address.get(&ip), max, window, now) {
+                return Some(wait);
+            }
+        }
+        let max = self.limits.auth_failures_per_user;
+        let wait = Throttle::blocked(t.by_user.get(user), max, window, now)?;
+        let trusted = peer.is_some_and(|ip| {
+            t.trusted
+                .get(&(user.to_string(), ip))
+                .is_some_and(|at| now.duration_since(*at) < TRUSTED_FOR)
+        });
+        (!trusted).then_some(wait)
+    }
+
+    fn record(&self, user: &str, peer: Option<IpAddr>, ok: bool) {
+        let mut t = self.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let window = self.limits.auth_failure_window;
+        match (ok, peer) {
+            (true, Some(ip)) => {
+                if t.trusted.len() >= THROTTLE_ENTRIES {
+                    t.trusted
+                        .retain(|_, at| now.duration_since(*at) < TRUSTED_FOR);
+                    if t.trusted.len() >= THROTTLE_ENTRIES {
+                        t.trusted.clear();
+                    }
+                }
+                t.trusted.insert((user.to_string(), ip), now);
+            }
+            (true, None) => {}
+            (false, _) => {
+                if let Some(ip) = peer {
+                    Throttle::bump(&mut t.by_address, ip, window, now);
+                }
+                Throttle::bump(&mut t.by_user, user.to_string(), window, now);
+            }
+        }
+    }
+
+    /// Checks a password: `Ok(true)` accepted, `Ok(false)` refused, `Err(wait)` throttled.
+    /// Every refusal takes as long as checking the costliest hash in the file.
+    async fn verify(
+        &self,
+        user: &str,
+        password: &[u8],
+        peer: Option<IpAddr>,
+    ) -> Result<bool, Duration> {
+        if let Some(wait) = self.throttled(user, peer) {
+            return Err(wait);
+        }
+        let started = Instant::now();
+        let ok = self.check_password(user, password).await;
+        self.record(user, peer, ok);
+        if !ok {
+            let elapsed = started.elapsed();
+            let floor = {
+                let mut f = self.refusal_floor.lock().unwrap_or_else(|e| e.into_inner());
+                if self.costliest(user) {
+                    // Follow the machine's speed (load, frequency) with a slow average.
+                    *f = (*f * 7 + elapsed) / 8;
+                }
+                *f
+            };
+            if let Some(rest) = floor.checked_sub(elapsed) {
+                tokio::time::sleep(rest).await;
+            }
+        }
+        Ok(ok)
+    }
+
+    /// True when checking `user` costs as much as the costliest hash (the decoy included).
+    fn costliest(&self, user: &str) -> bool {
+        let cost_of = |h: &str| h.parse::<bcrypt::HashParts>().ok().map(|p| p.get_cost());
+        match self.config.users.hash_of(user) {
+            None => true,
+            Some(h) => cost_of(h) >= cost_of(&self.decoy),
+        }
+    }
+
     /// Checks a password, remembering successes for a minute. The cache holds an HMAC of the
     /// password under the process key, never the password, and compares in constant time.
-    async fn verify(&self, user: &str, password: &[u8]) -> bool {
+    async fn check_password(&self, user: &str, password: &[u8]) -> bool {
         let (hash, known) = match self.config.users.hash_of(user) {
             Some(h) => (h, true),
             None => (self.decoy.as_str(), false),
@@ -473,16 +649,19 @@ impl AuthState {
     }
 
     /// `Basic base64(user:password)` → verified user name.
-    async fn basic(&self, value: &[u8]) -> Option<String> {
-        let raw = STANDARD.decode(value.trim_ascii()).ok()?;
-        let colon = raw.iter().position(|&b| b == b':')?;
-        let user = std::str::from_utf8(&raw[..colon]).ok()?;
-        self.verify(user, &raw[colon + 1..])
-            .await
-            .then(|| user.to_string())
+    /// `Err` carries the time to wait when throttled.
+    async fn basic(&self, value: &[u8], peer: Option<IpAddr>) -> Result<Option<String>, Duration> {
+        let Some((user, password)) = STANDARD.decode(value.trim_ascii()).ok().and_then(|raw| {
+            let colon = raw.iter().position(|&b| b == b':')?;
+            let user = std::str::from_utf8(&raw[..colon]).ok()?.to_string();
+            Some((user, raw[colon + 1..].to_vec()))
+        }) else {
+            return Ok(None);
+        };
+        Ok(self.verify(&user, &password, peer).await?.then_some(user))
     }
 
-    async fn credentials(&self, headers: &HeaderMap) -> Credentials {
+    async fn credentials(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Credentials {
         let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
             return Credentials::None;
         };
@@ -499,9 +678,10 @@ impl AuthState {
         };
         match self.config.mode {
             AuthMode::Basic if scheme.eq_ignore_ascii_case(b"basic") => {
-                match self.basic(rest).await {
-                    Some(u) => Credentials::User(u),
-                    None => Credentials::Bad,
+                match self.basic(rest, peer).await {
+                    Ok(Some(u)) => Credentials::User(u),
+                    Ok(None) => Credentials::Bad,
+                    Err(wait) => Credentials::Throttled(wait),
                 }
             }
             AuthMode::Basic => Credentials::Bad,
@@ -632,8 +812,9 @@ impl AuthState {
         headers: &HeaderMap,
         uri: &Uri,
         need: Need<'_>,
+        peer: Option<IpAddr>,
     ) -> Result<Caller, RegistryError> {
-        let creds = self.credentials(headers).await;
+        let creds = self.credentials(headers, peer).await;
         let challenge = |error| self.challenge(headers, uri, need, error);
         match creds {
             Credentials::None if self.config.mode == AuthMode::Basic => {
@@ -648,6 +829,7 @@ impl AuthState {
             }
             Credentials::None => Err(self.unauthorized(challenge(None), "authentication required")),
             Credentials::Bad => Err(self.unauthorized(challenge(None), "invalid credentials")),
+            Credentials::Throttled(wait) => Err(throttled(wait)),
             Credentials::BadToken => {
                 Err(self.unauthorized(challenge(Some("invalid_token")), "invalid or expired token"))
             }
@@ -761,7 +943,12 @@ impl AuthState {
             let basic =
                 b.len() <= MAX_AUTH_HEADER && b.len() > 6 && b[..6].eq_ignore_ascii_case(b"basic ");
             if basic {
-                Some(self.basic(&b[6..]).await.ok_or_else(bad_creds)?)
+                let peer = peer_of(parts);
+                match self.basic(&b[6..], peer).await {
+                    Ok(Some(u)) => Some(u),
+                    Ok(None) => return Err(bad_creds()),
+                    Err(wait) => return Err(throttled(wait)),
+                }
             } else {
                 None
             }
@@ -773,8 +960,10 @@ impl AuthState {
             (None, Some("password")) => {
                 let name = routes::query_get(&params, "username").unwrap_or_default();
                 let pw = routes::query_get(&params, "password").unwrap_or_default();
-                if !self.verify(name, pw.as_bytes()).await {
-                    return Err(bad_creds());
+                match self.verify(name, pw.as_bytes(), peer_of(parts)).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(bad_creds()),
+                    Err(wait) => return Err(throttled(wait)),
                 }
                 Some(name.to_string())
             }
@@ -991,7 +1180,11 @@ mod tests {
 
     #[test]
     fn tokens_verify_and_resist_tampering() {
-        let a = AuthState::new(AuthConfig::new(AuthMode::Token, Htpasswd::default()), false);
+        let a = AuthState::new(
+            AuthConfig::new(AuthMode::Token, Htpasswd::default()),
+            false,
+            crate::limits::Limits::default(),
+        );
         let now = now_secs();
         let claims = Claims {
             iss: "oci-reference-server".into(),
@@ -1005,7 +1198,11 @@ mod tests {
         };
         let t = a.sign(&claims);
         assert_eq!(a.validate(&t).unwrap().sub, "alice");
-        let other = AuthState::new(AuthConfig::new(AuthMode::Token, Htpasswd::default()), false);
+        let other = AuthState::new(
+            AuthConfig::new(AuthMode::Token, Htpasswd::default()),
+            false,
+            crate::limits::Limits::default(),
+        );
         assert!(other.validate(&t).is_none());
         let expired = a.sign(&Claims {
             exp: now - 1,

@@ -474,6 +474,21 @@ mod tests {
     }
 
     #[test]
+    fn toml_limits_table() {
+        let mut c = Config::memory();
+        c.apply_toml("[limits]\nmax_connections = 7\nbody_timeout = 5\ngc_interval = 0\n")
+            .unwrap();
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(c.limits.body_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.gc_interval, None);
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(30));
+        assert!(Config::memory()
+            .apply_toml("[limits]\nidle_timeout = 0\n")
+            .is_err());
+        assert!(Config::memory().apply_toml("[limits]\nidle = 5\n").is_err());
+    }
+
+    #[test]
     fn memory_config_uses_ephemeral_loopback_port() {
         let c = Config::memory();
         assert_eq!(c.listen.port(), 0);

@@ -224,8 +224,13 @@ async fn dispatch(
     let m = &parts.method;
     let caller = match &reg.auth {
         Some(a) => Some(
-            a.check(&parts.headers, &parts.uri, auth::need(&route, m))
-                .await?,
+            a.check(
+                &parts.headers,
+                &parts.uri,
+                auth::need(&route, m),
+                auth::peer_of(parts),
+            )
+            .await?,
         ),
         None => None,
     };

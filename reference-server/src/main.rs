@@ -421,6 +421,42 @@ fn hash_password(user: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the open-file limit to its hard maximum (each connection is a descriptor) and warns
+/// when even that cannot hold `--max-connections` plus the files the server itself opens.
+#[cfg(unix)]
+fn raise_open_file_limit(connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    let needed = (connections as libc::rlim_t).saturating_add(64);
+    if lim.rlim_cur < needed {
+        tracing::warn!(
+            limit = lim.rlim_cur,
+            max_connections = connections,
+            "the open-file limit is below max-connections + 64: lower --max-connections or raise the limit"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit(_connections: usize) {}
+
 /// Registers SIGINT/SIGTERM handlers now (before we announce readiness, so an early signal
 /// cannot hit the default action) and returns a future that resolves on the first of them.
 #[cfg(unix)]
@@ -464,6 +500,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         return maintain(command, config).await;
     }
     tracing::info!(?config, "starting");
+    raise_open_file_limit(config.limits.max_connections);
     let stop = shutdown_signal()?;
     let server = oci_reference_server::spawn(config)
         .await

@@ -156,7 +156,7 @@ impl Registry {
         let auth = config
             .auth
             .clone()
-            .map(|a| crate::auth::AuthState::new(a, config.tls.is_some()));
+            .map(|a| crate::auth::AuthState::new(a, config.tls.is_some(), config.limits.clone()));
         let budget = usize::try_from(config.limits.manifest_memory)
             .unwrap_or(usize::MAX)
             .min(tokio::sync::Semaphore::MAX_PERMITS);

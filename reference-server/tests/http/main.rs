@@ -1,6 +1,7 @@
 //! In-process HTTP tests: each test spawns the server on 127.0.0.1:0 and talks real HTTP.
 
 mod auth;
+mod auth_limits;
 mod base;
 #[cfg(unix)]
 mod binary;
