@@ -450,6 +450,30 @@ impl CaseRun<'_> {
             };
             seen.push((f, format!("{at} answered 201")));
         }
+        let in_path = |seg: &str| path.as_ref().is_some_and(|u| u.path().contains(seg));
+        if ex.method == "POST" && ex.status == Some(201) && query("digest").is_some() {
+            seen.push((Feature::SinglePost, format!("{at} answered 201")));
+        }
+        if let Some(t) = ex.header("OCI-Tag") {
+            seen.push((Feature::TagParam, format!("{at} answered OCI-Tag: {t}")));
+        }
+        if ex.method == "DELETE" && ex.status == Some(202) {
+            let reference = path
+                .as_ref()
+                .and_then(|u| u.path().rsplit('/').next().map(String::from))
+                .unwrap_or_default();
+            let blob = in_path("/blobs/") && !in_path("/blobs/uploads/");
+            let f = if blob {
+                Feature::DeleteBlob
+            } else if reference.contains(':') {
+                Feature::DeleteManifest
+            } else {
+                Feature::DeleteTag
+            };
+            if blob || in_path("/manifests/") {
+                seen.push((f, format!("{at} answered 202")));
+            }
+        }
         if ex.status == Some(200) && ex.url.contains("/_oci/ext/discover") {
             let names = ex
                 .json()

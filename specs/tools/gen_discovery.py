@@ -329,7 +329,7 @@ def referrers():
                   ["R-103", "R-117"], "MUST",
                   [push("subj", "s"), push("ra"), push("rb"), probe(),
                    step(req("DELETE", "/v2/${repo}/manifests/${ra.digest}"), 202,
-                        unsupported=unsup([400, 405], "manifest delete disabled")),
+                        unsupported=unsup([400, 405], "manifest delete disabled", feature="delete-manifest")),
                    referrers_get(json_=[{"pointer": "/manifests/*/digest", "equals": ["${rb.digest}"]}])],
                   ref_content(), versions=V11, features=["referrers", "delete-manifest"]))
     return C

@@ -1,7 +1,8 @@
 """management: deletes of tags, manifests and blobs."""
 from lib import *
 
-DEL_DISABLED = lambda what: unsup([400, 405], f"{what} deletion disabled (400/405 allowed)")
+DEL_DISABLED = lambda what: unsup([400, 405], f"{what} deletion disabled (400/405 allowed)",
+                                  feature=f"delete-{what}")
 
 
 def management():

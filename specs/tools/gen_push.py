@@ -53,7 +53,7 @@ def monolithic():
                   [step(req("POST", "/v2/${repo}/blobs/uploads/", query=[["digest", "${blob.digest}"]],
                             headers={"Content-Type": OCTET}, body={"fixture": "blob"}), 201,
                         headers={"Location": {"present": True}}, capture={"loc": {"header": "Location"}},
-                        unsupported=unsup(202, "single-request POST not supported (answered with a session)")),
+                        unsupported=unsup(202, "single-request POST not supported (answered with a session)", feature="single-post")),
                    step(req("GET", url="${loc}"), 200, body={"fixture": "blob"}), GETBLOB()],
                   BLOB, features=["single-post"]))
     C.append(case("push/monolithic/single-post-fallback", "push",
@@ -68,7 +68,7 @@ def monolithic():
                   ["R-044", "R-028"], "MUST",
                   [step(req("POST", "/v2/${repo}/blobs/uploads/", query=[["digest", "${random_digest}"]],
                             headers={"Content-Type": OCTET}, body={"fixture": "blob"}), 400,
-                        unsupported=unsup(202, "single-request POST not supported")),
+                        unsupported=unsup(202, "single-request POST not supported", feature="single-post")),
                    step(req("GET", "/v2/${repo}/blobs/${random_digest}"), 404)],
                   BLOB, features=["single-post"]))
     C.append(case("push/monolithic/sha512-digest-algorithm", "push",
@@ -327,7 +327,7 @@ def mount():
                    step(req("POST", "/v2/${repo}/blobs/uploads/", query=[["mount", "${blob.digest}"], ["from", "${repo2}"]],
                             headers={"Content-Length": "0"}), 201, unsupported=unsup(202, "mount not supported", feature="mount")),
                    step(req("DELETE", "/v2/${repo2}/blobs/${blob.digest}"), 202,
-                        unsupported=unsup([400, 405], "blob delete disabled")),
+                        unsupported=unsup([400, 405], "blob delete disabled", feature="delete-blob")),
                    GETBLOB()], B, features=["mount", "delete-blob"]))
     return C
 
@@ -524,7 +524,7 @@ def manifests():
                             headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), 201,
                         unsupported=unsup([400, 414], "tag parameters not supported or too many")),
                    get_manifest(TAGS[0], status=200, name="probe: the first tag exists",
-                                unsupported=unsup(404, "the registry ignores `tag` parameters"))]
+                                unsupported=unsup(404, "the registry ignores `tag` parameters", feature="tag-param"))]
                   + [get_manifest(t, status=200, body={"fixture": "img"}) for t in TAGS],
                   img_content(), versions=DEV, features=TP))
     C.append(case("manifests/tag-param/oci-tag-header", "push",
@@ -533,13 +533,13 @@ def manifests():
                   [push("cfg"), push("layer"),
                    step(req("PUT", "/v2/${repo}/manifests/${img.digest}", query=[["tag", "probe"]],
                             headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), 201, name="PUT with one tag",
-                        unsupported=unsup([400, 414], "tag parameters not supported")),
+                        unsupported=unsup([400, 414], "tag parameters not supported", feature="tag-param")),
                    get_manifest("probe", status=200, name="probe: the tag exists",
-                                unsupported=unsup(404, "the registry ignores `tag` parameters"))] + [
+                                unsupported=unsup(404, "the registry ignores `tag` parameters", feature="tag-param"))] + [
                    step(req("PUT", "/v2/${repo}/manifests/${img.digest}", query=[["tag", "a"], ["tag", "b"], ["tag", "c"]],
                             headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), 201,
                         headers={"OCI-Tag": {"contains": t}}, name=f"PUT with tags a, b, c: OCI-Tag lists {t}",
-                        unsupported=unsup([400, 414], "tag parameters not supported"))
+                        unsupported=unsup([400, 414], "tag parameters not supported", feature="tag-param"))
                    for t in ("a", "b", "c")],
                   img_content(), versions=DEV, features=TP,
                   note="A registry that ignores `tag` (the probe tag answers 404) is unsupported, not failed."))
@@ -549,7 +549,7 @@ def manifests():
                   [push("cfg"), push("layer"),
                    step(req("PUT", "/v2/${repo}/manifests/${img.digest}", query=[["tag", f"tag-number-{i:04d}"] for i in range(1000)],
                             headers={"Content-Type": OCI_MANIFEST}, body={"fixture": "img"}), [201, 414, 431],
-                        unsupported=unsup(400, "tag parameters not supported"))],
+                        unsupported=unsup(400, "tag parameters not supported", feature="tag-param"))],
                   img_content(), versions=DEV, features=TP))
     return C
 

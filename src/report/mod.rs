@@ -202,3 +202,18 @@ fn curl_command(ex: &crate::http::Exchange, target: &str) -> String {
     parts.push(target.to_string());
     parts.join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_shows_controls_escapes_and_bidi_overrides() {
+        assert_eq!(printable("plain ✓ text"), "plain ✓ text");
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(printable("\u{1b}[2J\u{7}"), "\\x1b[2J\\x07");
+        assert_eq!(printable("a\r\nb\tc"), "a\\r\\nb\\tc");
+        assert_eq!(printable("\u{9b}31m\u{7f}"), "\\x9b31m\\x7f");
+        assert_eq!(printable("abc\u{202e}fed"), "abc\\u{202e}fed");
+    }
+}
