@@ -228,8 +228,8 @@ fn summary_chart(o: &mut String, columns: &[Column]) {
         o,
         "<svg class=\"chart\" role=\"img\" aria-label=\"outcomes per registry\" width=\"{}\" \
          height=\"{height}\" viewBox=\"0 0 {} {height}\">",
-        LABEL + BAR as usize + 330,
-        LABEL + BAR as usize + 330
+        LABEL + BAR as usize + 440,
+        LABEL + BAR as usize + 440
     );
     for (i, col) in columns.iter().enumerate() {
         let y = i * ROW + 2;

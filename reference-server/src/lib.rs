@@ -99,7 +99,7 @@ struct TimedBody {
     done: bool,
 }
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl futures_util::Stream for TimedBody {
     type Item = Result<bytes::Bytes, BoxError>;
