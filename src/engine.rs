@@ -102,6 +102,8 @@ pub struct Summary {
     pub unexpected_passes: usize,
     /// Failures of SHOULD/MAY cases (counted in `failed`, fatal only with --strict).
     pub soft_failures: usize,
+    /// Requests sent again after the registry answered 429/503 with `Retry-After`.
+    pub retried_requests: u32,
     pub duration_ms: u64,
 }
 
@@ -1732,6 +1734,7 @@ pub async fn run(
         emit(reporters, Event::CaseFinished(Box::new(result)));
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
+    summary.retried_requests = engine.http.retried();
     emit(reporters, Event::RunFinished(summary.clone()));
     summary
 }

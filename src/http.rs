@@ -47,6 +47,23 @@ struct RunLimits {
     stop_after_timeouts: u32,
     timeouts_in_a_row: AtomicU32,
     stopped: OnceLock<String>,
+    /// Requests sent again after a 429 or 503 with `Retry-After` (see [`retry_wait`]).
+    retried: AtomicU32,
+}
+
+/// Retries of one request after 429/503 before its answer is taken as final.
+const MAX_RETRIES: u32 = 5;
+/// A longer `Retry-After` is not waited out: the answer is taken as final.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a rate-limited answer (429, or 503, with `Retry-After` in seconds) asks the client to
+/// wait before sending the request again; None for any other answer.
+pub fn retry_wait(ex: &Exchange) -> Option<Duration> {
+    if !matches!(ex.status, Some(429 | 503)) {
+        return None;
+    }
+    let secs: u64 = ex.header("Retry-After")?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs)).filter(|w| *w <= MAX_RETRY_WAIT)
 }
 
 /// Starts the error of a token request the harness refused to make.
@@ -336,6 +353,11 @@ impl Http {
         self
     }
 
+    /// Requests sent again because the registry answered 429/503 with `Retry-After`.
+    pub fn retried(&self) -> u32 {
+        self.limits.retried.load(Ordering::SeqCst)
+    }
+
     /// Why the run stopped early, once it has.
     pub fn stopped(&self) -> Option<&str> {
         self.limits.stopped.get().map(String::as_str)
@@ -592,6 +614,34 @@ impl Http {
     /// One request and its answer, with these credentials or this token (never both), which go
     /// only where [`Http::may_receive_secrets`] allows (`realm`: this is a token request).
     async fn exchange(
+        &self,
+        req: &Request,
+        credentials: Option<&Credentials>,
+        bearer: Option<&str>,
+        realm: Option<&reqwest::Url>,
+    ) -> Exchange {
+        // A rate limit is the registry's operations, not its conformance: waited out (within
+        // the run's deadline) and counted, never handed to a case as its answer.
+        let mut tries = 0;
+        loop {
+            let ex = self.exchange_once(req, credentials, bearer, realm).await;
+            let Some(wait) = retry_wait(&ex) else {
+                return ex;
+            };
+            let past_deadline = self
+                .limits
+                .deadline
+                .is_some_and(|(at, _)| Instant::now() + wait >= at);
+            if tries >= MAX_RETRIES || past_deadline {
+                return ex;
+            }
+            tries += 1;
+            self.limits.retried.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn exchange_once(
         &self,
         req: &Request,
         credentials: Option<&Credentials>,

@@ -946,3 +946,42 @@ async fn an_error_code_on_a_plain_text_404_is_not_applicable() {
     let (f, c) = &e.suite.cases[0];
     assert_eq!(e.run_case(f, c).await.outcome, Outcome::Fail);
 }
+
+/// A rate-limited registry (every 40th request answers 429 with `Retry-After: 1`): the run
+/// waits each one out and sends the request again, so every case still passes (or is
+/// unsupported/skipped as on the plain server), and the retries are counted in the summary.
+#[test]
+fn rate_limited_registry_completes_with_retries_counted() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut config = oci_reference_server::Config::memory();
+    config.too_many_requests_every = Some(40);
+    let server = rt.block_on(oci_reference_server::spawn(config)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "--url", &server.url(), "--spec-version", "dev"])
+        .arg("--report-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    for c in v["cases"].as_array().unwrap() {
+        assert!(
+            ["pass", "unsupported", "skip"].contains(&c["outcome"].as_str().unwrap()),
+            "{}: {}: {}",
+            c["id"],
+            c["outcome"],
+            c["message"]
+        );
+    }
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let retried = v["summary"]["retried_requests"].as_u64().unwrap();
+    assert!(retried >= 10, "{retried} retries");
+    assert!(
+        err.contains(&format!("{retried} requests were sent again")),
+        "{err}"
+    );
+    rt.block_on(server.shutdown());
+}

@@ -97,6 +97,9 @@ pub struct Config {
     /// Only repository names of exactly this many components exist (as on registries that
     /// accept only `org/repo`): any other valid name answers 404 `NAME_UNKNOWN`. None: any depth.
     pub name_components: Option<usize>,
+    /// Every Nth request answers 429 `TOOMANYREQUESTS` with `Retry-After: 1`, as a rate-limited
+    /// registry does. None: no rate limit.
+    pub too_many_requests_every: Option<u64>,
     /// Deliberate spec violations, so tests can prove the harness catches them.
     pub defects: Vec<Defect>,
 }
@@ -164,6 +167,7 @@ impl Default for Config {
             lexical_tags: false,
             name_unknown: false,
             name_components: None,
+            too_many_requests_every: None,
             defects: Vec::new(),
         }
     }
@@ -298,6 +302,9 @@ impl Config {
         if let Some(v) = f.tag_page_size {
             self.tag_page_size = (v > 0).then_some(v);
         }
+        if let Some(v) = f.too_many_requests_every {
+            self.too_many_requests_every = (v > 0).then_some(v);
+        }
         if let Some(v) = f.name_components {
             self.name_components = (v > 0).then_some(v);
         }
@@ -422,6 +429,7 @@ struct FileConfig {
     lexical_tags: Option<bool>,
     name_unknown: Option<bool>,
     name_components: Option<usize>,
+    too_many_requests_every: Option<u64>,
     defects: Option<Vec<Defect>>,
 }
 
@@ -436,9 +444,10 @@ mod tests {
             .unwrap();
         assert!(!c.delete_blobs);
         assert!(c.catalog);
-        c.apply_toml("catalog = false\nname_components = 2")
+        c.apply_toml("catalog = false\nname_components = 2\ntoo_many_requests_every = 9")
             .unwrap();
         assert_eq!(c.name_components, Some(2));
+        assert_eq!(c.too_many_requests_every, Some(9));
         assert!(!c.catalog);
         assert!(c.delete_tags);
         assert_eq!(c.chunk_min_length, Some(1024));

@@ -214,6 +214,20 @@ async fn dispatch(
     parts: &axum::http::request::Parts,
     body: &mut Option<Body>,
 ) -> Result<Response, RegistryError> {
+    if let Some(n) = reg.config.too_many_requests_every {
+        let seen = reg
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if seen % n == 0 {
+            return Err(RegistryError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                errors::Code::TooManyRequests,
+                "rate limit reached, retry later",
+            )
+            .with_header("retry-after", "1"));
+        }
+    }
     if let Some(a) = &reg.auth {
         // The realm lives outside `/v2/`, which `parse_path` would answer with 404.
         if a.config.mode == AuthMode::Token && parts.uri.path() == "/token" {

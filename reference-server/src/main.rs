@@ -180,6 +180,10 @@ struct Cli {
     /// registries that accept nothing deeper); others answer 404 NAME_UNKNOWN. 0: any depth
     #[arg(long, env = "OCI_SERVER_NAME_COMPONENTS")]
     name_components: Option<usize>,
+    /// Every Nth request answers 429 TOOMANYREQUESTS with `Retry-After: 1`, like a rate-limited
+    /// registry. 0: never
+    #[arg(long, env = "OCI_SERVER_TOO_MANY_REQUESTS_EVERY")]
+    too_many_requests_every: Option<u64>,
     /// Send this `Warning` header value on every answer (e.g. `299 - "text"`).
     #[arg(long, env = "OCI_SERVER_WARNING")]
     warning: Option<String>,
@@ -316,6 +320,9 @@ impl Cli {
         c.absolute_locations |= self.absolute_locations;
         c.name_unknown |= self.name_unknown;
         c.lexical_tags |= self.lexical_tags;
+        if let Some(n) = self.too_many_requests_every {
+            c.too_many_requests_every = (n > 0).then_some(n);
+        }
         if let Some(n) = self.name_components {
             c.name_components = (n > 0).then_some(n);
         }

@@ -106,6 +106,8 @@ pub struct Registry {
     manifest_budget: Arc<tokio::sync::Semaphore>,
     /// Built from `config.auth`: the signing key and verification cache live for the process.
     pub(crate) auth: Option<crate::auth::AuthState>,
+    /// Requests served, for `too_many_requests_every`.
+    pub(crate) requests: std::sync::atomic::AtomicU64,
 }
 
 /// Manifests are immutable (content-addressed), so cached bytes never go stale; a deleted
@@ -170,6 +172,7 @@ impl Registry {
             write_locks: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             manifest_cache: Mutex::new(ManifestCache::default()),
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

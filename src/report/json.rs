@@ -9,7 +9,8 @@
 //!               "seed": u64, "run_id": str, "selected": n, "total": n,
 //!               "case_set": {"source": "embedded"|DIR, "digest": "sha256:…", "cases": n}},
 //!   "summary": {"passed", "failed", "errors", "skipped", "unsupported", "expected_failures",
-//!               "unexpected_passes", "soft_failures": n, "duration_ms": n},
+//!               "unexpected_passes", "soft_failures": n, "retried_requests": n (sent again
+//!               after 429/503 with Retry-After), "duration_ms": n},
 //!   "cases": [ // sorted by id
 //!     {"id", "title", "workflow": "pull"|"push"|"discovery"|"management",
 //!      "level": "MUST"|"SHOULD"|"MAY",

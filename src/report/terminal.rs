@@ -118,6 +118,13 @@ impl Reporter for Terminal {
                     s.unexpected_passes,
                     s.duration_ms as f64 / 1000.0
                 );
+                if s.retried_requests > 0 {
+                    eprintln!(
+                        "oci-conformance: the registry rate-limited the run: {} requests were sent \
+                         again after 429/503 with Retry-After",
+                        s.retried_requests
+                    );
+                }
                 // The closing line, alone, on stdout: CI log readers key on it.
                 println!("{}", s.line());
             }
