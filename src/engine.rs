@@ -795,8 +795,9 @@ impl CaseRun<'_> {
         let pointer = step.collect.as_deref().unwrap_or("");
         let max_pages = step.max_pages.unwrap_or(100);
         let mut request = self.build(req)?;
-        let mut collected = Vec::new();
+        let mut collected: Vec<Value> = Vec::new();
         let mut pages = 0;
+        let mut links_seen = false;
         loop {
             pages += 1;
             if pages > max_pages {
@@ -844,8 +845,21 @@ impl CaseRun<'_> {
             }
             let page_len = items.len();
             let page_last = items.last().and_then(Value::as_str).map(String::from);
+            // Checked page by page: a registry that ignores `last` would otherwise send the
+            // same full page until `max_pages`.
+            if let Some(dup) = items.iter().find(|v| collected.contains(v)) {
+                return Err(Stop::Fail(format!(
+                    "page {pages} repeats {dup}, already on an earlier page (the pages overlap{})",
+                    if links_seen {
+                        ""
+                    } else {
+                        ": was `last` ignored?"
+                    }
+                )));
+            }
             collected.extend(items);
             let links: Vec<&str> = ex.headers("Link").collect();
+            links_seen |= !links.is_empty();
             let next = match links.as_slice() {
                 [] => None,
                 [one] => Some(parse_next_link(one).map_err(|e| {
@@ -886,12 +900,6 @@ impl CaseRun<'_> {
             };
             request.url = url.to_string();
             request.body = None;
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = collected.iter().find(|v| !seen.insert(v.to_string())) {
-            return Err(Stop::Fail(format!(
-                "{dup} appears twice across the pages (the pages overlap)"
-            )));
         }
         if let Some(check) = &step.expect.collected {
             let v = Value::Array(collected);

@@ -764,3 +764,79 @@ fn a_misspelt_disabled_feature_is_a_configuration_error_for_run_and_fuzz() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A one-case suite (with the real catalog) in a temporary directory.
+fn one_case_engine(url: &str, case: serde_json::Value) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        specs_dir().join("requirements.json"),
+        dir.path().join("requirements.json"),
+    )
+    .unwrap();
+    let file = serde_json::json!({"area": "t", "cases": [case]});
+    std::fs::write(dir.path().join("t.json"), file.to_string()).unwrap();
+    let mut e = engine(url, Duration::from_secs(5));
+    e.suite = Arc::new(Suite::load(dir.path()).unwrap());
+    (dir, e)
+}
+
+#[tokio::test]
+async fn pagination_without_link_continues_with_last_and_catches_an_ignored_last() {
+    // Full pages of n=2 and no Link: the engine must ask again with last=b, and a registry that
+    // ignores `last` (the same page again) fails at once, not after max_pages.
+    let url = canned_registry(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n{\"name\":\"x\",\"tags\":[\"a\",\"b\"]}",
+    ))
+    .await;
+    let (_dir, e) = one_case_engine(
+        &url,
+        serde_json::json!({
+            "id": "t/paginate", "workflow": "discovery", "title": "t", "requirements": ["R-092"],
+            "level": "MUST",
+            "steps": [{"paginate": {"path": "/v2/x/tags/list", "query": [["n", "2"]]},
+                       "collect": "/tags",
+                       "expect": {"collected": {"equals": ["a", "b", "c"]}}}]
+        }),
+    );
+    let (f, c) = &e.suite.cases[0];
+    let r = e.run_case(f, c).await;
+    assert_eq!(r.outcome, Outcome::Fail, "{:?}", r.message);
+    let msg = r.message.unwrap();
+    assert!(msg.contains("page 2 repeats \"a\""), "{msg}");
+    assert!(msg.contains("was `last` ignored?"), "{msg}");
+    assert_eq!(r.transcript.len(), 2);
+    assert!(
+        r.transcript[1].url.contains("last=b"),
+        "{}",
+        r.transcript[1].url
+    );
+}
+
+#[tokio::test]
+async fn an_error_code_on_a_plain_text_404_is_not_applicable() {
+    let url = canned_registry(Some(
+        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n",
+    ))
+    .await;
+    let (_dir, e) = one_case_engine(
+        &url,
+        serde_json::json!({
+            "id": "t/code", "workflow": "pull", "title": "t", "requirements": ["R-143"],
+            "level": "SHOULD",
+            "steps": [{"request": {"path": "/v2/x/manifests/nope"},
+                       "expect": {"status": [404], "error_codes": ["MANIFEST_UNKNOWN"]}}]
+        }),
+    );
+    let (f, c) = &e.suite.cases[0];
+    let r = e.run_case(f, c).await;
+    assert_eq!(r.outcome, Outcome::Unsupported, "{:?}", r.message);
+    assert!(r.message.unwrap().contains("R-143"));
+    // The status is still checked: a 200 fails.
+    let url = canned_registry(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+    ))
+    .await;
+    let (_dir2, e) = one_case_engine(&url, serde_json::to_value(c).unwrap());
+    let (f, c) = &e.suite.cases[0];
+    assert_eq!(e.run_case(f, c).await.outcome, Outcome::Fail);
+}
