@@ -315,8 +315,10 @@ async fn uploads_expire_by_idle_time_and_broken_sessions_are_purged() {
     // Restart, so no session is cached in memory.
     t.server.shutdown().await;
     let t = start_with(fs_config(dir.path())).await;
+    // The server's own purge may already have taken the broken session at start-up (its
+    // grace is a minute), so the outcome is checked, not the count.
     let purged = t.server.registry().purge_stale_uploads(3600).await.unwrap();
-    assert_eq!(purged, 2);
+    assert!((1..=2).contains(&purged), "{purged}");
     assert_eq!(t.get(&busy).await.status(), 204);
     expect_error(t.get(&idle).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
     assert!(!session_dir(&broken).exists());
