@@ -429,3 +429,42 @@ fn seeded_run_against_reference_server_passes() {
     assert!(summary.requests > 2000, "{summary}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// The fuzzer must not fail what the spec permits either: against both permissive profiles
+/// (with the features they switch off declared off), no finding. Pins a false failure: a
+/// DELETE of a reference that is neither tag nor digest refused with 405 while tag deletion is
+/// off (the registry may take it for a tag).
+#[test]
+fn seeded_runs_against_the_permissive_profiles_find_nothing() {
+    use oci_conformance::spec::Feature;
+    for (config, off) in [
+        (
+            oci_reference_server::Config::memory().permissive(),
+            &[
+                Feature::DeleteTag,
+                Feature::Mount,
+                Feature::SinglePost,
+                Feature::TagParam,
+            ][..],
+        ),
+        (
+            oci_reference_server::Config::memory().permissive_pre_main(),
+            &[Feature::DeleteManifest, Feature::DeleteBlob][..],
+        ),
+    ] {
+        let out = tempdir("permissive");
+        let summary = with_reference_server(config, |url| {
+            let mut c = FuzzConfig::new(url);
+            c.seed = 7;
+            c.cases = 300;
+            c.max_ops = 8;
+            c.time = Some(Duration::from_secs(60));
+            c.layer = Layer::Both;
+            c.out_dir = out.clone();
+            c.features = fuzz::Features::without(off);
+            fuzz::run(&c).expect("run")
+        });
+        assert!(summary.findings.is_empty(), "{summary}");
+        std::fs::remove_dir_all(&out).ok();
+    }
+}

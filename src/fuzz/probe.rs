@@ -1503,10 +1503,13 @@ fn delete(ctx: &mut ProbeCtx, suffix: &str, blob: bool, reference: &str) -> Verd
             rc => ("delete-manifest", rc.label(), vec![400, 404]),
         }
     };
-    let disabled = match what {
-        "delete-blob" => !f.delete_blobs,
-        "delete-tag" => !f.delete_tags,
-        _ => !f.delete_manifests,
+    let disabled = match (what, class) {
+        ("delete-blob", _) => !f.delete_blobs,
+        ("delete-tag", _) => !f.delete_tags,
+        ("delete-manifest", "absent") => !f.delete_manifests,
+        // A reference that is neither a tag nor a digest may be refused as either kind of
+        // delete, so either switch being off allows the "disabled" answer.
+        _ => !f.delete_manifests || !f.delete_tags,
     };
     if disabled {
         allowed.extend([400, 405]);

@@ -315,10 +315,9 @@ async fn uploads_expire_by_idle_time_and_broken_sessions_are_purged() {
     // Restart, so no session is cached in memory.
     t.server.shutdown().await;
     let t = start_with(fs_config(dir.path())).await;
-    // The server's own purge may already have taken the broken session at start-up (its
-    // grace is a minute), so the outcome is checked, not the count.
-    let purged = t.server.registry().purge_stale_uploads(3600).await.unwrap();
-    assert!((1..=2).contains(&purged), "{purged}");
+    // The server's own purger also runs once at start-up and may take `broken` first, so the
+    // count returned here is not the measure: what is left afterwards is.
+    t.server.registry().purge_stale_uploads(3600).await.unwrap();
     assert_eq!(t.get(&busy).await.status(), 204);
     expect_error(t.get(&idle).await, 404, "BLOB_UPLOAD_UNKNOWN").await;
     assert!(!session_dir(&broken).exists());
