@@ -1,6 +1,6 @@
 //! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`, `matrix`.
 
-use crate::config::{exit, ConfigError, OfficialEnv, RunConfig};
+use crate::config::{exit, ConfigError, OfficialEnv, RepositoryLayout, RunConfig};
 use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
 use crate::expected::ExpectedFailures;
 use crate::http::{Credentials, Http, TlsOptions};
@@ -123,6 +123,17 @@ pub struct RunArgs {
     /// OCI_CROSSMOUNT_NAMESPACE, else --namespace
     #[arg(long, env = "OCI_CONFORMANCE_CROSSMOUNT_NAMESPACE")]
     pub crossmount_namespace: Option<String>,
+    /// Where cases put their repositories: nested (`<namespace>/<run id>/<case id>`), flat
+    /// (`<namespace's first component>/oc-<run id>-<case>`, for registries that accept only
+    /// two-component names) or fixed (exactly --namespace and --crossmount-namespace, one case
+    /// at a time; cases that need a fresh repository are skipped, with the reason)
+    #[arg(
+        long,
+        env = "OCI_CONFORMANCE_REPOSITORY_LAYOUT",
+        value_enum,
+        default_value_t = RepositoryLayout::Nested
+    )]
+    pub repository_layout: RepositoryLayout,
     /// Seed of the generated content (printed; pass it again to get the same bytes)
     #[arg(long, env = "OCI_CONFORMANCE_SEED")]
     pub seed: Option<u64>,
@@ -175,6 +186,9 @@ pub struct RunArgs {
     pub no_progress: bool,
 }
 
+/// Longest first namespace component a `flat` layout takes.
+const FLAT_NAMESPACE_MAX: usize = 150;
+
 /// Turns flags, environment and official variables into a validated config.
 pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, ConfigError> {
     let url = args.url.clone().or_else(|| official.root_url.clone());
@@ -207,6 +221,19 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
             )));
         }
     }
+    let layout = args.repository_layout;
+    if layout == RepositoryLayout::Flat {
+        for n in [&namespace, &namespace2] {
+            let first = n.split('/').next().unwrap_or_default();
+            // Room for `/oc-<run id>-<case>-<hash>` within 255 characters.
+            if first.len() > FLAT_NAMESPACE_MAX {
+                return Err(ConfigError(format!(
+                    "--repository-layout flat: the namespace's first component `{first}` is \
+                     longer than {FLAT_NAMESPACE_MAX} characters"
+                )));
+            }
+        }
+    }
     let trusted_origins = args
         .trust_origin
         .iter()
@@ -233,10 +260,16 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         url,
         namespace,
         namespace2,
+        layout,
         workflows,
         filters: args.select.filter.clone(),
         spec_version,
-        jobs: args.jobs,
+        // Cases share the fixed repositories: together they would see each other's tags.
+        jobs: if layout == RepositoryLayout::Fixed {
+            1
+        } else {
+            args.jobs
+        },
         junit: args.junit.clone().unwrap_or_else(|| dir.join("junit.xml")),
         html: args.html.clone().unwrap_or_else(|| dir.join("report.html")),
         json: args
@@ -446,6 +479,13 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         None => ExpectedFailures::default(),
     };
     let candidates = filtered(&suite, &cfg.filters);
+    let ctx = CaseContext {
+        namespace: cfg.namespace.clone(),
+        namespace2: cfg.namespace2.clone(),
+        run_id: engine::new_run_id(),
+        seed: cfg.seed,
+        layout: cfg.layout,
+    };
     let mut selected = Vec::new();
     let mut skipped_cases = Vec::new();
     for (file, case) in candidates {
@@ -455,7 +495,9 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             cfg.spec_version,
             &cfg.disabled_features,
             cfg.username.is_some(),
-        ) {
+        )
+        .or_else(|| ctx.layout_skip(case))
+        {
             None => selected.push((file.clone(), case.clone())),
             Some(r) => skipped_cases.push((file.clone(), case.clone(), r)),
         }
@@ -503,12 +545,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         let suite = Arc::new(suite);
         let engine = Engine {
             http,
-            ctx: CaseContext {
-                namespace: cfg.namespace.clone(),
-                namespace2: cfg.namespace2.clone(),
-                run_id: engine::new_run_id(),
-                seed: cfg.seed,
-            },
+            ctx,
             suite: suite.clone(),
         };
         let info = RunInfo {

@@ -21,12 +21,38 @@ pub mod exit {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// Where each case's repositories live (`--repository-layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepositoryLayout {
+    /// `<namespace>/<run id>/<case id>`: every case in fresh repositories, all at once.
+    #[default]
+    Nested,
+    /// `<first namespace component>/oc-<run id>-<short case id>`: fresh repositories of two
+    /// components, for registries that accept nothing deeper.
+    Flat,
+    /// Exactly the two repositories named (namespace, crossmount namespace), one case at a
+    /// time; cases that need a fresh repository are skipped.
+    Fixed,
+}
+
+impl RepositoryLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepositoryLayout::Nested => "nested",
+            RepositoryLayout::Flat => "flat",
+            RepositoryLayout::Fixed => "fixed",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RunConfig {
     /// None: start the embedded reference server.
     pub url: Option<String>,
     pub namespace: String,
     pub namespace2: String,
+    pub layout: RepositoryLayout,
     pub workflows: Vec<Workflow>,
     pub filters: Vec<String>,
     pub spec_version: SpecVersion,
@@ -63,6 +89,7 @@ impl std::fmt::Debug for RunConfig {
         f.debug_struct("RunConfig")
             .field("url", &self.url)
             .field("namespace", &self.namespace)
+            .field("layout", &self.layout)
             .field("workflows", &self.workflows)
             .field("spec_version", &self.spec_version)
             .field("jobs", &self.jobs)

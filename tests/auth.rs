@@ -26,6 +26,7 @@ fn engine(url: &str, credentials: Option<Credentials>) -> Engine {
             namespace2: "authtest".into(),
             run_id: oci_conformance::engine::new_run_id(),
             seed: 7,
+            layout: Default::default(),
         },
         suite: Arc::new(Suite::load(&root.join("specs")).unwrap()),
     }

@@ -197,6 +197,7 @@ fn main() {
         namespace2: ns.into(),
         run_id: "t".into(),
         seed: 42,
+        layout: Default::default(),
     };
     let mut sparse_config = oci_reference_server::Config::memory();
     sparse_config.sparse_manifests = true;

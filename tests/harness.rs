@@ -167,6 +167,7 @@ fn engine(url: &str, timeout: Duration) -> Engine {
             namespace2: "t".into(),
             run_id: "r".into(),
             seed: 1,
+            layout: Default::default(),
         },
         suite: Arc::new(Suite::load(test_specs().path()).unwrap()),
     }
@@ -763,6 +764,111 @@ fn a_misspelt_disabled_feature_is_a_configuration_error_for_run_and_fuzz() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A registry that holds only `org/repo` names (the reference server's `name_components = 2`,
+/// like registries that accept nothing deeper): the nested layout cannot test it (every push is
+/// NAME_UNKNOWN), while flat and fixed run every case without a failure or an error of our own
+/// making: each passes, is unsupported, or is skipped with the reason.
+#[test]
+fn two_component_registry_passes_in_flat_and_fixed_layouts() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut config = oci_reference_server::Config::memory();
+    config.name_components = Some(2);
+    let server = rt.block_on(oci_reference_server::spawn(config)).unwrap();
+    let url = server.url();
+    let run = |layout: &str, extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = bin()
+            .args(["run", "--url", &url, "--spec-version", "dev"])
+            .args([
+                "--namespace",
+                "org/app",
+                "--crossmount-namespace",
+                "org/mount",
+            ])
+            .args(["--repository-layout", layout])
+            .args(extra)
+            .arg("--report-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("results.json")).unwrap(),
+        )
+        .unwrap();
+        (out.status.code(), v["cases"].as_array().unwrap().clone())
+    };
+
+    let (code, cases) = run("nested", &["--filter", "push/monolithic/post-then-put"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(cases[0]["outcome"], "fail", "{}", cases[0]);
+    assert!(cases[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("NAME_UNKNOWN"));
+
+    for layout in ["flat", "fixed"] {
+        let (code, cases) = run(layout, &[]);
+        let mut passed = 0;
+        for c in &cases {
+            let (id, message) = (&c["id"], c["message"].as_str().unwrap_or(""));
+            match c["outcome"].as_str().unwrap() {
+                "pass" => passed += 1,
+                "unsupported" => {}
+                "skip" => assert!(
+                    message.starts_with("tests authentication")
+                        || message.starts_with("does not apply to spec version")
+                        || message.starts_with("needs repository names deeper")
+                        || (layout == "fixed"
+                            && message
+                                .starts_with(oci_conformance::engine::NEEDS_FRESH_REPOSITORY)),
+                    "{layout}: {id} skipped: {message}"
+                ),
+                o => panic!("{layout}: {id}: {o}: {message}"),
+            }
+            for r in c["repositories"].as_array().unwrap() {
+                let r = r.as_str().unwrap();
+                match layout {
+                    "flat" => assert!(r.starts_with("org/oc-") && r.matches('/').count() == 1),
+                    _ => assert!(r == "org/app" || r == "org/mount", "{r}"),
+                }
+            }
+        }
+        assert_eq!(code, Some(0), "{layout}");
+        let outcome = |id: &str| {
+            let c = cases.iter().find(|c| c["id"] == id).unwrap();
+            (
+                c["outcome"].as_str().unwrap().to_string(),
+                c["message"].clone(),
+            )
+        };
+        // Deep names are the one thing neither layout can test on such a registry.
+        assert_eq!(outcome("names/valid/deep-path").0, "skip");
+        // An invalid name must be refused whatever its depth: it still runs.
+        assert_eq!(outcome("names/invalid/uppercase").0, "pass");
+        if layout == "flat" {
+            assert_eq!(outcome("tags/list/basic").0, "pass");
+            assert_eq!(outcome("catalog/lists-pushed-repository").0, "pass");
+            assert!(passed > 200, "{layout}: {passed} passed");
+        } else {
+            for id in [
+                "tags/list/basic",
+                "catalog/lists-pushed-repository",
+                "tags/list/unknown-repo-404",
+            ] {
+                let (o, m) = outcome(id);
+                assert_eq!(o, "skip", "{id}");
+                assert!(
+                    m.as_str().unwrap().contains("needs a fresh repository"),
+                    "{m}"
+                );
+            }
+            assert_eq!(outcome("mount/from-other-repo-201").0, "pass");
+            assert!(passed > 150, "{layout}: {passed} passed");
+        }
+    }
+    rt.block_on(server.shutdown());
 }
 
 /// A one-case suite (with the real catalog) in a temporary directory.

@@ -192,6 +192,7 @@ fn engine(http: Http, specs: &std::path::Path) -> Engine {
             namespace2: "t".into(),
             run_id: "r".into(),
             seed: 1,
+            layout: Default::default(),
         },
         suite: Arc::new(Suite::load(specs).unwrap()),
     }

@@ -79,6 +79,7 @@ async fn raw_requests_go_out_byte_for_byte_with_the_lying_content_length() {
             namespace2: "t".into(),
             run_id: "r".into(),
             seed: 1,
+            layout: Default::default(),
         },
         suite: Arc::new(Suite::load(specs.path()).unwrap()),
     };

@@ -94,6 +94,9 @@ pub struct Config {
     /// A manifest or blob of a repository that does not exist is 404 `NAME_UNKNOWN` instead of
     /// `MANIFEST_UNKNOWN` / `BLOB_UNKNOWN` (the spec's error table allows either).
     pub name_unknown: bool,
+    /// Only repository names of exactly this many components exist (as on registries that
+    /// accept only `org/repo`): any other valid name answers 404 `NAME_UNKNOWN`. None: any depth.
+    pub name_components: Option<usize>,
     /// Deliberate spec violations, so tests can prove the harness catches them.
     pub defects: Vec<Defect>,
 }
@@ -160,6 +163,7 @@ impl Default for Config {
             absolute_locations: false,
             lexical_tags: false,
             name_unknown: false,
+            name_components: None,
             defects: Vec::new(),
         }
     }
@@ -294,6 +298,9 @@ impl Config {
         if let Some(v) = f.tag_page_size {
             self.tag_page_size = (v > 0).then_some(v);
         }
+        if let Some(v) = f.name_components {
+            self.name_components = (v > 0).then_some(v);
+        }
         if let Some(v) = f.referrers_page_size {
             self.referrers_page_size = (v > 0).then_some(v);
         }
@@ -414,6 +421,7 @@ struct FileConfig {
     absolute_locations: Option<bool>,
     lexical_tags: Option<bool>,
     name_unknown: Option<bool>,
+    name_components: Option<usize>,
     defects: Option<Vec<Defect>>,
 }
 
@@ -428,7 +436,9 @@ mod tests {
             .unwrap();
         assert!(!c.delete_blobs);
         assert!(c.catalog);
-        c.apply_toml("catalog = false").unwrap();
+        c.apply_toml("catalog = false\nname_components = 2")
+            .unwrap();
+        assert_eq!(c.name_components, Some(2));
         assert!(!c.catalog);
         assert!(c.delete_tags);
         assert_eq!(c.chunk_min_length, Some(1024));

@@ -221,6 +221,12 @@ async fn dispatch(
         }
     }
     let route = routes::parse_path(parts.uri.path())?;
+    if let (Some(n), Some(name)) = (reg.config.name_components, route.name()) {
+        // A valid name this registry cannot hold: it does not exist, as such registries answer.
+        if name.split('/').count() != n {
+            return Err(crate::registry::name_unknown(name));
+        }
+    }
     let m = &parts.method;
     let caller = match &reg.auth {
         Some(a) => Some(

@@ -176,6 +176,10 @@ struct Cli {
     /// A manifest or blob of an unknown repository is NAME_UNKNOWN, not MANIFEST_/BLOB_UNKNOWN.
     #[arg(long, env = "OCI_SERVER_NAME_UNKNOWN")]
     name_unknown: bool,
+    /// Only repository names of exactly this many components exist (e.g. 2: `org/repo`, like
+    /// registries that accept nothing deeper); others answer 404 NAME_UNKNOWN. 0: any depth
+    #[arg(long, env = "OCI_SERVER_NAME_COMPONENTS")]
+    name_components: Option<usize>,
     /// Send this `Warning` header value on every answer (e.g. `299 - "text"`).
     #[arg(long, env = "OCI_SERVER_WARNING")]
     warning: Option<String>,
@@ -312,6 +316,9 @@ impl Cli {
         c.absolute_locations |= self.absolute_locations;
         c.name_unknown |= self.name_unknown;
         c.lexical_tags |= self.lexical_tags;
+        if let Some(n) = self.name_components {
+            c.name_components = (n > 0).then_some(n);
+        }
         if let Some(w) = self.warning {
             c.warning = (!w.is_empty()).then_some(w);
         }

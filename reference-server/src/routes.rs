@@ -63,6 +63,20 @@ impl Route {
             Route::Upload { .. } => "GET, PATCH, PUT, DELETE",
         }
     }
+
+    /// The repository the request is about, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Route::Base | Route::Catalog | Route::Discover { name: None } => None,
+            Route::Discover { name: Some(name) }
+            | Route::Manifest { name, .. }
+            | Route::Blob { name, .. }
+            | Route::UploadStart { name }
+            | Route::Upload { name, .. }
+            | Route::Tags { name }
+            | Route::Referrers { name, .. } => Some(name),
+        }
+    }
 }
 
 pub const MAX_NAME_LEN: usize = 255;
@@ -146,15 +160,8 @@ pub fn parse_path(path: &str) -> Result<Route, RegistryError> {
             None => unknown_route(path),
         }
     })?;
-    let name = match &route {
-        Route::Base | Route::Catalog | Route::Discover { name: None } => return Ok(route),
-        Route::Discover { name: Some(name) }
-        | Route::Manifest { name, .. }
-        | Route::Blob { name, .. }
-        | Route::UploadStart { name }
-        | Route::Upload { name, .. }
-        | Route::Tags { name }
-        | Route::Referrers { name, .. } => name,
+    let Some(name) = route.name() else {
+        return Ok(route);
     };
     if !is_valid_name(name) {
         return Err(
