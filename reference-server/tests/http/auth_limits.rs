@@ -61,13 +61,11 @@ async fn refusals_take_as_long_for_every_user_name() {
     let cheap = median_refusal(&c, &t, "cheap").await;
     let unknown = median_refusal(&c, &t, "nobody").await;
     eprintln!("median refusal: costly {costly:?}, cheap {cheap:?}, unknown {unknown:?}");
-    // Cost 4 checks 32 times faster than cost 9: without equalisation the ratio is ~1/32.
+    // Cost 4 checks 32 times faster than cost 9: without equalisation the ratio is ~1/32. The
+    // margin leaves room for a busy machine.
+    assert!(cheap * 2 >= costly, "cheap {cheap:?} vs costly {costly:?}");
     assert!(
-        cheap * 10 >= costly * 7,
-        "cheap {cheap:?} vs costly {costly:?}"
-    );
-    assert!(
-        unknown * 10 >= costly * 7,
+        unknown * 2 >= costly,
         "unknown {unknown:?} vs costly {costly:?}"
     );
     assert_eq!(login(&c, &t, "cheap", "cheap-pw").await.status(), 200);
