@@ -3,6 +3,8 @@
 //! The cases are data (`specs/*.json`, see `specs/README.md`); [`engine`] interprets them
 //! against a registry and emits events that the [`report`] modules consume.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod compare;
 pub mod config;
