@@ -597,7 +597,7 @@ const NOT_CASES: &[&str] = &[CATALOG_FILE, "schema.json"];
 pub const EMBEDDED_SOURCE: &str = "embedded";
 
 mod embedded {
-    // Written by build.rs: `FILES`, every `specs/*.json` as (name, contents).
+    // Written by src/build.rs: `FILES`, every `specs/*.json` as (name, contents).
     include!(concat!(env!("OUT_DIR"), "/embedded_specs.rs"));
 }
 
