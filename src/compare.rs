@@ -414,9 +414,15 @@ fn outcome_str(o: Option<Outcome>) -> &'static str {
 
 /// First line of a message, cut at `max` characters.
 fn one_line(m: &str, max: usize) -> String {
-    let line = m.lines().next().unwrap_or("");
-    let mut s: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
-    if line.chars().count() > max || m.lines().nth(1).is_some() {
+    let line: String = m
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let mut s = crate::report::shorten(&line, max);
+    if m.lines().nth(1).is_some() && !s.ends_with('…') {
         s.push('…');
     }
     s

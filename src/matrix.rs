@@ -7,6 +7,7 @@ use crate::config::exit;
 use crate::engine::Outcome;
 use crate::report::html::esc;
 use crate::report::json::{CaseRecord, Results};
+use crate::report::shorten;
 use crate::spec::{Feature, Suite, Workflow};
 use clap::Args;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -501,15 +502,6 @@ fn case_table(o: &mut String, columns: &[Column]) {
         o.push_str("</tbody>");
     }
     o.push_str("</table>");
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max).collect();
-    t.push('…');
-    t
 }
 
 /// The default column name: the report's directory (`reports/distribution-2.8/results.json` →

@@ -58,6 +58,16 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Resul
     std::fs::rename(&tmp, path)
 }
 
+/// At most `max` characters of `s`, with `…` where it was cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max).collect();
+    t.push('…');
+    t
+}
+
 /// `s` made safe to print on a terminal or a CI log: what a registry sends (error codes and
 /// messages, header values, bodies) may hold control bytes and escape sequences that would clear
 /// the screen, rewrite earlier lines, or retitle the window. C0 and C1 controls, DEL and the
