@@ -185,10 +185,6 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
             s.skip_reason.get_or_insert_with(|| r.clone());
         }
         s.inconclusive += out.inconclusive as u64;
-        if std::env::var("RACE_DEBUG").is_ok() {
-            let (_, text) = timeline(&out, |u| u.to_string());
-            eprintln!("{} {:?}\n{text}", sc.kind.name(), out.found);
-        }
         let Some(found) = &out.found else { continue };
         let v = violation(&out, found);
         let signature = v.0.signature("race");
@@ -346,6 +342,8 @@ pub struct ReplayReport {
     pub same: u32,
     /// The first violation met, when any.
     pub first: Option<(String, String)>,
+    /// How many tries failed with each signature.
+    pub signatures: BTreeMap<String, u32>,
     pub skipped: u32,
 }
 
@@ -360,6 +358,14 @@ impl std::fmt::Display for ReplayReport {
             write!(f, "; {} not staged: setup refused", self.skipped)?;
         }
         write!(f, ")")?;
+        let by: Vec<String> = self
+            .signatures
+            .iter()
+            .map(|(s, n)| format!("{s} ×{n}"))
+            .collect();
+        if !by.is_empty() {
+            write!(f, "; {}", by.join(", "))?;
+        }
         if let Some((sig, msg)) = &self.first {
             write!(f, "; first: {sig}: {msg}")?;
         }
@@ -394,6 +400,7 @@ pub fn replay(path: &Path, cfg: &FuzzConfig, tries: u32) -> Result<ReplayReport,
         reproduced: 0,
         same: 0,
         first: None,
+        signatures: BTreeMap::new(),
         skipped: 0,
     };
     for t in 0..tries {
@@ -405,6 +412,7 @@ pub fn replay(path: &Path, cfg: &FuzzConfig, tries: u32) -> Result<ReplayReport,
             let sig = v.0.signature("race");
             r.reproduced += 1;
             r.same += (sig == loaded.signature) as u32;
+            *r.signatures.entry(sig.clone()).or_default() += 1;
             r.first.get_or_insert_with(|| (sig, v.0.to_string()));
         }
     }

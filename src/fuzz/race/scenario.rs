@@ -578,7 +578,7 @@ pub fn generate(seed: u64, index: u64, kinds: &[Kind], clients: usize, f: &Featu
                         manifest: 0,
                     },
                     2 if f.delete_tags => Op::DeleteTag { repo: 0, tag: 1 },
-                    1 | 0 | 2 => Op::PushManifest {
+                    0..=2 => Op::PushManifest {
                         repo: 0,
                         manifest: rng.gen_range(0..3),
                         tag: Some(rng.gen_range(0..2)),
