@@ -797,7 +797,6 @@ impl CaseRun<'_> {
             };
             let value = match &c.regex {
                 Some(re) => {
-                    let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
                     let caps = re.captures(&raw).ok_or_else(|| {
                         Stop::Fail(format!(
                             "cannot capture `{name}`: `{raw}` does not match {re}"
@@ -979,7 +978,6 @@ impl CaseRun<'_> {
             }
         }
         if let Some(re) = &c.matches {
-            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
             match value {
                 Some(v) if re.is_match(v) => {}
                 Some(v) => f.push(format!("{name}: `{v}` does not match {re}")),
@@ -995,7 +993,6 @@ impl CaseRun<'_> {
             }
         }
         if let (Some(re), Some(v)) = (&c.matches_if_present, value) {
-            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
             if !re.is_match(v) {
                 f.push(format!("{name}: `{v}` does not match {re}"));
             }
@@ -1087,7 +1084,6 @@ impl CaseRun<'_> {
             }
         }
         if let Some(re) = &c.matches {
-            let re = regex::Regex::new(re).map_err(|e| Stop::Setup(e.to_string()))?;
             // Every selected value must be a string matching (with a wildcard: each of them).
             let values: Vec<Value> = if wildcard {
                 vals.clone()

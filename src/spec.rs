@@ -164,10 +164,87 @@ pub struct Case {
     pub features: Vec<Feature>,
     #[serde(default)]
     pub content: BTreeMap<String, Fixture>,
+    /// Steps as written may carry a `repeat` (see [`Repeat`]); they are expanded as they load.
+    #[serde(deserialize_with = "expand_repeats")]
     pub steps: Vec<Step>,
     /// Free text for readers of the case file; shown in reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A step's `repeat`: the step once per value, in order, each with `${i}` in its strings
+/// replaced by the value. Either the numbers `from..=to`, zero-padded to `width` digits, or
+/// these `values`. Expanded when the case loads: the engine and reports see plain steps.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum Repeat {
+    Range {
+        from: u64,
+        to: u64,
+        #[serde(default)]
+        width: usize,
+    },
+    Values {
+        values: Vec<String>,
+    },
+}
+
+/// A case file is data, not a program: a repeat names at most this many steps.
+const MAX_REPEAT: u64 = 1000;
+
+/// The placeholder a repeated step's strings hold for the value.
+const REPEAT_VAR: &str = "${i}";
+
+impl Repeat {
+    fn values(&self) -> Result<Vec<String>, String> {
+        match self {
+            Repeat::Range { from, to, width } => {
+                if from > to || to - from >= MAX_REPEAT {
+                    return Err(format!(
+                        "repeat: `from` {from} must not exceed `to` {to}, and at most {MAX_REPEAT} steps"
+                    ));
+                }
+                Ok((*from..=*to).map(|i| format!("{i:0width$}")).collect())
+            }
+            Repeat::Values { values } => {
+                if values.is_empty() || values.len() as u64 > MAX_REPEAT {
+                    return Err(format!("repeat: 1 to {MAX_REPEAT} `values`"));
+                }
+                Ok(values.clone())
+            }
+        }
+    }
+}
+
+fn substitute_repeat_var(v: &mut Value, value: &str) {
+    match v {
+        Value::String(s) if s.contains(REPEAT_VAR) => *s = s.replace(REPEAT_VAR, value),
+        Value::Array(a) => a.iter_mut().for_each(|x| substitute_repeat_var(x, value)),
+        Value::Object(o) => o.values_mut().for_each(|x| substitute_repeat_var(x, value)),
+        _ => {}
+    }
+}
+
+fn expand_repeats<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
+    use serde::de::Error;
+    let written: Vec<Value> = Vec::deserialize(d)?;
+    let mut steps = Vec::with_capacity(written.len());
+    for (n, mut step) in written.into_iter().enumerate() {
+        let at = |e: &dyn std::fmt::Display| D::Error::custom(format!("step {}: {e}", n + 1));
+        let repeat = step.as_object_mut().and_then(|o| o.remove("repeat"));
+        let Some(repeat) = repeat else {
+            steps.push(Step::deserialize(step).map_err(|e| at(&e))?);
+            continue;
+        };
+        let repeat = Repeat::deserialize(repeat)
+            .map_err(|_| at(&"repeat: {\"from\", \"to\", \"width\"?} or {\"values\"}"))?;
+        for value in repeat.values().map_err(|e| at(&e))? {
+            let mut one = step.clone();
+            substitute_repeat_var(&mut one, &value);
+            steps.push(Step::deserialize(one).map_err(|e| at(&e))?);
+        }
+    }
+    Ok(steps)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -436,7 +513,7 @@ pub struct HeaderCheck {
     #[serde(default)]
     pub equals: Option<String>,
     #[serde(default)]
-    pub matches: Option<String>,
+    pub matches: Option<Pattern>,
     #[serde(default)]
     pub contains: Option<String>,
     /// Like `equals`/`matches`, but an absent header passes (rules that bind only when the
@@ -444,7 +521,7 @@ pub struct HeaderCheck {
     #[serde(default)]
     pub equals_if_present: Option<String>,
     #[serde(default)]
-    pub matches_if_present: Option<String>,
+    pub matches_if_present: Option<Pattern>,
     /// Every line of this header together (values, in bytes) stays within this size.
     #[serde(default)]
     pub max_total_bytes: Option<usize>,
@@ -484,7 +561,7 @@ pub struct JsonCheck {
     pub exists: Option<bool>,
     /// Regex every selected value (a string) must match.
     #[serde(default)]
-    pub matches: Option<String>,
+    pub matches: Option<Pattern>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -526,7 +603,40 @@ pub struct Capture {
     pub json: Option<String>,
     /// Applied to the captured text; the first group (or the whole match) is kept.
     #[serde(default)]
-    pub regex: Option<String>,
+    pub regex: Option<Pattern>,
+}
+
+/// A regular expression from a case file, compiled once as the case loads: a case with a bad
+/// one does not load.
+#[derive(Debug, Clone)]
+pub struct Pattern(regex::Regex);
+
+impl std::ops::Deref for Pattern {
+    type Target = regex::Regex;
+    fn deref(&self) -> &regex::Regex {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Pattern, D::Error> {
+        let text = String::deserialize(d)?;
+        regex::Regex::new(&text)
+            .map(Pattern)
+            .map_err(|e| serde::de::Error::custom(format!("bad regex `{text}`: {e}")))
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
 }
 
 /// One requirement of the catalog (`specs/requirements.json`).
@@ -1010,30 +1120,11 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
                 }
             }
         }
-        let unsupported_headers = step.unsupported_if.iter().flat_map(|u| u.headers.iter());
-        for (name, check) in step.expect.headers.iter().chain(unsupported_headers) {
-            if let Some(re) = &check.matches_if_present {
-                regex::Regex::new(re).map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
-            }
-            if let Some(re) = &check.matches {
-                regex::Regex::new(re).map_err(|e| at(format!("header {name}: bad regex: {e}")))?;
-            }
-        }
-        for j in step.expect.json.iter().chain(step.expect.collected.iter()) {
-            if let Some(re) = &j.matches {
-                regex::Regex::new(re)
-                    .map_err(|e| at(format!("json {}: bad regex: {e}", j.pointer)))?;
-            }
-        }
         for (name, c) in &step.capture {
             if c.header.is_some() == c.json.is_some() {
                 return Err(at(format!(
                     "capture `{name}` needs exactly one of header, json"
                 )));
-            }
-            if let Some(re) = &c.regex {
-                regex::Regex::new(re)
-                    .map_err(|e| at(format!("capture `{name}`: bad regex: {e}")))?;
             }
         }
         // Templates may only name things that exist by the time the step runs.
@@ -1091,5 +1182,92 @@ fn collect_json_strings(v: &Value, out: &mut Vec<String>) {
         Value::Array(a) => a.iter().for_each(|x| collect_json_strings(x, out)),
         Value::Object(o) => o.values().for_each(|x| collect_json_strings(x, out)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps_of(steps: &str) -> Result<Vec<Step>, String> {
+        let text = format!(
+            r#"{{"area":"a","cases":[{{"id":"a/b","workflow":"pull","title":"t",
+            "requirements":["R-001"],"level":"MUST","steps":{steps}}}]}}"#
+        );
+        serde_json::from_str::<SpecFile>(&text)
+            .map(|mut f| f.cases.remove(0).steps)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn repeated_steps_expand_in_place_with_the_value_substituted() {
+        let steps = steps_of(
+            r#"[{"push":"img","tag":"t00"},
+                {"repeat":{"from":1,"to":3,"width":2},"name":"tag t${i}",
+                 "request":{"method":"PUT","path":"/v2/${repo}/manifests/t${i}"}},
+                {"repeat":{"values":["A","b"]},"push":"${i}"},
+                {"request":{"path":"/v2/${repo}/tags/list"}}]"#,
+        )
+        .unwrap();
+        let names: Vec<String> = steps
+            .iter()
+            .map(|s| {
+                s.request
+                    .as_ref()
+                    .and_then(|r| r.path.clone())
+                    .or(s.push.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "img",
+                "/v2/${repo}/manifests/t01",
+                "/v2/${repo}/manifests/t02",
+                "/v2/${repo}/manifests/t03",
+                "A",
+                "b",
+                "/v2/${repo}/tags/list"
+            ]
+        );
+        assert_eq!(steps[2].name.as_deref(), Some("tag t02"));
+        // Without `width`, numbers are written as they are.
+        let plain = steps_of(r#"[{"repeat":{"from":9,"to":10},"push":"r${i}"}]"#).unwrap();
+        assert_eq!(plain[0].push.as_deref(), Some("r9"));
+        assert_eq!(plain[1].push.as_deref(), Some("r10"));
+    }
+
+    #[test]
+    fn a_bad_repeat_is_an_error_naming_the_step() {
+        for bad in [
+            r#"[{"repeat":{"from":3,"to":1},"push":"x"}]"#,
+            r#"[{"repeat":{"from":0,"to":5000},"push":"x"}]"#,
+            r#"[{"repeat":{"values":[]},"push":"x"}]"#,
+            r#"[{"repeat":{"form":1,"to":2},"push":"x"}]"#,
+            r#"[{"repeat":{"from":1,"to":2},"pushh":"x"}]"#,
+        ] {
+            let e = steps_of(bad).unwrap_err();
+            assert!(e.contains("step 1"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_bad_regex_fails_the_load_not_the_run() {
+        for bad in [
+            r#"{"request":{"path":"/v2/"},"expect":{"headers":{"X":{"matches":"("}}}}"#,
+            r#"{"request":{"path":"/v2/"},"expect":{"json":[{"pointer":"/a","matches":"[a"}]}}"#,
+            r#"{"request":{"path":"/v2/"},"capture":{"c":{"header":"X","regex":"(?<"}}}"#,
+        ] {
+            let e = steps_of(&format!("[{bad}]")).unwrap_err();
+            assert!(e.contains("bad regex"), "{bad}: {e}");
+        }
+        let ok = steps_of(
+            r#"[{"request":{"path":"/v2/"},"expect":{"headers":{"X":{"matches":"^a+$"}}}}]"#,
+        )
+        .unwrap();
+        let re = ok[0].expect.headers["X"].matches.as_ref().unwrap();
+        assert!(re.is_match("aaa") && !re.is_match("ab"));
+        assert_eq!(re.to_string(), "^a+$");
     }
 }
