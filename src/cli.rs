@@ -1,9 +1,12 @@
 //! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`, `matrix`.
 
-use crate::config::{exit, ConfigError, OfficialEnv, RepositoryLayout, RunConfig};
+use crate::config::{
+    check_namespace, exit, ConfigError, OfficialEnv, RepositoryLayout, RunConfig, TargetArgs,
+    TargetDefaults,
+};
 use crate::engine::{self, Engine};
 use crate::expected::ExpectedFailures;
-use crate::http::{Credentials, Http, TlsOptions};
+use crate::http::{Credentials, Http};
 use crate::report;
 use crate::repository::{self, CaseContext};
 use crate::results::{Reporter, RunInfo};
@@ -94,10 +97,8 @@ pub struct SelectArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Registry base URL, e.g. http://127.0.0.1:5000 (falls back to OCI_ROOT_URL, or
-    /// OCI_REGISTRY + OCI_TLS); none: start the embedded reference server
-    #[arg(long, env = "OCI_CONFORMANCE_URL")]
-    pub url: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Cases run at once
     #[arg(long, env = "OCI_CONFORMANCE_JOBS", default_value_t = 8)]
     pub jobs: usize,
@@ -118,9 +119,6 @@ pub struct RunArgs {
     /// unknown case id, a requirement the case does not check or an empty reason is an error
     #[arg(long, env = "OCI_CONFORMANCE_EXPECTED_FAILURES")]
     pub expected_failures: Option<PathBuf>,
-    /// First components of every repository the run creates (falls back to OCI_NAMESPACE)
-    #[arg(long, env = "OCI_CONFORMANCE_NAMESPACE")]
-    pub namespace: Option<String>,
     /// Namespace of the second repositories (mount sources); falls back to
     /// OCI_CROSSMOUNT_NAMESPACE, else --namespace
     #[arg(long, env = "OCI_CONFORMANCE_CROSSMOUNT_NAMESPACE")]
@@ -136,12 +134,6 @@ pub struct RunArgs {
         default_value_t = RepositoryLayout::Nested
     )]
     pub repository_layout: RepositoryLayout,
-    /// Seed of the generated content (printed; pass it again to get the same bytes)
-    #[arg(long, env = "OCI_CONFORMANCE_SEED")]
-    pub seed: Option<u64>,
-    /// Per-request timeout in seconds
-    #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT", default_value_t = 30)]
-    pub timeout: u64,
     /// Longest the whole run may take, in seconds (0: no limit); what is unfinished then is
     /// reported as errors, with the reason
     #[arg(long, env = "OCI_CONFORMANCE_DEADLINE", default_value_t = 1800)]
@@ -157,24 +149,10 @@ pub struct RunArgs {
     /// Largest response body read, in bytes
     #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
     pub max_body: usize,
-    /// Registry user name: sent as Basic auth, or to the token service when the registry
-    /// answers 401 with a `Bearer` challenge (Docker token flow)
-    #[arg(long, env = "OCI_USERNAME")]
-    pub username: Option<String>,
-    /// Registry password (prefer the environment variable to keep it out of shell history)
-    #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
     /// Also ask for this scope in every token request (space-separated scopes, e.g.
     /// `repository:org/repo:pull,push`), for registries whose challenge scope is unusable
     #[arg(long, env = "OCI_AUTH_SCOPE")]
     pub auth_scope: Option<String>,
-    /// Accept any TLS certificate (self-signed test registries); also set by the official
-    /// OCI_TLS=insecure
-    #[arg(long, env = "OCI_CONFORMANCE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
-    pub insecure: bool,
-    /// Trust the CA certificates in this PEM file too (a registry with a private CA)
-    #[arg(long, env = "OCI_CONFORMANCE_CA_CERT")]
-    pub ca_cert: Option<PathBuf>,
     /// Also send the credentials to these origins (scheme://host[:port], comma list), e.g. the
     /// public name a registry writes into its upload Locations; by default they go only to
     /// the registry's own origin and its token realm
@@ -188,41 +166,26 @@ pub struct RunArgs {
     pub no_progress: bool,
 }
 
+/// What `run` falls back to for the target flags.
+const RUN_DEFAULTS: TargetDefaults = TargetDefaults {
+    namespace: "oci-conformance",
+    timeout: Duration::from_secs(30),
+};
+
 /// Longest first namespace component a `flat` layout takes.
 const FLAT_NAMESPACE_MAX: usize = 150;
 
 /// Turns flags, environment and official variables into a validated config.
 pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, ConfigError> {
-    let url = args.url.clone().or_else(|| official.root_url.clone());
-    let tls = TlsOptions {
-        insecure: args.insecure || official.tls_insecure,
-        ca_cert: args.ca_cert.clone(),
-    };
-    if let Some(u) = &url {
-        // Checks the URL and reads the CA file now: a bad one is one line before anything runs.
-        Http::with_tls(u, Duration::from_secs(1), 1, None, tls.clone())
-            .map_err(|e| ConfigError(e.to_string()))?;
-    }
+    let target = args.target.resolve(official, RUN_DEFAULTS)?;
     let (workflows, spec_version) = selection(&args.select, official)?;
-    let namespace = args
-        .namespace
-        .clone()
-        .or_else(|| official.namespace.clone())
-        .unwrap_or_else(|| "oci-conformance".into());
+    let namespace = target.namespace.clone();
     let namespace2 = args
         .crossmount_namespace
         .clone()
         .or_else(|| official.crossmount_namespace.clone())
         .unwrap_or_else(|| namespace.clone());
-    for n in [&namespace, &namespace2] {
-        // Checked here so a bad namespace is one clear line instead of a hundred NAME_INVALIDs.
-        if !crate::contract::valid_name(n) {
-            return Err(ConfigError(format!(
-                "namespace `{n}` is not a valid repository name (lowercase [a-z0-9] components \
-                 separated by `.`, `_`, `__`, `-` and `/`)"
-            )));
-        }
-    }
+    check_namespace(&namespace2)?;
     let layout = args.repository_layout;
     if layout == RepositoryLayout::Flat {
         for n in [&namespace, &namespace2] {
@@ -249,17 +212,9 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
     if args.jobs == 0 {
         return Err(ConfigError("--jobs must be at least 1".into()));
     }
-    if args.timeout == 0 {
-        return Err(ConfigError("--timeout must be at least 1 second".into()));
-    }
-    if args.username.is_some() != args.password.is_some() {
-        return Err(ConfigError(
-            "give both --username and --password (or OCI_USERNAME and OCI_PASSWORD)".into(),
-        ));
-    }
     let dir = args.report_dir.clone();
     Ok(RunConfig {
-        url,
+        url: target.url,
         namespace,
         namespace2,
         layout,
@@ -280,21 +235,21 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
             .unwrap_or_else(|| dir.join("results.json")),
         report_dir: dir,
         expected_failures: args.expected_failures.clone(),
-        seed: args.seed.unwrap_or_else(rand::random),
-        timeout: Duration::from_secs(args.timeout),
+        seed: target.seed.unwrap_or_else(rand::random),
+        timeout: target.timeout,
         deadline: (args.deadline > 0).then(|| Duration::from_secs(args.deadline)),
         stop_after_timeouts: args.stop_after_timeouts,
         max_body: args.max_body,
         disabled_features: args.select.disable_feature.clone(),
         specs: args.select.specs.specs.clone(),
-        username: args.username.clone(),
-        password: args.password.clone(),
+        username: target.credentials.as_ref().map(|c| c.username.clone()),
+        password: target.credentials.map(|c| c.password),
         auth_scopes: args
             .auth_scope
             .iter()
             .flat_map(|s| s.split_whitespace().map(String::from))
             .collect(),
-        tls,
+        tls: target.tls,
         trusted_origins,
         strict: args.strict,
         progress: !args.no_progress,

@@ -1,6 +1,7 @@
 //! Flags, environment and the official suite's variables, resolved into one validated
 //! [`RunConfig`] before anything runs.
 
+use crate::http::{Credentials, TlsOptions};
 use crate::spec::{SpecVersion, Workflow};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -162,6 +163,140 @@ impl OfficialEnv {
             tls_insecure: var("OCI_TLS").as_deref() == Some("insecure"),
         })
     }
+}
+
+/// The registry under test and how to reach it: the flags `run`, `fuzz` and `replay` share, with
+/// one set of names, environment variables, official fallbacks and checks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Registry base URL, e.g. http://127.0.0.1:5000 (falls back to OCI_ROOT_URL, or
+    /// OCI_REGISTRY + OCI_TLS); none: start the embedded reference server
+    #[arg(long, env = "OCI_CONFORMANCE_URL")]
+    pub url: Option<String>,
+    /// Seed of the generated content and requests (printed; pass it again to get the same
+    /// bytes); default: random
+    #[arg(long, env = "OCI_CONFORMANCE_SEED")]
+    pub seed: Option<u64>,
+    /// Per-request timeout in seconds (default: 30 for `run`, 10 for `fuzz` and `replay`)
+    #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT")]
+    pub timeout: Option<u64>,
+    /// First components of every repository the run creates (falls back to OCI_NAMESPACE;
+    /// default: `oci-conformance` for `run`, `fuzz` for `fuzz` and `replay`)
+    #[arg(long, env = "OCI_CONFORMANCE_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Registry user name: sent as Basic auth, or to the token service when the registry
+    /// answers 401 with a `Bearer` challenge (Docker token flow)
+    #[arg(long, env = "OCI_USERNAME")]
+    pub username: Option<String>,
+    /// Registry password (prefer the environment variable to keep it out of shell history)
+    #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Accept any TLS certificate (self-signed test registries); also set by the official
+    /// OCI_TLS=insecure
+    #[arg(long, env = "OCI_CONFORMANCE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file too (a registry with a private CA)
+    #[arg(long, env = "OCI_CONFORMANCE_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// What a command falls back to where the target flags and the official variables say nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetDefaults {
+    pub namespace: &'static str,
+    pub timeout: Duration,
+}
+
+/// [`TargetArgs`] resolved and checked: a bad URL, CA file, namespace, timeout or half of a
+/// credential pair is one clear line before anything runs.
+#[derive(Clone)]
+pub struct Target {
+    /// None: start the embedded reference server.
+    pub url: Option<String>,
+    pub seed: Option<u64>,
+    pub timeout: Duration,
+    pub namespace: String,
+    pub credentials: Option<Credentials>,
+    pub tls: TlsOptions,
+}
+
+impl std::fmt::Debug for Target {
+    // Hand-written so a password can never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.url)
+            .field("seed", &self.seed)
+            .field("timeout", &self.timeout)
+            .field("namespace", &self.namespace)
+            .field(
+                "username",
+                &self.credentials.as_ref().map(|c| c.username.as_str()),
+            )
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TargetArgs {
+    pub fn resolve(
+        &self,
+        official: &OfficialEnv,
+        defaults: TargetDefaults,
+    ) -> Result<Target, ConfigError> {
+        let url = self.url.clone().or_else(|| official.root_url.clone());
+        let tls = TlsOptions {
+            insecure: self.insecure || official.tls_insecure,
+            ca_cert: self.ca_cert.clone(),
+        };
+        if let Some(u) = &url {
+            // Checks the URL and reads the CA file now.
+            crate::http::Http::with_tls(u, Duration::from_secs(1), 1, None, tls.clone())
+                .map_err(|e| ConfigError(e.to_string()))?;
+        }
+        let namespace = self
+            .namespace
+            .clone()
+            .or_else(|| official.namespace.clone())
+            .unwrap_or_else(|| defaults.namespace.into());
+        check_namespace(&namespace)?;
+        let timeout = match self.timeout {
+            Some(0) => return Err(ConfigError("--timeout must be at least 1 second".into())),
+            Some(s) => Duration::from_secs(s),
+            None => defaults.timeout,
+        };
+        let credentials = match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Some(Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(
+                    "give both --username and --password (or OCI_USERNAME and OCI_PASSWORD)".into(),
+                ))
+            }
+        };
+        Ok(Target {
+            url,
+            seed: self.seed,
+            timeout,
+            namespace,
+            credentials,
+            tls,
+        })
+    }
+}
+
+/// A namespace must be a repository name itself: checked up front so a bad one is one clear
+/// line instead of a hundred NAME_INVALIDs.
+pub fn check_namespace(n: &str) -> Result<(), ConfigError> {
+    if crate::contract::valid_name(n) {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "namespace `{n}` is not a valid repository name (lowercase [a-z0-9] components \
+         separated by `.`, `_`, `__`, `-` and `/`)"
+    )))
 }
 
 #[cfg(test)]

@@ -736,6 +736,69 @@ async fn status_class_admits_its_class_only() {
     }
 }
 
+/// `run`, `fuzz` and `replay` share one target configuration: the same official fallbacks and
+/// the same checks, each a configuration error (exit 2) before anything is sent.
+#[test]
+fn run_fuzz_and_replay_resolve_and_check_the_target_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let repro = dir.path().join("repro.json");
+    std::fs::write(&repro, "{}").unwrap();
+    let repro = repro.to_str().unwrap().to_string();
+    let commands: [Vec<&str>; 3] = [
+        vec!["run"],
+        vec!["fuzz", "--cases", "1"],
+        vec!["replay", &repro],
+    ];
+    // (flags, environment, what the one line says)
+    type Bad<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let bad: [Bad; 5] = [
+        (
+            &["--namespace", "Upper/Case"],
+            &[],
+            "not a valid repository name",
+        ),
+        (
+            &[],
+            &[("OCI_NAMESPACE", "a//b")],
+            "not a valid repository name",
+        ),
+        (
+            &[],
+            &[("OCI_ROOT_URL", "ftp://registry.invalid")],
+            "invalid URL",
+        ),
+        (
+            &["--timeout", "0"],
+            &[],
+            "--timeout must be at least 1 second",
+        ),
+        (
+            &["--username", "alice"],
+            &[],
+            "give both --username and --password",
+        ),
+    ];
+    for cmd in &commands {
+        for (args, env, want) in bad {
+            let out = bin()
+                .args(cmd)
+                .args(args)
+                .envs(env.iter().copied())
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{cmd:?} {args:?} {env:?}: {err}"
+            );
+            assert!(err.contains(want), "{cmd:?} {args:?} {env:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+        }
+    }
+}
+
 #[test]
 fn a_misspelt_disabled_feature_is_a_configuration_error_for_run_and_fuzz() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,27 +5,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Features, FuzzConfig, FuzzError, Layer, ReplayOutcome};
-use crate::config::exit;
+use crate::config::{exit, OfficialEnv, Target, TargetDefaults};
 
-/// Target and switches; names and environment variables are those of `run`, so one
-/// configuration describes a registry for both.
+/// The target (the flags `run` takes too, resolved the same way) and the fuzzer's switches.
 #[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
-    /// Registry base URL (default: the embedded reference server).
-    #[arg(long, env = "OCI_CONFORMANCE_URL")]
-    pub url: Option<String>,
-    /// Seed of the run (printed at start; default: random).
-    #[arg(long, env = "OCI_CONFORMANCE_SEED")]
-    pub seed: Option<u64>,
+pub struct FuzzTargetArgs {
+    #[command(flatten)]
+    pub registry: crate::config::TargetArgs,
     /// Maximum requests per second.
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Per-request timeout in seconds.
-    #[arg(long, env = "OCI_CONFORMANCE_TIMEOUT", default_value_t = 10)]
-    pub timeout: u64,
-    /// First path components of the repositories the run creates.
-    #[arg(long, env = "OCI_CONFORMANCE_NAMESPACE", default_value = "fuzz")]
-    pub namespace: String,
     /// Optional features the registry lacks (comma list, the names `run` takes): the fuzzer
     /// avoids referrers, delete-manifest, delete-tag, delete-blob, mount (alias cross-mount)
     /// and upload-cancel; the others do not concern it. An unknown name is an error (exit 2).
@@ -39,24 +28,18 @@ pub struct TargetArgs {
     /// Deletes take effect lazily: do not require deleted content to answer 404.
     #[arg(long)]
     pub lazy_deletes: bool,
-    /// Registry user name
-    #[arg(long, env = "OCI_USERNAME")]
-    pub username: Option<String>,
-    /// Registry password (prefer the environment variable)
-    #[arg(long, env = "OCI_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// Accept any TLS certificate (self-signed test registries)
-    #[arg(long, env = "OCI_CONFORMANCE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
-    pub insecure: bool,
-    /// Trust the CA certificates in this PEM file too
-    #[arg(long, env = "OCI_CONFORMANCE_CA_CERT")]
-    pub ca_cert: Option<std::path::PathBuf>,
 }
+
+/// What `fuzz` and `replay` fall back to for the target flags.
+const FUZZ_DEFAULTS: TargetDefaults = TargetDefaults {
+    namespace: "fuzz",
+    timeout: Duration::from_secs(10),
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FuzzArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: FuzzTargetArgs,
     /// Maximum number of generated cases.
     #[arg(long, default_value_t = 256)]
     pub cases: u32,
@@ -91,7 +74,7 @@ pub struct ReplayArgs {
     /// A reproducer written by `fuzz`.
     pub file: PathBuf,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: FuzzTargetArgs,
     /// Re-run it this many times and say how often it failed (races may need several tries;
     /// default 10 for a race reproducer, 1 otherwise).
     #[arg(long, env = "OCI_CONFORMANCE_REPLAY_TRIES",
@@ -99,45 +82,38 @@ pub struct ReplayArgs {
     pub tries: Option<u32>,
 }
 
-impl TargetArgs {
+impl FuzzTargetArgs {
     pub fn features(&self) -> Result<Features, FuzzError> {
         let mut f = Features::without(&self.disable_feature);
         f.lazy_deletes = self.lazy_deletes;
         Ok(f)
     }
-    /// A config for `url` (the caller resolves the default target).
-    pub fn config(&self, url: &str) -> Result<FuzzConfig, FuzzError> {
+    /// The target flags, the official variables and the fuzzer's defaults, resolved and checked.
+    pub fn resolve(&self) -> Result<Target, FuzzError> {
+        let official = OfficialEnv::from_env().map_err(|e| FuzzError::Config(e.0))?;
+        self.registry
+            .resolve(&official, FUZZ_DEFAULTS)
+            .map_err(|e| FuzzError::Config(e.0))
+    }
+    /// A config for `url` (the target's, or the embedded server's when it names none).
+    pub fn config(&self, target: &Target, url: &str) -> Result<FuzzConfig, FuzzError> {
         let mut c = FuzzConfig::new(url);
-        if let Some(s) = self.seed {
+        if let Some(s) = target.seed {
             c.seed = s;
         }
         c.rate = self.rate;
-        c.timeout = Duration::from_secs(self.timeout.max(1));
-        c.namespace = self.namespace.clone();
+        c.timeout = target.timeout;
+        c.namespace = target.namespace.clone();
         c.features = self.features()?;
-        c.tls = crate::http::TlsOptions {
-            insecure: self.insecure,
-            ca_cert: self.ca_cert.clone(),
-        };
-        c.credentials = match (&self.username, &self.password) {
-            (Some(u), Some(p)) => Some(crate::http::Credentials {
-                username: u.clone(),
-                password: p.clone(),
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(FuzzError::Config(
-                    "give both --username and --password".into(),
-                ))
-            }
-        };
+        c.tls = target.tls.clone();
+        c.credentials = target.credentials.clone();
         Ok(c)
     }
 }
 
 impl FuzzArgs {
-    pub fn config(&self, url: &str) -> Result<FuzzConfig, FuzzError> {
-        let mut c = self.target.config(url)?;
+    pub fn config(&self, target: &Target, url: &str) -> Result<FuzzConfig, FuzzError> {
+        let mut c = self.target.config(target, url)?;
         c.cases = self.cases;
         c.time = self.time.map(Duration::from_secs);
         c.layer = self.layer;
@@ -151,16 +127,18 @@ impl FuzzArgs {
     }
 }
 
-/// Runs `f` against `url`, or against an embedded reference server (memory storage, every
-/// optional feature on) when no URL is given. Runs on its own thread, so it is safe to call from
-/// inside an async `main`.
+/// Resolves the target flags, then runs `f` against the target's URL, or against an embedded
+/// reference server (memory storage, every optional feature on) when it names none. Runs on
+/// its own thread, so it is safe to call from inside an async `main`.
 pub fn with_target<T: Send>(
-    url: Option<&str>,
-    f: impl FnOnce(&str) -> T + Send,
+    args: &FuzzTargetArgs,
+    f: impl FnOnce(&Target, &str) -> T + Send,
 ) -> Result<T, FuzzError> {
+    let target = args.resolve()?;
+    let target = &target;
     std::thread::scope(|s| {
-        s.spawn(|| match url {
-            Some(u) => Ok(f(u)),
+        s.spawn(|| match target.url.as_deref() {
+            Some(u) => Ok(f(target, u)),
             None => {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
@@ -172,7 +150,7 @@ pub fn with_target<T: Send>(
                         oci_reference_server::Config::memory(),
                     ))
                     .map_err(|e| FuzzError::Config(format!("embedded reference server: {e}")))?;
-                let out = f(&server.url());
+                let out = f(target, &server.url());
                 rt.block_on(server.shutdown());
                 Ok(out)
             }
@@ -188,8 +166,8 @@ pub fn fuzz_command(a: &FuzzArgs) -> i32 {
     if a.concurrency > 1 {
         return race_command(a);
     }
-    let r = with_target(a.target.url.as_deref(), |url| {
-        a.config(url).and_then(|c| super::run(&c))
+    let r = with_target(&a.target, |t, url| {
+        a.config(t, url).and_then(|c| super::run(&c))
     });
     match r.and_then(|x| x) {
         Ok(s) => {
@@ -209,8 +187,8 @@ pub fn fuzz_command(a: &FuzzArgs) -> i32 {
 
 /// `fuzz --concurrency N`: same exit codes as the sequential layers.
 fn race_command(a: &FuzzArgs) -> i32 {
-    let r = with_target(a.target.url.as_deref(), |url| {
-        a.config(url).and_then(|c| super::race::run(&c))
+    let r = with_target(&a.target, |t, url| {
+        a.config(t, url).and_then(|c| super::race::run(&c))
     });
     match r.and_then(|x| x) {
         Ok(s) => {
@@ -231,9 +209,9 @@ fn race_command(a: &FuzzArgs) -> i32 {
 /// `replay` of a race reproducer: exit code 1 when any try failed, 0 when none did.
 fn race_replay_command(a: &ReplayArgs) -> i32 {
     let tries = a.tries.unwrap_or(10);
-    let r = with_target(a.target.url.as_deref(), |url| {
+    let r = with_target(&a.target, |t, url| {
         a.target
-            .config(url)
+            .config(t, url)
             .and_then(|c| super::race::replay(&a.file, &c, tries))
     });
     match r.and_then(|x| x) {
@@ -264,8 +242,8 @@ pub fn replay_command(a: &ReplayArgs) -> i32 {
     }
     let tries = a.tries.unwrap_or(1);
     if tries > 1 {
-        let r = with_target(a.target.url.as_deref(), |url| {
-            let c = a.target.config(url)?;
+        let r = with_target(&a.target, |t, url| {
+            let c = a.target.config(t, url)?;
             let mut failed = 0u32;
             for _ in 0..tries {
                 if let ReplayOutcome::Fails { .. } = super::replay(&a.file, &c)? {
@@ -289,9 +267,9 @@ pub fn replay_command(a: &ReplayArgs) -> i32 {
             }
         };
     }
-    let r = with_target(a.target.url.as_deref(), |url| {
+    let r = with_target(&a.target, |t, url| {
         a.target
-            .config(url)
+            .config(t, url)
             .and_then(|c| super::replay(&a.file, &c))
     });
     match r.and_then(|x| x) {
