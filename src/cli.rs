@@ -152,6 +152,15 @@ pub struct RunArgs {
         default_value_t = 10
     )]
     pub stop_after_timeouts: u32,
+    /// Send at most this many requests per second (0: no cap), for registries that meter
+    /// requests; a 429 or 503 with `Retry-After` is waited out either way
+    #[arg(long, env = "OCI_CONFORMANCE_RATE", default_value_t = 0.0)]
+    pub rate: f64,
+    /// Delete the tags, manifests and blobs the run created once it ends (skipping the kinds
+    /// whose deletion is disabled by --disable-feature or refused by the registry); the
+    /// summary and results.json list what is left
+    #[arg(long, env = "OCI_CONFORMANCE_CLEANUP", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value_t = true)]
+    pub cleanup: bool,
     /// Largest response body read, in bytes
     #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
     pub max_body: usize,
@@ -247,6 +256,11 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
     if args.jobs == 0 {
         return Err(ConfigError("--jobs must be at least 1".into()));
     }
+    if !(args.rate.is_finite() && args.rate >= 0.0) {
+        return Err(ConfigError(
+            "--rate must be a number of requests per second, 0 for no cap".into(),
+        ));
+    }
     if args.timeout == 0 {
         return Err(ConfigError("--timeout must be at least 1 second".into()));
     }
@@ -283,6 +297,8 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         deadline: (args.deadline > 0).then(|| Duration::from_secs(args.deadline)),
         stop_after_timeouts: args.stop_after_timeouts,
         max_body: args.max_body,
+        rate: (args.rate > 0.0).then_some(args.rate),
+        cleanup: args.cleanup,
         disabled_features: args.select.disable_feature.clone(),
         specs: args.select.specs.specs.clone(),
         username: args.username.clone(),

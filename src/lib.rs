@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cleanup;
 pub mod compare;
 pub mod config;
 pub mod content;
@@ -15,6 +16,7 @@ pub mod expected;
 pub mod fuzz;
 pub mod http;
 pub mod matrix;
+pub mod rate_limit;
 pub mod report;
 pub mod spec;
 pub mod template;
