@@ -187,7 +187,8 @@ impl CleanupReport {
         }
         let mut parts = Vec::new();
         for kind in [Kind::Tag, Kind::Manifest, Kind::Blob] {
-            let of_kind: Vec<&Leftover> = self.left.iter().filter(|l| l.item.kind == kind).collect();
+            let of_kind: Vec<&Leftover> =
+                self.left.iter().filter(|l| l.item.kind == kind).collect();
             if let Some(first) = of_kind.first() {
                 parts.push(format!(
                     "{} {}s ({})",
@@ -215,7 +216,14 @@ pub async fn clean(http: &Http, ledger: &Ledger, disabled: &[Feature], off: bool
         ..Default::default()
     };
     let base = http.base().as_str().trim_end_matches('/').to_string();
-    let url = |c: &Created| format!("{base}/v2/{}/{}/{}", c.repository, c.kind.endpoint(), c.reference);
+    let url = |c: &Created| {
+        format!(
+            "{base}/v2/{}/{}/{}",
+            c.repository,
+            c.kind.endpoint(),
+            c.reference
+        )
+    };
     // Why each kind is not deleted: disabled, or refused once (then not asked again).
     let mut refused: Vec<(Kind, String)> = Vec::new();
     if off {
@@ -248,10 +256,7 @@ pub async fn clean(http: &Http, ledger: &Ledger, disabled: &[Feature], off: bool
             // Deleted already: by its case, or along with a manifest.
             Some(404) => report.deleted += 1,
             _ => {
-                let why = format!(
-                    "DELETE answered {}",
-                    crate::engine::describe_answer(&ex)
-                );
+                let why = format!("DELETE answered {}", crate::engine::describe_answer(&ex));
                 // A refusal (405, 400 UNSUPPORTED, 401/403) holds for the whole kind.
                 if matches!(ex.status, Some(400 | 401 | 403 | 405)) {
                     refused.push((c.kind, why.clone()));
@@ -307,13 +312,43 @@ mod tests {
     fn the_ledger_keeps_acknowledged_writes_only() {
         let l = Ledger::default();
         let d = "sha256:aa";
-        l.observe(&ex("PUT", &format!("http://r/v2/a/b/manifests/v1?tag=v2"), 201, &[("Docker-Content-Digest", d)]));
+        l.observe(&ex(
+            "PUT",
+            &format!("http://r/v2/a/b/manifests/v1?tag=v2"),
+            201,
+            &[("Docker-Content-Digest", d)],
+        ));
         l.observe(&ex("PUT", "http://r/v2/a/b/manifests/v3", 400, &[]));
-        l.observe(&ex("PUT", "http://r/v2/a/b/blobs/uploads/u1?digest=sha256%3Abb", 201, &[]));
-        l.observe(&ex("PUT", "http://r/v2/org/app/uploads/u2?digest=sha256%3Acc", 201, &[]));
-        l.observe(&ex("PUT", "http://elsewhere/up/u3?digest=sha256%3Add", 201, &[("Location", "http://r/v2/x/blobs/sha256:dd")]));
-        l.observe(&ex("POST", "http://r/v2/c/blobs/uploads/?mount=sha256%3Aee&from=a/b", 201, &[]));
-        l.observe(&ex("POST", "http://r/v2/c/blobs/uploads/?mount=sha256%3Aff&from=a/b", 202, &[]));
+        l.observe(&ex(
+            "PUT",
+            "http://r/v2/a/b/blobs/uploads/u1?digest=sha256%3Abb",
+            201,
+            &[],
+        ));
+        l.observe(&ex(
+            "PUT",
+            "http://r/v2/org/app/uploads/u2?digest=sha256%3Acc",
+            201,
+            &[],
+        ));
+        l.observe(&ex(
+            "PUT",
+            "http://elsewhere/up/u3?digest=sha256%3Add",
+            201,
+            &[("Location", "http://r/v2/x/blobs/sha256:dd")],
+        ));
+        l.observe(&ex(
+            "POST",
+            "http://r/v2/c/blobs/uploads/?mount=sha256%3Aee&from=a/b",
+            201,
+            &[],
+        ));
+        l.observe(&ex(
+            "POST",
+            "http://r/v2/c/blobs/uploads/?mount=sha256%3Aff&from=a/b",
+            202,
+            &[],
+        ));
         let got: Vec<String> = l
             .items()
             .iter()

@@ -1,7 +1,7 @@
 //! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`, `matrix`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RepositoryLayout, RunConfig};
-use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
+use crate::engine::{self, CaseContext, CaseResult, Engine, Reporter, RunInfo};
 use crate::expected::ExpectedFailures;
 use crate::http::{Credentials, Http, TlsOptions};
 use crate::report;
@@ -558,6 +558,27 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         .with_trusted_origins(cfg.trusted_origins.clone())
         .with_run_limits(cfg.deadline, cfg.stop_after_timeouts);
         ping(&http, &url).await?;
+        let ledger = Arc::new(crate::cleanup::Ledger::default());
+        let preflight = crate::preflight::probe(
+            &http,
+            &ctx.repos("preflight").0,
+            cfg.layout,
+            &ctx.run_id,
+            &cfg.disabled_features,
+            &ledger,
+        )
+        .await;
+        for line in preflight.lines() {
+            eprintln!("oci-conformance: {line}");
+        }
+        let mut held = Vec::new();
+        selected.retain(|(file, case)| match preflight.verdict(case) {
+            Some((outcome, why)) => {
+                held.push((file.clone(), case.clone(), outcome, why));
+                false
+            }
+            None => true,
+        });
         let suite = Arc::new(suite);
         let engine = Engine {
             http,
@@ -574,10 +595,14 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             total: suite.cases.len(),
             case_set: suite.case_set.clone(),
         };
-        let skipped: Vec<_> = skipped_cases
+        let mut skipped: Vec<_> = skipped_cases
             .iter()
             .map(|(f, c, r)| engine.skipped(f, c, r.clone()))
             .collect();
+        skipped.extend(held.into_iter().map(|(f, c, outcome, why)| CaseResult {
+            outcome,
+            ..engine.skipped(&f, &c, why)
+        }));
         let mut reporters: Vec<Box<dyn Reporter>> = vec![
             Box::new(report::terminal::Terminal::new(cfg.progress, cfg.strict)),
             Box::new(report::json::JsonReport::new(cfg.json.clone())),

@@ -5,8 +5,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod cli;
 pub mod cleanup;
+pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod content;
@@ -16,6 +16,7 @@ pub mod expected;
 pub mod fuzz;
 pub mod http;
 pub mod matrix;
+pub mod preflight;
 pub mod rate_limit;
 pub mod report;
 pub mod spec;

@@ -91,7 +91,9 @@ impl TooManyRequests {
         let mut seen = self.inner.lock().expect("429 lock");
         seen.answers += 1;
         for p in problems {
-            if seen.problems.len() < MAX_PROBLEMS && !seen.problems.iter().any(|q| q.starts_with(&p)) {
+            if seen.problems.len() < MAX_PROBLEMS
+                && !seen.problems.iter().any(|q| q.starts_with(&p))
+            {
                 seen.problems.push(format!("{p} (first on {at})"));
             }
         }
@@ -119,7 +121,11 @@ mod tests {
             "Sunday, 06-Nov-94 08:50:07 GMT",
             "Sun Nov  6 08:50:07 1994",
         ] {
-            assert_eq!(parse_retry_after(date, now), Ok(Duration::from_secs(30)), "{date}");
+            assert_eq!(
+                parse_retry_after(date, now),
+                Ok(Duration::from_secs(30)),
+                "{date}"
+            );
         }
         // A date already past asks for no wait.
         assert_eq!(
@@ -147,7 +153,11 @@ mod tests {
         let good = json!({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]});
         t.record("GET /v2/", Some("1"), Some(&good));
         t.record("GET /v2/", Some("Sun, 06 Nov 1994 08:49:37 GMT"), None);
-        t.record("GET /v2/", Some("2"), Some(&json!({"errors": [{"code": "DENIED"}]})));
+        t.record(
+            "GET /v2/",
+            Some("2"),
+            Some(&json!({"errors": [{"code": "DENIED"}]})),
+        );
         assert_eq!(t.verdict(), (3, vec![]));
         t.record("HEAD /v2/a/b/blobs/x", None, None);
         t.record("HEAD /v2/a/b/blobs/y", None, None);
