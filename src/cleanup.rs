@@ -256,7 +256,7 @@ pub async fn clean(http: &Http, ledger: &Ledger, disabled: &[Feature], off: bool
             // Deleted already: by its case, or along with a manifest.
             Some(404) => report.deleted += 1,
             _ => {
-                let why = format!("DELETE answered {}", crate::engine::describe_answer(&ex));
+                let why = format!("DELETE answered {}", crate::contract::describe_answer(&ex));
                 // A refusal (405, 400 UNSUPPORTED, 401/403) holds for the whole kind.
                 if matches!(ex.status, Some(400 | 401 | 403 | 405)) {
                     refused.push((c.kind, why.clone()));

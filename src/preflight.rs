@@ -6,7 +6,7 @@
 
 use crate::cleanup::{Kind, Ledger};
 use crate::config::RepositoryLayout;
-use crate::engine::describe_answer;
+use crate::contract::describe_answer;
 use crate::http::{Exchange, Http, Request};
 use crate::spec::{Case, Feature};
 
@@ -36,12 +36,12 @@ impl Preflight {
 
     /// Why `case` is not run, given what the probe found: an error (writes refused) or
     /// unsupported (a refused deletion), with the one-line reason.
-    pub fn verdict(&self, case: &Case) -> Option<(crate::engine::Outcome, String)> {
+    pub fn verdict(&self, case: &Case) -> Option<(crate::results::Outcome, String)> {
         if let Some(why) = &self.writes_refused {
             if writes(case) {
                 return Some((
-                    crate::engine::Outcome::Error,
-                    format!("{}: {why}", crate::engine::NOT_RUN),
+                    crate::results::Outcome::Error,
+                    format!("{}: {why}", crate::results::NOT_RUN),
                 ));
             }
         }
@@ -50,7 +50,7 @@ impl Preflight {
                 .iter()
                 .any(|k| case.features.contains(&k.delete_feature()))
             {
-                return Some((crate::engine::Outcome::Unsupported, why.clone()));
+                return Some((crate::results::Outcome::Unsupported, why.clone()));
             }
         }
         None

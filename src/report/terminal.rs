@@ -2,7 +2,7 @@
 //! plain line `N passed, N failed, N skipped`.
 
 use super::printable;
-use crate::engine::{CaseResult, Event, Outcome, Reporter};
+use crate::results::{CaseResult, Event, Outcome, Reporter};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -70,7 +70,7 @@ impl Reporter for Terminal {
                 let not_run = r
                     .message
                     .as_deref()
-                    .and_then(|m| m.strip_prefix(crate::engine::NOT_RUN))
+                    .and_then(|m| m.strip_prefix(crate::results::NOT_RUN))
                     .and_then(|m| m.strip_prefix(": "));
                 if let (Outcome::Error, Some(why)) = (r.outcome, not_run) {
                     match self.not_run.iter_mut().find(|(_, w)| w == why) {
