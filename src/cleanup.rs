@@ -86,7 +86,13 @@ impl Ledger {
         };
         let rest = url.path().strip_prefix("/v2/");
         if ex.method == "PUT" {
-            if let Some((repo, reference)) = rest.and_then(|r| r.rsplit_once("/manifests/")) {
+            // `<name>/manifests/<reference>`: a reference has no `/`, a name may hold
+            // `manifests` as a component.
+            let manifest = rest.and_then(|r| {
+                let (head, reference) = r.rsplit_once('/')?;
+                Some((head.strip_suffix("/manifests")?, reference))
+            });
+            if let Some((repo, reference)) = manifest {
                 let digest = if reference.contains(':') {
                     reference.to_string()
                 } else if let Some(d) = ex.header("Docker-Content-Digest") {
@@ -148,14 +154,14 @@ impl Ledger {
     }
 }
 
-/// `<name>/blobs/uploads/…` (or the `<name>/uploads/…` some registries hand out).
+/// `<name>/blobs/uploads/<session>` (or the `<name>/uploads/<session>` some registries hand
+/// out): the session id is the last component, and a name may hold `uploads` as a component.
 fn upload_repository(rest: &str) -> Option<String> {
-    ["/blobs/uploads", "/uploads/"]
-        .iter()
-        .filter_map(|m| rest.find(m))
-        .min()
-        .map(|i| rest[..i].to_string())
+    let (head, _session) = rest.rsplit_once('/')?;
+    head.strip_suffix("/blobs/uploads")
+        .or_else(|| head.strip_suffix("/uploads"))
         .filter(|r| !r.is_empty())
+        .map(String::from)
 }
 
 /// Something the cleanup left, and why.
@@ -325,6 +331,18 @@ mod tests {
             201,
             &[],
         ));
+        for (url, status) in [
+            (
+                "http://r/v2/n/manifests/x/blobs/uploads/u9?digest=sha256%3A99",
+                201,
+            ),
+            (
+                "http://r/v2/n/uploads/y/blobs/uploads/u8?digest=sha256%3A88",
+                201,
+            ),
+        ] {
+            l.observe(&ex("PUT", url, status, &[]));
+        }
         l.observe(&ex(
             "PUT",
             "http://r/v2/org/app/uploads/u2?digest=sha256%3Acc",
@@ -361,6 +379,8 @@ mod tests {
                 "tag a/b v2",
                 "tag a/b v1",
                 "blob a/b sha256:bb",
+                "blob n/manifests/x sha256:99",
+                "blob n/uploads/y sha256:88",
                 "blob org/app sha256:cc",
                 "blob x sha256:dd",
                 "blob c sha256:ee",

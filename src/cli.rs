@@ -558,21 +558,26 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         .map_err(|e| ConfigError(e.to_string()))?
         .with_forced_scopes(cfg.auth_scopes.clone())
         .with_trusted_origins(cfg.trusted_origins.clone())
-        .with_run_limits(cfg.deadline, cfg.stop_after_timeouts);
+        .with_run_limits(cfg.deadline, cfg.stop_after_timeouts)
+        .with_rate(cfg.rate);
         ping(&http, &url).await?;
-        let ledger = Arc::new(crate::cleanup::Ledger::default());
         let preflight = crate::preflight::probe(
             &http,
             &ctx.repos("preflight").0,
             cfg.layout,
             &ctx.run_id,
             &cfg.disabled_features,
-            &ledger,
         )
         .await;
         for line in preflight.lines() {
             eprintln!("oci-conformance: {line}");
         }
+        let preflight_lines: Vec<String> = preflight
+            .writes_refused
+            .iter()
+            .cloned()
+            .chain(preflight.lines())
+            .collect();
         let mut held = Vec::new();
         selected.retain(|(file, case)| match preflight.verdict(case) {
             Some((outcome, why)) => {
@@ -618,6 +623,11 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             skipped,
             cfg.jobs,
             &expected,
+            &engine::RunEnd {
+                cleanup: cfg.cleanup,
+                cleanup_disabled: cfg.disabled_features.clone(),
+                preflight: preflight_lines,
+            },
             &mut reporters,
         )
         .await;

@@ -4,7 +4,7 @@
 //! take (the run's own setup pushes then go in one chunk instead; the push cases still judge
 //! the monolithic push).
 
-use crate::cleanup::{Kind, Ledger};
+use crate::cleanup::Kind;
 use crate::config::RepositoryLayout;
 use crate::contract::describe_answer;
 use crate::http::{Exchange, Http, Request};
@@ -17,6 +17,8 @@ pub struct Preflight {
     pub writes_refused: Option<String>,
     /// Deletion kinds the registry refused, with one line saying so.
     pub deletes_refused: Option<(Vec<Kind>, String)>,
+    /// The referrers API answered 404, which the spec reserves for a registry without it.
+    pub referrers_absent: Option<String>,
     /// The registry did not take a monolithic blob push but took a one-chunk one: setup pushes
     /// go that way.
     pub chunked_setup: Option<String>,
@@ -29,6 +31,7 @@ impl Preflight {
         self.deletes_refused
             .iter()
             .map(|(_, l)| l)
+            .chain(self.referrers_absent.iter())
             .chain(self.chunked_setup.iter())
             .cloned()
             .collect()
@@ -43,6 +46,11 @@ impl Preflight {
                     crate::results::Outcome::Error,
                     format!("{}: {why}", crate::results::NOT_RUN),
                 ));
+            }
+        }
+        if let Some(why) = &self.referrers_absent {
+            if case.features.contains(&Feature::Referrers) {
+                return Some((crate::results::Outcome::Unsupported, why.clone()));
             }
         }
         if let Some((kinds, why)) = &self.deletes_refused {
@@ -111,23 +119,18 @@ fn name_fix(layout: RepositoryLayout) -> &'static str {
     }
 }
 
-/// Probes `repo` (a repository the layout would give a case). Everything it creates goes into
-/// `ledger`, for the cleanup.
+/// Probes `repo` (a repository the layout would give a case). What it creates is in the
+/// client's ledger, for the cleanup.
 pub async fn probe(
     http: &Http,
     repo: &str,
     layout: RepositoryLayout,
     run_id: &str,
     disabled: &[Feature],
-    ledger: &Ledger,
 ) -> Preflight {
     let mut found = Preflight::default();
     let base = http.base().as_str().trim_end_matches('/').to_string();
-    let send = |r: Request| async move {
-        let ex = http.send(r).await;
-        ledger.observe(&ex);
-        ex
-    };
+    let send = |r: Request| http.send(r);
     let start = || {
         request(
             "POST",
@@ -222,9 +225,6 @@ pub async fn probe(
         .into_iter()
         .filter(|k| !disabled.contains(&k.delete_feature()))
         .collect();
-    if wanted.is_empty() {
-        return found;
-    }
     let manifest = format!(
         "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
          \"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\
@@ -240,6 +240,24 @@ pub async fn probe(
         Some(manifest.into_bytes()),
     ))
     .await;
+    if pushed.status == Some(201) && !disabled.contains(&Feature::Referrers) {
+        // A registry with the referrers API answers 200 (an empty index) for any manifest.
+        let ex = send(request(
+            "GET",
+            format!("{base}/v2/{repo}/referrers/{manifest_digest}"),
+            &[],
+            None,
+        ))
+        .await;
+        if ex.status == Some(404) {
+            found.referrers_absent = Some(format!(
+                "the registry has no referrers API (GET /v2/{repo}/referrers/<digest> of a \
+                 manifest it holds answered {}, the answer the spec gives a registry without \
+                 it): its cases are marked unsupported; --disable-feature referrers skips them",
+                describe_answer(&ex)
+            ));
+        }
+    }
     let mut refused = Vec::new();
     for kind in wanted {
         let reference = match kind {

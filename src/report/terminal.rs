@@ -125,9 +125,12 @@ impl Reporter for Terminal {
                 if s.retried_requests > 0 {
                     eprintln!(
                         "oci-conformance: the registry rate-limited the run: {} requests were sent \
-                         again after 429/503 with Retry-After",
+                         again after 429, or 503 with Retry-After",
                         s.retried_requests
                     );
+                }
+                if s.cleanup.created > 0 {
+                    eprintln!("oci-conformance: {}", printable(&s.cleanup.line()));
                 }
                 // The closing line, alone, on stdout: CI log readers key on it.
                 println!("{}", s.line());
