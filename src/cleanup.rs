@@ -320,7 +320,7 @@ mod tests {
         let d = "sha256:aa";
         l.observe(&ex(
             "PUT",
-            &format!("http://r/v2/a/b/manifests/v1?tag=v2"),
+            "http://r/v2/a/b/manifests/v1?tag=v2",
             201,
             &[("Docker-Content-Digest", d)],
         ));

@@ -621,9 +621,9 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             info,
             selected,
             skipped,
-            cfg.jobs,
             &expected,
-            &engine::RunEnd {
+            &engine::RunOptions {
+                jobs: cfg.jobs,
                 cleanup: cfg.cleanup,
                 cleanup_disabled: cfg.disabled_features.clone(),
                 preflight: preflight_lines,

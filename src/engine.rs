@@ -1303,9 +1303,8 @@ pub async fn run(
     info: RunInfo,
     selected: Vec<(PathBuf, Case)>,
     skipped: Vec<CaseResult>,
-    jobs: usize,
     expected: &crate::expected::ExpectedFailures,
-    end: &RunEnd,
+    options: &RunOptions,
     reporters: &mut [Box<dyn Reporter>],
 ) -> Summary {
     use futures_util::StreamExt;
@@ -1346,7 +1345,7 @@ pub async fn run(
             ));
             (r, true)
         })
-        .buffer_unordered(jobs.max(1));
+        .buffer_unordered(options.jobs.max(1));
     while let Some((mut result, stopped)) = stream.next().await {
         if !stopped {
             expected.apply(&mut result);
@@ -1361,20 +1360,22 @@ pub async fn run(
     summary.cleanup = crate::cleanup::clean(
         &engine.http,
         engine.http.created(),
-        &end.cleanup_disabled,
-        !end.cleanup,
+        &options.cleanup_disabled,
+        !options.cleanup,
     )
     .await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     summary.retried_requests = engine.http.retried();
-    summary.preflight = end.preflight.clone();
+    summary.preflight = options.preflight.clone();
     emit(reporters, Event::RunFinished(summary.clone()));
     summary
 }
 
-/// What a run does once its cases are done, and what it reports beside them.
+/// How the cases run, what the run does once they are done, and what it reports beside them.
 #[derive(Debug, Clone, Default)]
-pub struct RunEnd {
+pub struct RunOptions {
+    /// Cases run at once.
+    pub jobs: usize,
     /// `--cleanup`: delete what the run created.
     pub cleanup: bool,
     /// Deletions not to try (`--disable-feature delete-*`).
