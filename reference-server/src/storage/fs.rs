@@ -3,11 +3,24 @@
 //! Layout under the root:
 //! - `blobs/<alg>/<hex[0..2]>/<hex>`: content-addressed data, blobs and manifests alike;
 //! - `uploads/<uuid>/data` and `uploads/<uuid>/state.json`: sessions survive a restart;
-//! - `repositories/<sha256(name)>.json`: one index document per repository (hashed file names
-//!   because repository names may nest in ways directories cannot, e.g. `a/b` and `a/b/c`);
+//! - `index.redb`: the metadata records (see below);
+//! - `repositories/<sha256(name)>.json`: one index document per repository, written by earlier
+//!   versions; imported into the records once at start-up, then moved to
+//!   `repositories/imported/`;
 //! - `tmp/`: every file is written here, fsynced, then renamed into place (crash-safe).
+//!
+//! Records are kept in redb, an embedded B-tree store, rather than one file per record: a
+//! directory cannot be listed in key order from a given key without reading all of it, and a
+//! repository with 100,000 tags would be 100,000 files. redb keeps keys sorted (pages straight
+//! from the tree), commits a batch of changes atomically with one fsync before `commit`
+//! returns (so an acknowledged write survives `kill -9` and power loss, and a crash never
+//! leaves half a batch), checksums what it writes, and its page cache is bounded
+//! (`RECORD_CACHE`), so memory stays flat however many records there are. It locks its file:
+//! one server process per root.
 
-use super::{channel_stream, BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
+use super::{
+    channel_stream, BoxFuture, ByteStream, RecordOp, Storage, UploadMeta, UploadWriter, LIST_LIMIT,
+};
 use crate::digest::{Algorithm, Digest};
 use bytes::{Bytes, BytesMut};
 use std::fs::{self, File, OpenOptions};
@@ -24,8 +37,62 @@ const READ_AHEAD: usize = 4;
 /// the fsync that must precede the acknowledgement only waits for the tail, not the whole blob.
 const WRITEBACK_EVERY: u64 = 8 << 20;
 
+/// Page cache of the record store. Hot records (recent tags, manifest metadata) stay cached;
+/// the rest is read from the OS page cache on demand.
+const RECORD_CACHE: usize = 32 << 20;
+const RECORDS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("records");
+/// File name of the record store under the root.
+pub const INDEX_FILE: &str = "index.redb";
+
 pub struct FsStorage {
     root: Arc<PathBuf>,
+    db: Arc<redb::Database>,
+}
+
+fn db_error(e: impl Into<redb::Error>) -> io::Error {
+    match e.into() {
+        redb::Error::Io(e) => e,
+        e => io::Error::other(e),
+    }
+}
+
+/// Opens (creating if absent) the record store. A file redb cannot read is reported as
+/// damaged (`InvalidData`) and left untouched; `check --repair` moves it aside.
+fn open_index(path: &Path) -> io::Result<redb::Database> {
+    let db = redb::Database::builder()
+        .set_cache_size(RECORD_CACHE)
+        .create(path)
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "{} is in use by another process (one server per storage root)",
+                    path.display()
+                ),
+            ),
+            // redb reports a bad header as an I/O error of kind InvalidData.
+            redb::DatabaseError::Storage(redb::StorageError::Io(e))
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                e
+            }
+            e => io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "repository index {} is damaged ({e}); nothing was changed. \
+                     `oci-reference-server check` lists every problem, \
+                     `check --repair` moves a damaged index aside so the server can start",
+                    path.display()
+                ),
+            ),
+        })?;
+    let w = db.begin_write().map_err(db_error)?;
+    w.open_table(RECORDS).map_err(db_error)?;
+    w.commit().map_err(db_error)?;
+    Ok(db)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -89,7 +156,7 @@ impl FsStorage {
     pub async fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root: PathBuf = root.into();
         let r = root.clone();
-        blocking(move || {
+        let db = blocking(move || {
             for sub in ["blobs", "uploads", "repositories", "tmp"] {
                 fs::create_dir_all(r.join(sub))?;
             }
@@ -99,12 +166,30 @@ impl FsStorage {
                     let _ = fs::remove_file(e.path());
                 }
             }
-            Self::recover_pending(&r)
+            Self::recover_pending(&r)?;
+            open_index(&r.join(INDEX_FILE))
         })
         .await?;
         Ok(FsStorage {
             root: Arc::new(root),
+            db: Arc::new(db),
         })
+    }
+
+    /// Moves a record store that cannot be opened into `damaged/` (never deleting it), so a
+    /// new, empty one can be created; returns where it went.
+    pub async fn quarantine_index(root: &Path) -> io::Result<String> {
+        let root = root.to_path_buf();
+        blocking(move || {
+            let aside = root.join("damaged");
+            create_dirs_durable(&aside)?;
+            let to = aside.join(format!("{INDEX_FILE}.{}", crate::registry::now_secs()));
+            fs::rename(root.join(INDEX_FILE), &to)?;
+            sync_dir(&aside)?;
+            sync_dir(&root)?;
+            Ok(to.display().to_string())
+        })
+        .await
     }
 
     fn blob_path(root: &Path, d: &Digest) -> PathBuf {
@@ -161,11 +246,6 @@ impl FsStorage {
 
     fn upload_dir(root: &Path, id: &str) -> PathBuf {
         root.join("uploads").join(id)
-    }
-
-    fn repo_path(root: &Path, name: &str) -> PathBuf {
-        let h = Algorithm::Sha256.digest_of(name.as_bytes());
-        root.join("repositories").join(format!("{}.json", h.hex()))
     }
 
     /// Writes `data` to `target` via tmp file + fsync + rename.
@@ -401,6 +481,79 @@ mod mmap {
             skip,
             len,
         }))
+    }
+}
+
+/// Repository documents of earlier versions with where each is stored.
+pub type LegacyDocuments = Vec<(String, Vec<u8>)>;
+
+/// Repository documents of earlier versions (see the module documentation).
+impl FsStorage {
+    /// The repository documents of earlier versions, with where each is stored.
+    pub fn legacy_documents(&self) -> BoxFuture<'_, io::Result<LegacyDocuments>> {
+        let root = self.root.clone();
+        Box::pin(async move {
+            blocking(move || {
+                let mut out = Vec::new();
+                for e in fs::read_dir(root.join("repositories"))? {
+                    let p = e?.path();
+                    if p.extension().is_some_and(|x| x == "json") {
+                        out.push((p.display().to_string(), fs::read(&p)?));
+                    }
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    /// Moves an unreadable repository document (named as `legacy_documents` names it) out
+    /// of the way, never deleting it; returns where it went.
+    pub fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
+        let root = self.root.clone();
+        let from = PathBuf::from(location);
+        Box::pin(async move {
+            blocking(move || {
+                if from.parent() != Some(root.join("repositories").as_path()) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "not a repository document",
+                    ));
+                }
+                let aside = root.join("damaged");
+                create_dirs_durable(&aside)?;
+                let name = from
+                    .file_name()
+                    .ok_or_else(|| io::Error::other("no file name"))?;
+                let to = aside.join(format!(
+                    "{}.{}",
+                    name.to_string_lossy(),
+                    crate::registry::now_secs()
+                ));
+                fs::rename(&from, &to)?;
+                sync_dir(&aside)?;
+                sync_dir(&root.join("repositories"))?;
+                Ok(to.display().to_string())
+            })
+            .await
+        })
+    }
+
+    /// Moves an imported repository document to `repositories/imported/`.
+    pub async fn retire_legacy_document(&self, location: &str) -> io::Result<()> {
+        let root = self.root.clone();
+        let from = PathBuf::from(location);
+        blocking(move || {
+            let done = root.join("repositories").join("imported");
+            create_dirs_durable(&done)?;
+            let name = from
+                .file_name()
+                .ok_or_else(|| io::Error::other("no file name"))?;
+            fs::rename(&from, done.join(name))?;
+            sync_dir(&done)?;
+            sync_dir(&root.join("repositories"))
+        })
+        .await
     }
 }
 
@@ -668,65 +821,82 @@ impl Storage for FsStorage {
         })
     }
 
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
-        let root = self.root.clone();
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>> {
+        let db = self.db.clone();
+        let key = key.to_string();
         Box::pin(async move {
             blocking(move || {
-                let mut out = Vec::new();
-                for e in fs::read_dir(root.join("repositories"))? {
-                    let p = e?.path();
-                    if p.extension().is_some_and(|x| x == "json") {
-                        out.push((p.display().to_string(), fs::read(&p)?));
+                let r = db.begin_read().map_err(db_error)?;
+                let t = r.open_table(RECORDS).map_err(db_error)?;
+                let v = t.get(key.as_str()).map_err(db_error)?;
+                Ok(v.map(|v| Bytes::copy_from_slice(v.value())))
+            })
+            .await
+        })
+    }
+
+    fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            if ops.is_empty() {
+                return Ok(());
+            }
+            blocking(move || {
+                // One transaction, committed with the default `Durability::Immediate`: fsynced
+                // before `commit` returns, all of `ops` or none of them.
+                let w = db.begin_write().map_err(db_error)?;
+                {
+                    let mut t = w.open_table(RECORDS).map_err(db_error)?;
+                    for op in &ops {
+                        match op {
+                            RecordOp::Put(k, v) => {
+                                t.insert(k.as_str(), v.as_ref()).map_err(db_error)?;
+                            }
+                            RecordOp::Delete(k) => {
+                                t.remove(k.as_str()).map_err(db_error)?;
+                            }
+                        }
                     }
                 }
-                Ok(out)
+                w.commit().map_err(db_error)
             })
             .await
         })
     }
 
-    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
-        let root = self.root.clone();
-        let from = PathBuf::from(location);
+    fn list_records<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>> {
+        use std::ops::Bound;
+        let db = self.db.clone();
+        let prefix = prefix.to_string();
+        let after = start_after
+            .filter(|a| *a >= prefix.as_str())
+            .map(String::from);
         Box::pin(async move {
             blocking(move || {
-                if from.parent() != Some(root.join("repositories").as_path()) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "not a repository document",
-                    ));
+                let r = db.begin_read().map_err(db_error)?;
+                let t = r.open_table(RECORDS).map_err(db_error)?;
+                let from = match &after {
+                    Some(a) => Bound::Excluded(a.as_str()),
+                    None => Bound::Included(prefix.as_str()),
+                };
+                let mut out = Vec::new();
+                for item in t
+                    .range::<&str>((from, Bound::Unbounded))
+                    .map_err(db_error)?
+                {
+                    let (k, _) = item.map_err(db_error)?;
+                    let k = k.value();
+                    if !k.starts_with(prefix.as_str()) || out.len() >= limit.min(LIST_LIMIT) {
+                        break;
+                    }
+                    out.push(k.to_string());
                 }
-                let aside = root.join("damaged");
-                create_dirs_durable(&aside)?;
-                let name = from
-                    .file_name()
-                    .ok_or_else(|| io::Error::other("no file name"))?;
-                let to = aside.join(format!(
-                    "{}.{}",
-                    name.to_string_lossy(),
-                    crate::registry::now_secs()
-                ));
-                fs::rename(&from, &to)?;
-                sync_dir(&aside)?;
-                sync_dir(&root.join("repositories"))?;
-                Ok(to.display().to_string())
-            })
-            .await
-        })
-    }
-
-    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>> {
-        let root = self.root.clone();
-        let path = Self::repo_path(&root, name);
-        Box::pin(async move { blocking(move || Self::write_atomic(&root, &path, &doc)).await })
-    }
-
-    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
-        let path = Self::repo_path(&self.root, name);
-        Box::pin(async move {
-            blocking(move || match fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
+                Ok(out)
             })
             .await
         })

@@ -1,22 +1,20 @@
 //! In-memory backend, for tests and the harness's embedded server. Nothing survives a restart.
 
-use super::{BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
+use super::{BoxFuture, ByteStream, RecordOp, Storage, UploadMeta, UploadWriter, LIST_LIMIT};
 use crate::digest::Digest;
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 type Buffer = Arc<Mutex<Vec<u8>>>;
 
-/// Key prefix of documents moved aside; `!` cannot start a repository name.
-const DAMAGED: &str = "!damaged/";
-
 #[derive(Default)]
 pub struct MemoryStorage {
     blobs: Mutex<HashMap<Digest, Bytes>>,
     uploads: Mutex<HashMap<String, (UploadMeta, Buffer)>>,
-    repos: Mutex<HashMap<String, Vec<u8>>>,
+    /// Sorted, so listing a prefix after a key is a range scan.
+    records: Mutex<BTreeMap<String, Bytes>>,
 }
 
 /// A poisoned lock only means another request panicked mid-update of plain data; keep serving.
@@ -186,41 +184,46 @@ impl Storage for MemoryStorage {
         })
     }
 
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
-        Box::pin(async move {
-            Ok(lock(&self.repos)
-                .iter()
-                .filter(|(k, _)| !k.starts_with(DAMAGED))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect())
-        })
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>> {
+        Box::pin(async move { Ok(lock(&self.records).get(key).cloned()) })
     }
 
-    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
+    fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
-            let doc = lock(&self.repos)
-                .remove(location)
-                .ok_or_else(|| not_found("repository document"))?;
-            if location.starts_with(DAMAGED) {
-                return Err(not_found("repository document"));
+            let mut r = lock(&self.records);
+            for op in ops {
+                match op {
+                    RecordOp::Put(k, v) => {
+                        r.insert(k, v);
+                    }
+                    RecordOp::Delete(k) => {
+                        r.remove(&k);
+                    }
+                }
             }
-            let aside = format!("{DAMAGED}{location}");
-            lock(&self.repos).insert(aside.clone(), doc);
-            Ok(aside)
-        })
-    }
-
-    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>> {
-        Box::pin(async move {
-            lock(&self.repos).insert(name.to_string(), doc);
             Ok(())
         })
     }
 
-    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
+    fn list_records<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>> {
+        use std::ops::Bound;
         Box::pin(async move {
-            lock(&self.repos).remove(name);
-            Ok(())
+            let from = match start_after {
+                Some(a) if a >= prefix => Bound::Excluded(a),
+                _ => Bound::Included(prefix),
+            };
+            Ok(lock(&self.records)
+                .range::<str, _>((from, Bound::Unbounded))
+                .map(|(k, _)| k)
+                .take_while(|k| k.starts_with(prefix))
+                .take(limit.min(LIST_LIMIT))
+                .cloned()
+                .collect())
         })
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! A backend stores three things: content-addressed blob data (shared by all repositories; which
 //! repository may see which blob is decided by the repository index, not here), upload sessions
-//! (data plus a small persisted state), and one opaque JSON document per repository (its index:
-//! blob links, manifests, tags). The registry keeps the indexes in memory and writes a repository's
-//! document after every change, so backends stay simple and reads never touch the backend.
+//! (data plus a small persisted state), and metadata records: small values under sorted string
+//! keys (get, ordered writes, list by prefix after a key), which is what an object store (S3:
+//! GET, PUT, DELETE, ListObjectsV2 with `prefix`, `start-after`, `max-keys`) offers too.
 
 use crate::digest::Digest;
 use bytes::Bytes;
@@ -22,8 +22,6 @@ pub use memory::MemoryStorage;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
-/// Repository documents with where each is stored.
-pub type RepoDocs = Vec<(String, Vec<u8>)>;
 
 /// Persisted state of an upload session. `offset` is the number of bytes accepted so far.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +43,17 @@ impl UploadMeta {
         self.created.max(self.touched)
     }
 }
+
+/// One change to the metadata records (see [`Storage::write_records`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordOp {
+    Put(String, Bytes),
+    Delete(String),
+}
+
+/// Most keys one [`Storage::list_records`] call may ask for: S3 lists at most 1,000 keys per
+/// request, and callers page anyway.
+pub const LIST_LIMIT: usize = 1000;
 
 /// Appends to an upload's data. Blocking on purpose: the registry runs it on a blocking thread
 /// together with the hasher, so hashing and disk writes overlap with receiving the body.
@@ -102,16 +111,26 @@ pub trait Storage: Send + Sync + 'static {
     /// including sessions whose state cannot be read).
     fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, u64)>>>;
 
-    /// Every repository document saved so far, with where it is stored (for messages and
-    /// [`Storage::quarantine_repo`]).
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>>;
-    /// Moves an unreadable repository document (named as `load_repos` named it) out of the
-    /// way, never deleting it; returns where it went.
-    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>>;
-    /// Replaces a repository's document atomically.
-    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>>;
-    /// Removes a repository's document (the repository was emptied); absent is not an error.
-    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>>;
+    /// The value stored under `key`, None if absent.
+    ///
+    /// Records are the registry's metadata: small values (at most a few KiB, except referrer
+    /// descriptors carrying annotations) under printable ASCII keys of at most 1,024 bytes.
+    /// The key layout is the registry's (`crate::index`); backends only store, order and list.
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>>;
+    /// Applies `ops` in order; durable when it returns Ok (an acknowledged write survives
+    /// `kill -9` and, on the filesystem, a power cut). Not a transaction: after a crash or an
+    /// error, any prefix of `ops` may have been applied (a backend that can apply them all or
+    /// none, like the filesystem's, is free to). Deleting an absent key is not an error.
+    fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>>;
+    /// Up to `limit` (at most [`LIST_LIMIT`]) keys starting with `prefix` and greater than
+    /// `start_after` (a whole key, which need not exist), ascending in byte order. Fewer than
+    /// `limit` means the listing is complete.
+    fn list_records<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>>;
 }
 
 /// Turns a tokio channel of chunks into a stream (used by both backends' readers).
