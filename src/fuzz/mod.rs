@@ -26,6 +26,7 @@
 //! `<namespace>/<run id>/`, so runs never see each other's content.
 
 pub mod cli;
+pub mod coverage;
 pub mod grammar;
 pub mod http;
 pub mod model;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::coverage::States;
 use super::grammar::{encode_query, sha256_digest};
 use super::http::{Answer, Client, Req, Resp};
 use super::oracle::{link_next, sorted_orders, Judge, Verdict};
@@ -29,6 +30,10 @@ pub enum PushMode {
     Streamed,
 }
 
+/// Operations index small pools (repositories, blobs, tags, what the model holds) so that
+/// shrinking simplifies indices, not strings. Most of them aim at content the model says exists
+/// (`existing`, `prepare`), because a sequence of requests the registry refuses tests little;
+/// the invalid variants (absent targets, missing blobs, a wrong digest) are a minority.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Op {
@@ -36,6 +41,9 @@ pub enum Op {
         repo: u8,
         blob: u8,
         mode: PushMode,
+        /// The closing request names a digest that is not the data's (must be refused).
+        #[serde(default)]
+        corrupt: bool,
     },
     AbandonUpload {
         repo: u8,
@@ -46,6 +54,9 @@ pub enum Op {
         from: u8,
         to: u8,
         blob: u8,
+        /// Mount a blob `from` holds (else blob index `blob`, which it may not hold).
+        #[serde(default)]
+        existing: bool,
     },
     PushManifest {
         repo: u8,
@@ -55,6 +66,15 @@ pub enum Op {
         artifact_type: Option<u8>,
         tag: Option<u8>,
         salt: u8,
+        /// Push the blobs it names first (else it may name blobs the repository lacks).
+        #[serde(default)]
+        prepare: bool,
+    },
+    /// Push again a manifest this repository deleted (with its blobs, if they went too).
+    Repush {
+        repo: u8,
+        which: u8,
+        tag: Option<u8>,
     },
     Retag {
         repo: u8,
@@ -64,6 +84,8 @@ pub enum Op {
     DeleteTag {
         repo: u8,
         tag: u8,
+        #[serde(default)]
+        existing: bool,
     },
     DeleteManifest {
         repo: u8,
@@ -72,6 +94,8 @@ pub enum Op {
     DeleteBlob {
         repo: u8,
         blob: u8,
+        #[serde(default)]
+        existing: bool,
     },
     ListTags {
         repo: u8,
@@ -91,6 +115,7 @@ impl Op {
             Op::AbandonUpload { .. } => "abandon-upload",
             Op::Mount { .. } => "mount",
             Op::PushManifest { .. } => "push-manifest",
+            Op::Repush { .. } => "repush",
             Op::Retag { .. } => "retag",
             Op::DeleteTag { .. } => "delete-tag",
             Op::DeleteManifest { .. } => "delete-manifest",
@@ -105,6 +130,7 @@ impl Op {
             Op::PushBlob { repo, .. }
             | Op::AbandonUpload { repo, .. }
             | Op::PushManifest { repo, .. }
+            | Op::Repush { repo, .. }
             | Op::Retag { repo, .. }
             | Op::DeleteTag { repo, .. }
             | Op::DeleteManifest { repo, .. }
@@ -133,11 +159,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (2u8..5).prop_map(PushMode::Chunked),
         1 => Just(PushMode::Streamed),
     ];
+    // Mostly valid: the bool is true with this probability.
+    let mostly = || prop::bool::weighted(0.85);
+    let rarely = || prop::bool::weighted(0.1);
     prop_oneof![
-        6 => (r.clone(), b.clone(), mode).prop_map(|(repo, blob, mode)| Op::PushBlob { repo, blob, mode }),
+        5 => (r.clone(), b.clone(), mode, rarely()).prop_map(|(repo, blob, mode, corrupt)| Op::PushBlob { repo, blob, mode, corrupt }),
         1 => (r.clone(), b.clone(), any::<bool>()).prop_map(|(repo, blob, cancel)| Op::AbandonUpload { repo, blob, cancel }),
-        2 => (r.clone(), r.clone(), b.clone()).prop_map(|(from, to, blob)| Op::Mount { from, to, blob }),
-        6 => (
+        2 => (r.clone(), r.clone(), b.clone(), mostly()).prop_map(|(from, to, blob, existing)| Op::Mount { from, to, blob, existing }),
+        7 => (
             r.clone(),
             b.clone(),
             prop::collection::vec(b.clone(), 0..3),
@@ -145,12 +174,14 @@ fn op() -> impl Strategy<Value = Op> {
             prop::option::weighted(0.5, 0u8..ARTIFACT_TYPES.len() as u8),
             prop::option::weighted(0.7, t.clone()),
             0u8..4,
+            mostly(),
         )
-            .prop_map(|(repo, config, layers, subject, artifact_type, tag, salt)| Op::PushManifest { repo, config, layers, subject, artifact_type, tag, salt }),
-        2 => (r.clone(), t.clone(), t.clone()).prop_map(|(repo, from, to)| Op::Retag { repo, from, to }),
-        2 => (r.clone(), t.clone()).prop_map(|(repo, tag)| Op::DeleteTag { repo, tag }),
+            .prop_map(|(repo, config, layers, subject, artifact_type, tag, salt, prepare)| Op::PushManifest { repo, config, layers, subject, artifact_type, tag, salt, prepare }),
+        2 => (r.clone(), any::<u8>(), prop::option::weighted(0.5, t.clone())).prop_map(|(repo, which, tag)| Op::Repush { repo, which, tag }),
+        3 => (r.clone(), any::<u8>(), t.clone()).prop_map(|(repo, from, to)| Op::Retag { repo, from, to }),
+        2 => (r.clone(), any::<u8>(), mostly()).prop_map(|(repo, tag, existing)| Op::DeleteTag { repo, tag, existing }),
         2 => (r.clone(), any::<u8>()).prop_map(|(repo, which)| Op::DeleteManifest { repo, which }),
-        1 => (r.clone(), b.clone()).prop_map(|(repo, blob)| Op::DeleteBlob { repo, blob }),
+        1 => (r.clone(), any::<u8>(), mostly()).prop_map(|(repo, blob, existing)| Op::DeleteBlob { repo, blob, existing }),
         2 => (r.clone(), prop::option::weighted(0.7, 0u8..6)).prop_map(|(repo, n)| Op::ListTags { repo, n }),
         2 => (r, any::<u8>(), prop::option::weighted(0.5, 0u8..ARTIFACT_TYPES.len() as u8))
             .prop_map(|(repo, subject, filter)| Op::ListReferrers { repo, subject, filter }),
@@ -173,6 +204,8 @@ pub struct ManifestRec {
     /// What a referrers descriptor must carry.
     pub artifact_type: String,
     pub annotation: String,
+    /// Indices (into [`Model::blobs`]) of the config and layers it names.
+    pub blobs: Vec<usize>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -190,6 +223,8 @@ pub struct Model {
     /// Every manifest any repository accepted, in order (subjects and isolation checks use it).
     pub pushed: Vec<ManifestRec>,
     pub blobs: Vec<Vec<u8>>,
+    /// What the case got to (for the run's coverage table).
+    pub reached: States,
 }
 
 impl Model {
@@ -201,7 +236,63 @@ impl Model {
             repos: vec![RepoState::default(); REPOS],
             pushed: Vec::new(),
             blobs,
+            reached: States::default(),
         }
+    }
+
+    /// Repository `r` now holds blob `d`.
+    fn add_blob(&mut self, r: usize, d: String) {
+        if self.repos[r].deleted.remove(&d) {
+            self.reached.repushed += 1;
+        }
+        self.repos[r].blobs.insert(d);
+    }
+
+    /// Points tag `t` of repository `r` at manifest `d`.
+    fn set_tag(&mut self, r: usize, t: &str, d: &str) {
+        let st = &mut self.repos[r];
+        st.deleted.remove(t);
+        if let Some(old) = st.tags.insert(t.to_string(), d.to_string()) {
+            if old != d {
+                self.reached.tags_moved += 1;
+            }
+        }
+    }
+
+    /// The model's blob indices repository `r` holds.
+    fn held(&self, r: usize) -> Vec<usize> {
+        (0..self.blobs.len())
+            .filter(|&i| self.repos[r].blobs.contains(&sha256_digest(&self.blobs[i])))
+            .collect()
+    }
+
+    /// A subject for `s`: mostly a manifest that was pushed, now and then one that never was
+    /// (which must be accepted too, R-034).
+    fn subject(&self, s: u8) -> (String, usize) {
+        if self.pushed.is_empty() || s % 8 == 7 {
+            let ghost = format!("ghost-{s}");
+            (sha256_digest(ghost.as_bytes()), ghost.len())
+        } else {
+            let p = &self.pushed[s as usize % self.pushed.len()];
+            (p.digest.clone(), p.bytes.len())
+        }
+    }
+
+    fn states(&self) -> States {
+        let mut s = self.reached;
+        for st in &self.repos {
+            s.most_tags = s.most_tags.max(st.tags.len());
+            let mut per: BTreeMap<&str, usize> = BTreeMap::new();
+            for mr in st.manifests.values() {
+                if let Some(sub) = &mr.subject {
+                    *per.entry(sub.as_str()).or_default() += 1;
+                }
+            }
+            s.most_referrers = s
+                .most_referrers
+                .max(per.values().copied().max().unwrap_or(0));
+        }
+        s
     }
 }
 
@@ -222,11 +313,17 @@ impl ModelCtx<'_> {
 
 pub fn execute(case: &Case, ctx: &mut ModelCtx) -> Verdict {
     let mut m = Model::new(case.seed);
+    let verdict = run_ops(case, &mut m, ctx);
+    ctx.client.coverage.observe(m.states());
+    verdict
+}
+
+fn run_ops(case: &Case, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
     for (i, op) in case.ops.iter().enumerate() {
-        apply(op, i, &mut m, ctx)?;
+        apply(op, i, m, ctx)?;
         if !matches!(op, Op::ListTags { .. } | Op::ListReferrers { .. }) {
             for r in op.repos() {
-                invariants(r, &m, ctx, op.kind())?;
+                invariants(r, m, ctx, op.kind())?;
             }
         }
     }
@@ -246,12 +343,15 @@ fn loc(j: &Judge, r: &Resp, reqs: &[&'static str]) -> Verdict<String> {
 fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
     let f = ctx.features.clone();
     match op {
-        Op::PushBlob { repo, blob, mode } => {
+        Op::PushBlob {
+            repo,
+            blob,
+            mode,
+            corrupt,
+        } => {
             let (r, b) = (*repo as usize % REPOS, *blob as usize % BLOBS);
-            if push_blob(ctx, r, &m.blobs[b].clone(), *mode)? {
-                let d = sha256_digest(&m.blobs[b]);
-                m.repos[r].deleted.remove(&d);
-                m.repos[r].blobs.insert(d);
+            if push_blob(ctx, r, &m.blobs[b].clone(), *mode, *corrupt)? {
+                m.add_blob(r, sha256_digest(&m.blobs[b]));
             }
         }
         Op::AbandonUpload { repo, blob, cancel } => {
@@ -298,15 +398,26 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 }
             }
         }
-        Op::Mount { from, to, blob } => {
-            let (fr, tr, b) = (
-                *from as usize % REPOS,
-                *to as usize % REPOS,
-                *blob as usize % BLOBS,
-            );
+        Op::Mount {
+            from,
+            to,
+            blob,
+            existing,
+        } => {
+            let fr = *from as usize % REPOS;
+            let mut tr = *to as usize % REPOS;
             if fr == tr {
-                return Ok(());
+                tr = (fr + 1) % REPOS;
             }
+            if *existing && m.held(fr).is_empty() {
+                push_missing(ctx, m, fr, &[*blob as usize % BLOBS])?;
+            }
+            let held = m.held(fr);
+            let b = if *existing && !held.is_empty() {
+                held[*blob as usize % held.len()]
+            } else {
+                *blob as usize % BLOBS
+            };
             let d = sha256_digest(&m.blobs[b]);
             let in_from = m.repos[fr].blobs.contains(&d);
             let anywhere = m.repos.iter().any(|r| r.blobs.contains(&d));
@@ -335,8 +446,7 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                         &["R-066"],
                     ));
                 }
-                m.repos[tr].deleted.remove(&d);
-                m.repos[tr].blobs.insert(d);
+                m.add_blob(tr, d);
             } else {
                 // Fallback session: cancel it, ignoring the answer (R-064: clients ignore failures).
                 let url = ctx.client.resolve(&l);
@@ -352,118 +462,68 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
             artifact_type,
             tag,
             salt,
+            prepare,
         } => {
             let r = *repo as usize % REPOS;
-            let cfg = m.blobs[*config as usize % BLOBS].clone();
-            let layer_bytes: Vec<Vec<u8>> = layers
-                .iter()
-                .map(|l| m.blobs[*l as usize % BLOBS].clone())
+            let blobs: Vec<usize> = std::iter::once(config)
+                .chain(layers.iter())
+                .map(|b| *b as usize % BLOBS)
                 .collect();
-            let layer_refs: Vec<&[u8]> = layer_bytes.iter().map(|v| v.as_slice()).collect();
-            let subj: Option<(String, usize)> = subject.map(|s| {
-                if m.pushed.is_empty() || s as usize % (m.pushed.len() + 1) == m.pushed.len() {
-                    // A subject that was never pushed: must still be accepted.
-                    let ghost = format!("ghost-{s}");
-                    (sha256_digest(ghost.as_bytes()), ghost.len())
-                } else {
-                    let p = &m.pushed[s as usize % (m.pushed.len() + 1)];
-                    (p.digest.clone(), p.bytes.len())
-                }
-            });
+            if *prepare {
+                push_missing(ctx, m, r, &blobs)?;
+            }
+            let cfg = &m.blobs[blobs[0]];
+            let layer_refs: Vec<&[u8]> =
+                blobs[1..].iter().map(|&b| m.blobs[b].as_slice()).collect();
+            let subj: Option<(String, usize)> = subject.map(|s| m.subject(s));
             let at = artifact_type.map(|a| ARTIFACT_TYPES[a as usize % ARTIFACT_TYPES.len()]);
             let annotation = format!("s{step}-{salt}");
             let bytes = image_manifest(
-                &cfg,
+                cfg,
                 OCI_CONFIG,
                 &layer_refs,
                 subj.as_ref().map(|(d, s)| (d.as_str(), *s)),
                 at,
                 &annotation,
             );
-            let digest = sha256_digest(&bytes);
-            let complete = std::iter::once(&cfg)
-                .chain(layer_bytes.iter())
-                .all(|b| m.repos[r].blobs.contains(&sha256_digest(b)));
-            let reference = tag
-                .map(|t| TAGS[t as usize % TAGS.len()].to_string())
-                .unwrap_or_else(|| digest.clone());
-            let (class, allowed): (&str, &[u16]) = if complete {
-                ("complete", &[201])
-            } else {
-                ("missing-blobs", &[201, 400])
-            };
-            let by = if tag.is_some() { "tag" } else { "digest" };
-            let mut j = Judge::new(format!("model.push-manifest.{by}.{class}"));
-            let a = ctx.send(
-                &mut j,
-                Req::new("PUT", format!("/v2/{}/manifests/{reference}", ctx.names[r]))
-                    .header("Content-Type", OCI_MANIFEST)
-                    .body(bytes.clone()),
-            );
-            let resp = j.check(
-                &a,
-                allowed,
-                if complete {
-                    &[]
-                } else {
-                    &["MANIFEST_BLOB_UNKNOWN"]
-                },
-                &["R-034", "R-035", "R-036", "R-076"],
-            )?;
-            if resp.status != 201 {
-                return Ok(());
-            }
-            loc(&j, resp, &["R-076"])?;
-            if let Some(d) = resp.header("docker-content-digest") {
-                if d != digest {
-                    return Err(j.fail(
-                        "digest-header",
-                        format!("Docker-Content-Digest {d}, manifest digest {digest}"),
-                        &["R-077"],
-                    ));
-                }
-            }
-            if let (Some((sd, _)), true) = (&subj, f.referrers) {
-                if resp.header("oci-subject") != Some(sd.as_str()) {
-                    return Err(j
-                        .fail(
-                            "no-oci-subject",
-                            format!(
-                                "OCI-Subject {:?}, expected {sd}",
-                                resp.header("oci-subject")
-                            ),
-                            &["R-086"],
-                        )
-                        .with_expect(
-                            serde_json::json!({"headers": {"OCI-Subject": {"equals": sd}}}),
-                        ));
-                }
-            }
             let rec = ManifestRec {
-                digest: digest.clone(),
+                digest: sha256_digest(&bytes),
                 bytes,
                 subject: subj.map(|(d, _)| d),
                 artifact_type: at.unwrap_or(OCI_CONFIG).to_string(),
                 annotation,
+                blobs,
             };
-            let st = &mut m.repos[r];
-            st.deleted.remove(&digest);
-            st.manifests.insert(digest.clone(), rec.clone());
-            if tag.is_some() {
-                st.deleted.remove(&reference);
-                st.tags.insert(reference, digest);
+            let tag = tag.map(|t| TAGS[t as usize % TAGS.len()]);
+            put_manifest(ctx, m, r, rec, tag, "push-manifest")?;
+        }
+        Op::Repush { repo, which, tag } => {
+            let r = *repo as usize % REPOS;
+            let st = &m.repos[r];
+            let mut gone: Vec<&ManifestRec> = m
+                .pushed
+                .iter()
+                .filter(|p| st.deleted.contains(&p.digest) && !st.manifests.contains_key(&p.digest))
+                .collect();
+            gone.dedup_by(|a, b| a.digest == b.digest);
+            if gone.is_empty() {
+                return Ok(());
             }
-            m.pushed.push(rec);
+            let rec = gone[*which as usize % gone.len()].clone();
+            push_missing(ctx, m, r, &rec.blobs)?;
+            let tag = tag.map(|t| TAGS[t as usize % TAGS.len()]);
+            put_manifest(ctx, m, r, rec, tag, "repush")?;
         }
         Op::Retag { repo, from, to } => {
             let r = *repo as usize % REPOS;
-            let (tf, tt) = (
-                TAGS[*from as usize % TAGS.len()],
-                TAGS[*to as usize % TAGS.len()],
-            );
-            let Some(d) = m.repos[r].tags.get(tf).cloned() else {
+            ensure_tagged(ctx, m, r, step)?;
+            let tags: Vec<String> = m.repos[r].tags.keys().cloned().collect();
+            if tags.is_empty() {
                 return Ok(());
-            };
+            }
+            let tf = tags[*from as usize % tags.len()].clone();
+            let tt = TAGS[*to as usize % TAGS.len()];
+            let d = m.repos[r].tags[&tf].clone();
             let bytes = m.repos[r].manifests[&d].bytes.clone();
             let mut j = Judge::new("model.retag.get");
             let a = ctx.send(
@@ -487,16 +547,27 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                     .body(bytes),
             );
             j.check(&a, &[201], &[], &["R-076"])?;
-            m.repos[r].deleted.remove(tt);
-            m.repos[r].tags.insert(tt.to_string(), d);
+            m.set_tag(r, tt, &d);
         }
-        Op::DeleteTag { repo, tag } => {
+        Op::DeleteTag {
+            repo,
+            tag,
+            existing,
+        } => {
             if !f.delete_tags {
                 return Ok(());
             }
             let r = *repo as usize % REPOS;
-            let t = TAGS[*tag as usize % TAGS.len()];
-            let present = m.repos[r].tags.contains_key(t);
+            if *existing {
+                ensure_tagged(ctx, m, r, step)?;
+            }
+            let tags: Vec<String> = m.repos[r].tags.keys().cloned().collect();
+            let t = if *existing && !tags.is_empty() {
+                tags[*tag as usize % tags.len()].clone()
+            } else {
+                TAGS[*tag as usize % TAGS.len()].to_string()
+            };
+            let present = m.repos[r].tags.contains_key(&t);
             let mut j = Judge::new(format!(
                 "model.delete-tag.{}",
                 if present { "present" } else { "absent" }
@@ -512,8 +583,9 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &["R-114", "R-116"],
             )?;
             if present {
-                m.repos[r].tags.remove(t);
-                m.repos[r].deleted.insert(t.to_string());
+                m.repos[r].tags.remove(&t);
+                m.repos[r].deleted.insert(t);
+                m.reached.deleted += 1;
             }
         }
         Op::DeleteManifest { repo, which } => {
@@ -521,6 +593,9 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 return Ok(());
             }
             let r = *repo as usize % REPOS;
+            if which % 8 != 7 {
+                ensure_tagged(ctx, m, r, step)?;
+            }
             let own: Vec<String> = m.repos[r].manifests.keys().cloned().collect();
             let d = if !own.is_empty() {
                 own[*which as usize % own.len()].clone()
@@ -545,6 +620,7 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &["R-117", "R-120"],
             )?;
             if present {
+                m.reached.deleted += 1;
                 let st = &mut m.repos[r];
                 st.manifests.remove(&d);
                 st.deleted.insert(d.clone());
@@ -561,12 +637,26 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 }
             }
         }
-        Op::DeleteBlob { repo, blob } => {
+        Op::DeleteBlob {
+            repo,
+            blob,
+            existing,
+        } => {
             if !f.delete_blobs {
                 return Ok(());
             }
             let r = *repo as usize % REPOS;
-            let d = sha256_digest(&m.blobs[*blob as usize % BLOBS]);
+            if *existing && m.held(r).is_empty() {
+                let b = *blob as usize % BLOBS;
+                push_missing(ctx, m, r, &[b])?;
+            }
+            let held = m.held(r);
+            let b = if *existing && !held.is_empty() {
+                held[*blob as usize % held.len()]
+            } else {
+                *blob as usize % BLOBS
+            };
+            let d = sha256_digest(&m.blobs[b]);
             let present = m.repos[r].blobs.contains(&d);
             let mut j = Judge::new(format!(
                 "model.delete-blob.{}",
@@ -583,6 +673,7 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &["R-122", "R-123"],
             )?;
             if present {
+                m.reached.deleted += 1;
                 m.repos[r].blobs.remove(&d);
                 m.repos[r].deleted.insert(d);
             }
@@ -604,17 +695,170 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
     Ok(())
 }
 
-/// Pushes a blob the way `mode` says. Ok(true): the blob is now in the repository.
-fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdict<bool> {
+/// Makes sure repository `r` holds a tagged manifest (pushing one, blobs first, if it holds
+/// none), so that an operation meant for existing content has some to aim at.
+fn ensure_tagged(ctx: &mut ModelCtx, m: &mut Model, r: usize, step: usize) -> Verdict {
+    if !m.repos[r].tags.is_empty() {
+        return Ok(());
+    }
+    let blobs = vec![step % BLOBS, (step + 1) % BLOBS];
+    push_missing(ctx, m, r, &blobs)?;
+    let annotation = format!("s{step}-seed");
+    let bytes = image_manifest(
+        &m.blobs[blobs[0]],
+        OCI_CONFIG,
+        &[&m.blobs[blobs[1]]],
+        None,
+        None,
+        &annotation,
+    );
+    let rec = ManifestRec {
+        digest: sha256_digest(&bytes),
+        bytes,
+        subject: None,
+        artifact_type: OCI_CONFIG.to_string(),
+        annotation,
+        blobs,
+    };
+    put_manifest(
+        ctx,
+        m,
+        r,
+        rec,
+        Some(TAGS[step % TAGS.len()]),
+        "seed-manifest",
+    )
+}
+
+/// Pushes (monolithically) the blobs among `blobs` that repository `r` lacks, so that the
+/// manifest naming them is complete.
+fn push_missing(ctx: &mut ModelCtx, m: &mut Model, r: usize, blobs: &[usize]) -> Verdict {
+    for &b in blobs {
+        let d = sha256_digest(&m.blobs[b]);
+        if !m.repos[r].blobs.contains(&d)
+            && push_blob(ctx, r, &m.blobs[b].clone(), PushMode::Monolithic, false)?
+        {
+            m.add_blob(r, d);
+        }
+    }
+    Ok(())
+}
+
+/// PUTs `rec` into repository `r` by `tag`, or by digest, and records what the registry
+/// accepted. A manifest naming blobs the repository lacks may be refused; one it has all
+/// blobs for must be accepted.
+fn put_manifest(
+    ctx: &mut ModelCtx,
+    m: &mut Model,
+    r: usize,
+    rec: ManifestRec,
+    tag: Option<&str>,
+    op: &str,
+) -> Verdict {
+    let f = ctx.features.clone();
+    let digest = rec.digest.clone();
+    let complete = rec
+        .blobs
+        .iter()
+        .all(|&b| m.repos[r].blobs.contains(&sha256_digest(&m.blobs[b])));
+    let reference = tag.map_or_else(|| digest.clone(), str::to_string);
+    let (class, allowed): (&str, &[u16]) = if complete {
+        ("complete", &[201])
+    } else {
+        ("missing-blobs", &[201, 400])
+    };
+    let by = if tag.is_some() { "tag" } else { "digest" };
+    let mut j = Judge::new(format!("model.{op}.{by}.{class}"));
+    let a = ctx.send(
+        &mut j,
+        Req::new("PUT", format!("/v2/{}/manifests/{reference}", ctx.names[r]))
+            .header("Content-Type", OCI_MANIFEST)
+            .body(rec.bytes.clone()),
+    );
+    let resp = j.check(
+        &a,
+        allowed,
+        if complete {
+            &[]
+        } else {
+            &["MANIFEST_BLOB_UNKNOWN"]
+        },
+        &["R-034", "R-035", "R-036", "R-076"],
+    )?;
+    if resp.status != 201 {
+        return Ok(());
+    }
+    loc(&j, resp, &["R-076"])?;
+    if let Some(d) = resp.header("docker-content-digest") {
+        if d != digest {
+            return Err(j.fail(
+                "digest-header",
+                format!("Docker-Content-Digest {d}, manifest digest {digest}"),
+                &["R-077"],
+            ));
+        }
+    }
+    if let (Some(sd), true) = (&rec.subject, f.referrers) {
+        if resp.header("oci-subject") != Some(sd.as_str()) {
+            return Err(j
+                .fail(
+                    "no-oci-subject",
+                    format!(
+                        "OCI-Subject {:?}, expected {sd}",
+                        resp.header("oci-subject")
+                    ),
+                    &["R-086"],
+                )
+                .with_expect(serde_json::json!({"headers": {"OCI-Subject": {"equals": sd}}})));
+        }
+    }
+    if m.repos[r].deleted.remove(&digest) {
+        m.reached.repushed += 1;
+    }
+    m.repos[r].manifests.insert(digest.clone(), rec.clone());
+    if let Some(t) = tag {
+        m.set_tag(r, t, &digest);
+    }
+    m.pushed.push(rec);
+    Ok(())
+}
+
+/// The digest a corrupt push claims for `data`: never the digest of anything pushed.
+fn wrong_digest(data: &[u8]) -> String {
+    let mut other = data.to_vec();
+    other.extend_from_slice(b"/not-this");
+    sha256_digest(&other)
+}
+
+/// Pushes a blob the way `mode` says. Ok(true): the blob is now in the repository. `corrupt`:
+/// the closing request names another digest, which the registry must refuse (400) without
+/// storing anything under it.
+fn push_blob(
+    ctx: &mut ModelCtx,
+    r: usize,
+    data: &[u8],
+    mode: PushMode,
+    corrupt: bool,
+) -> Verdict<bool> {
     let name = ctx.names[r].clone();
-    let digest = sha256_digest(data);
+    let digest = if corrupt {
+        wrong_digest(data)
+    } else {
+        sha256_digest(data)
+    };
     let mode_s = match mode {
         PushMode::Monolithic => "monolithic",
         PushMode::SinglePost => "single-post",
         PushMode::Chunked(_) => "chunked",
         PushMode::Streamed => "streamed",
     };
-    let what = |step: &str| format!("model.push-blob.{mode_s}.{step}");
+    let what = |step: &str| {
+        if corrupt {
+            format!("model.push-blob-mismatch.{mode_s}.{step}")
+        } else {
+            format!("model.push-blob.{mode_s}.{step}")
+        }
+    };
     let post_path = format!("/v2/{name}/blobs/uploads/");
     let mut j = Judge::new(what("post"));
     let a = if let PushMode::SinglePost = mode {
@@ -630,12 +874,16 @@ fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdi
             Req::new("POST", post_path).header("Content-Length", "0"),
         )
     };
-    let allowed: &[u16] = if let PushMode::SinglePost = mode {
-        &[201, 202]
-    } else {
-        &[202]
+    let allowed: &[u16] = match (mode, corrupt) {
+        (PushMode::SinglePost, false) => &[201, 202],
+        // Without single-POST support the body is ignored and a session opened.
+        (PushMode::SinglePost, true) => &[400, 202],
+        _ => &[202],
     };
-    let resp = j.check(&a, allowed, &[], &["R-038", "R-044", "R-046"])?;
+    let resp = j.check(&a, allowed, &[], &["R-038", "R-044", "R-046", "R-059"])?;
+    if resp.status == 400 {
+        return corrupt_left_nothing(ctx, &name, &digest);
+    }
     let mut l = loc(&j, resp, &["R-038", "R-047"])?;
     if resp.status == 201 {
         return Ok(true);
@@ -717,9 +965,24 @@ fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdi
         req = req.body(data[sent..].to_vec());
     }
     let a = ctx.send(&mut j, req);
+    if corrupt {
+        j.check(&a, &[400], &[], &["R-059", "R-028"])?;
+        return corrupt_left_nothing(ctx, &name, &digest);
+    }
     let resp = j.check(&a, &[201], &[], &["R-043", "R-059"])?;
     loc(&j, resp, &["R-043", "R-059"])?;
     Ok(true)
+}
+
+/// After a refused corrupt push, nothing answers under the digest it claimed.
+fn corrupt_left_nothing(ctx: &mut ModelCtx, name: &str, claimed: &str) -> Verdict<bool> {
+    let mut j = Judge::new("model.push-blob-mismatch.after");
+    let a = ctx.send(
+        &mut j,
+        Req::new("HEAD", format!("/v2/{name}/blobs/{claimed}")),
+    );
+    j.check(&a, &[404], &[], &["R-059", "R-028"])?;
+    Ok(false)
 }
 
 fn list_tags(ctx: &mut ModelCtx, m: &Model, r: usize, n: Option<u64>) -> Verdict {
@@ -824,12 +1087,16 @@ fn list_referrers(
     subject: u8,
     filter: Option<u8>,
 ) -> Verdict {
-    let d = if m.pushed.is_empty() || subject as usize % (m.pushed.len() + 1) == m.pushed.len() {
-        sha256_digest(format!("ghost-{subject}").as_bytes())
+    // Mostly a subject that has referrers here, else any subject the model knows.
+    let with_referrers: Vec<&str> = m.repos[r]
+        .manifests
+        .values()
+        .filter_map(|mr| mr.subject.as_deref())
+        .collect();
+    let d = if subject % 2 == 0 && subject % 8 != 6 && !with_referrers.is_empty() {
+        with_referrers[(subject / 2) as usize % with_referrers.len()].to_string()
     } else {
-        m.pushed[subject as usize % (m.pushed.len() + 1)]
-            .digest
-            .clone()
+        m.subject(subject).0
     };
     let at = filter.map(|f| ARTIFACT_TYPES[f as usize % ARTIFACT_TYPES.len()]);
     let mut target = format!("/v2/{}/referrers/{d}", ctx.names[r]);
