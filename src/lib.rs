@@ -9,6 +9,10 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod content;
+/// The response contract shared by the engine's checks and the fuzzer's oracle.
+pub mod contract {
+    pub mod responses;
+}
 pub mod coverage;
 pub mod engine;
 pub mod expected;

@@ -16,6 +16,7 @@
 //!                      [--layer request|model|both] [--out reports/fuzz] [--no-referrers]
 //!                      [--no-delete-tags] [--no-delete-manifests] [--no-delete-blobs]
 //!                      [--no-cross-mount] [--no-upload-cancel] [--lazy-deletes]
+//!                      [--spec-version 1.1.1|dev]
 //! oci-conformance replay reports/fuzz/<signature>.json [--url URL]
 //! ```
 //! Without `--url` the embedded reference server is the target. Exit codes: 0 nothing found /
@@ -129,6 +130,9 @@ pub enum Layer {
 pub struct FuzzConfig {
     /// Base URL of the registry, e.g. `http://127.0.0.1:5000`.
     pub url: String,
+    /// The spec version answers are judged by (what it makes a MUST, e.g. `Docker-Content-Digest`
+    /// on pulls, which only main requires).
+    pub version: crate::spec::SpecVersion,
     pub seed: u64,
     /// Upper bound on generated cases (both layers together).
     pub cases: u32,
@@ -153,6 +157,9 @@ pub struct FuzzConfig {
     pub max_shrink_iters: u32,
     /// Print progress and findings to stderr.
     pub verbose: bool,
+    /// End the campaign after the batch that found the first bug (budget tests measure how
+    /// many cases finding it takes).
+    pub stop_at_first_finding: bool,
     /// Basic credentials, as for `run`.
     pub credentials: Option<crate::http::Credentials>,
     /// Certificate checks for https:// registries, as for `run`.
@@ -163,6 +170,7 @@ impl FuzzConfig {
     pub fn new(url: impl Into<String>) -> Self {
         FuzzConfig {
             url: url.into(),
+            version: crate::spec::SpecVersion::Dev,
             seed: rand::random(),
             cases: 256,
             time: None,
@@ -177,6 +185,7 @@ impl FuzzConfig {
             batch: 64,
             max_shrink_iters: 2048,
             verbose: false,
+            stop_at_first_finding: false,
             credentials: None,
             tls: Default::default(),
         }

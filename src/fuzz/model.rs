@@ -14,6 +14,8 @@ use super::http::{Answer, Client, Req, Resp};
 use super::oracle::{link_next, sorted_orders, Judge, Verdict};
 use super::push::{blob_bytes, image_manifest, with_query, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
 use super::Features;
+use crate::contract::responses::{Endpoint, Situation};
+use crate::spec::SpecVersion;
 
 pub const REPOS: usize = 2;
 pub const BLOBS: usize = 5;
@@ -215,6 +217,8 @@ pub struct RepoState {
     pub tags: BTreeMap<String, String>,
     /// Deleted at some point (and not re-added): with lazy deletes these are not checked.
     pub deleted: BTreeSet<String>,
+    /// A write was sent to it (accepted or not): it may exist even when it holds nothing.
+    pub touched: bool,
 }
 
 /// What the spec says the registry holds.
@@ -237,6 +241,19 @@ impl Model {
             pushed: Vec::new(),
             blobs,
             reached: States::default(),
+        }
+    }
+
+    /// What "not there" means in repository `r`: the repository exists (it holds content), it
+    /// certainly does not (nothing was ever written to it), or it may or may not.
+    fn absent(&self, r: usize) -> Situation {
+        let st = &self.repos[r];
+        if !st.blobs.is_empty() || !st.manifests.is_empty() {
+            Situation::Absent
+        } else if !st.touched {
+            Situation::NoRepository
+        } else {
+            Situation::AbsentAnywhere
         }
     }
 
@@ -299,6 +316,8 @@ impl Model {
 pub struct ModelCtx<'a> {
     pub client: &'a mut Client,
     pub features: &'a Features,
+    /// The spec version answers are judged by.
+    pub version: SpecVersion,
     /// The case's repository names (unique per execution).
     pub names: Vec<String>,
 }
@@ -342,6 +361,11 @@ fn loc(j: &Judge, r: &Resp, reqs: &[&'static str]) -> Verdict<String> {
 
 fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
     let f = ctx.features.clone();
+    if !matches!(op, Op::ListTags { .. } | Op::ListReferrers { .. }) {
+        for r in op.repos() {
+            m.repos[r].touched = true;
+        }
+    }
     match op {
         Op::PushBlob {
             repo,
@@ -364,7 +388,13 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 Req::new("POST", format!("/v2/{name}/blobs/uploads/"))
                     .header("Content-Length", "0"),
             );
-            let resp = j.check(&a, &[202], &[], &["R-038"])?;
+            let resp = j.contract(
+                &a,
+                Endpoint::StartUpload,
+                Situation::Exists,
+                ctx.version,
+                None,
+            )?;
             let l = loc(&j, resp, &["R-038"])?;
             let half = (data.len() / 2).max(1);
             let mut j = Judge::new("model.abandon-upload.patch");
@@ -376,25 +406,37 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                     .header("Content-Range", format!("0-{}", half - 1))
                     .body(data[..half].to_vec()),
             );
-            let resp = j.check(&a, &[202], &[], &["R-054"])?;
+            let resp = j.contract(
+                &a,
+                Endpoint::PatchUpload,
+                Situation::Exists,
+                ctx.version,
+                None,
+            )?;
             let l = loc(&j, resp, &["R-054"])?;
             if *cancel {
                 let mut j = Judge::new("model.cancel-upload");
-                let allowed: &[u16] = if f.upload_cancel {
-                    &[204]
+                let situation = if f.upload_cancel {
+                    Situation::Exists
                 } else {
-                    &[204, 400, 404, 405]
+                    Situation::Disabled
                 };
                 let url = ctx.client.resolve(&l);
                 let a = ctx.send(
                     &mut j,
                     Req::new("DELETE", url.clone()).header("Content-Length", "0"),
                 );
-                let resp = j.check(&a, allowed, &[], &["R-063"])?;
+                let resp = j.contract(&a, Endpoint::CancelUpload, situation, ctx.version, None)?;
                 if resp.status == 204 {
                     let mut j = Judge::new("model.cancelled-upload-status");
                     let a = ctx.send(&mut j, Req::new("GET", url));
-                    j.check(&a, &[404], &["BLOB_UPLOAD_UNKNOWN"], &["R-063"])?;
+                    j.contract(
+                        &a,
+                        Endpoint::UploadStatus,
+                        Situation::Absent,
+                        ctx.version,
+                        None,
+                    )?;
                 }
             }
         }
@@ -422,10 +464,10 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
             let in_from = m.repos[fr].blobs.contains(&d);
             let anywhere = m.repos.iter().any(|r| r.blobs.contains(&d));
             let class = if in_from { "present" } else { "absent" };
-            let allowed: &[u16] = if in_from && f.cross_mount {
-                &[201]
+            let situation = if in_from && f.cross_mount {
+                Situation::Mountable
             } else {
-                &[201, 202]
+                Situation::NotMountable
             };
             let mut j = Judge::new(format!("model.mount.{class}"));
             let path = format!(
@@ -435,7 +477,7 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 encode_query(&ctx.names[fr])
             );
             let a = ctx.send(&mut j, Req::new("POST", path).header("Content-Length", "0"));
-            let resp = j.check(&a, allowed, &[], &["R-066", "R-069"])?;
+            let resp = j.contract(&a, Endpoint::Mount, situation, ctx.version, None)?;
             let l = loc(&j, resp, &["R-066", "R-069"])?;
             if resp.status == 201 {
                 // A 201 for content that exists nowhere would be a phantom blob.
@@ -531,7 +573,13 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 Req::new("GET", format!("/v2/{}/manifests/{tf}", ctx.names[r]))
                     .header("Accept", OCI_MANIFEST),
             );
-            let resp = j.check(&a, &[200], &[], &["R-017"])?;
+            let resp = j.contract(
+                &a,
+                Endpoint::GetManifest,
+                Situation::Exists,
+                ctx.version,
+                Some(&bytes),
+            )?;
             if resp.body != bytes {
                 return Err(j.fail(
                     "body",
@@ -544,9 +592,15 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("PUT", format!("/v2/{}/manifests/{tt}", ctx.names[r]))
                     .header("Content-Type", OCI_MANIFEST)
-                    .body(bytes),
+                    .body(bytes.clone()),
             );
-            j.check(&a, &[201], &[], &["R-076"])?;
+            j.contract(
+                &a,
+                Endpoint::PutManifest,
+                Situation::Exists,
+                ctx.version,
+                Some(&bytes),
+            )?;
             m.set_tag(r, tt, &d);
         }
         Op::DeleteTag {
@@ -576,12 +630,12 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("DELETE", format!("/v2/{}/manifests/{t}", ctx.names[r])),
             );
-            j.check(
-                &a,
-                if present { &[202] } else { &[404] },
-                &[],
-                &["R-114", "R-116"],
-            )?;
+            let situation = if present {
+                Situation::Exists
+            } else {
+                m.absent(r)
+            };
+            j.contract(&a, Endpoint::DeleteTag, situation, ctx.version, None)?;
             if present {
                 m.repos[r].tags.remove(&t);
                 m.repos[r].deleted.insert(t);
@@ -613,12 +667,12 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("DELETE", format!("/v2/{}/manifests/{d}", ctx.names[r])),
             );
-            j.check(
-                &a,
-                if present { &[202] } else { &[404] },
-                &[],
-                &["R-117", "R-120"],
-            )?;
+            let situation = if present {
+                Situation::Exists
+            } else {
+                m.absent(r)
+            };
+            j.contract(&a, Endpoint::DeleteManifest, situation, ctx.version, None)?;
             if present {
                 m.reached.deleted += 1;
                 let st = &mut m.repos[r];
@@ -666,12 +720,12 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("DELETE", format!("/v2/{}/blobs/{d}", ctx.names[r])),
             );
-            j.check(
-                &a,
-                if present { &[202] } else { &[404] },
-                &[],
-                &["R-122", "R-123"],
-            )?;
+            let situation = if present {
+                Situation::Exists
+            } else {
+                m.absent(r)
+            };
+            j.contract(&a, Endpoint::DeleteBlob, situation, ctx.version, None)?;
             if present {
                 m.reached.deleted += 1;
                 m.repos[r].blobs.remove(&d);
@@ -762,10 +816,10 @@ fn put_manifest(
         .iter()
         .all(|&b| m.repos[r].blobs.contains(&sha256_digest(&m.blobs[b])));
     let reference = tag.map_or_else(|| digest.clone(), str::to_string);
-    let (class, allowed): (&str, &[u16]) = if complete {
-        ("complete", &[201])
+    let (class, situation) = if complete {
+        ("complete", Situation::Exists)
     } else {
-        ("missing-blobs", &[201, 400])
+        ("missing-blobs", Situation::MissingBlobs)
     };
     let by = if tag.is_some() { "tag" } else { "digest" };
     let mut j = Judge::new(format!("model.{op}.{by}.{class}"));
@@ -775,15 +829,12 @@ fn put_manifest(
             .header("Content-Type", OCI_MANIFEST)
             .body(rec.bytes.clone()),
     );
-    let resp = j.check(
+    let resp = j.contract(
         &a,
-        allowed,
-        if complete {
-            &[]
-        } else {
-            &["MANIFEST_BLOB_UNKNOWN"]
-        },
-        &["R-034", "R-035", "R-036", "R-076"],
+        Endpoint::PutManifest,
+        situation,
+        ctx.version,
+        Some(&rec.bytes),
     )?;
     if resp.status != 201 {
         return Ok(());
@@ -874,13 +925,12 @@ fn push_blob(
             Req::new("POST", post_path).header("Content-Length", "0"),
         )
     };
-    let allowed: &[u16] = match (mode, corrupt) {
-        (PushMode::SinglePost, false) => &[201, 202],
-        // Without single-POST support the body is ignored and a session opened.
-        (PushMode::SinglePost, true) => &[400, 202],
-        _ => &[202],
+    let (endpoint, situation) = match (mode, corrupt) {
+        (PushMode::SinglePost, false) => (Endpoint::SinglePost, Situation::Exists),
+        (PushMode::SinglePost, true) => (Endpoint::SinglePost, Situation::DigestMismatch),
+        _ => (Endpoint::StartUpload, Situation::Exists),
     };
-    let resp = j.check(&a, allowed, &[], &["R-038", "R-044", "R-046", "R-059"])?;
+    let resp = j.contract(&a, endpoint, situation, ctx.version, Some(data))?;
     if resp.status == 400 {
         return corrupt_left_nothing(ctx, &name, &digest);
     }
@@ -911,7 +961,13 @@ fn push_blob(
                         .header("Content-Range", format!("{sent}-{}", end - 1))
                         .body(data[sent..end].to_vec()),
                 );
-                let resp = j.check(&a, &[202], &[], &["R-054"])?;
+                let resp = j.contract(
+                    &a,
+                    Endpoint::PatchUpload,
+                    Situation::Exists,
+                    ctx.version,
+                    None,
+                )?;
                 l = loc(&j, resp, &["R-054"])?;
                 let want = format!("0-{}", end - 1);
                 if resp.header("range") != Some(want.as_str()) {
@@ -925,7 +981,13 @@ fn push_blob(
                 let mut j = Judge::new(what("status"));
                 let url = ctx.client.resolve(&l);
                 let a = ctx.send(&mut j, Req::new("GET", url));
-                let resp = j.check(&a, &[204], &[], &["R-061"])?;
+                let resp = j.contract(
+                    &a,
+                    Endpoint::UploadStatus,
+                    Situation::Exists,
+                    ctx.version,
+                    None,
+                )?;
                 if resp.header("range") != Some(want.as_str()) {
                     return Err(j.fail(
                         "range-header",
@@ -966,10 +1028,22 @@ fn push_blob(
     }
     let a = ctx.send(&mut j, req);
     if corrupt {
-        j.check(&a, &[400], &[], &["R-059", "R-028"])?;
+        j.contract(
+            &a,
+            Endpoint::CloseUpload,
+            Situation::DigestMismatch,
+            ctx.version,
+            None,
+        )?;
         return corrupt_left_nothing(ctx, &name, &digest);
     }
-    let resp = j.check(&a, &[201], &[], &["R-043", "R-059"])?;
+    let resp = j.contract(
+        &a,
+        Endpoint::CloseUpload,
+        Situation::Exists,
+        ctx.version,
+        None,
+    )?;
     loc(&j, resp, &["R-043", "R-059"])?;
     Ok(true)
 }
@@ -997,13 +1071,14 @@ fn list_tags(ctx: &mut ModelCtx, m: &Model, r: usize, n: Option<u64>) -> Verdict
     for page in 0..30 {
         let mut j = Judge::new(format!("model.list-tags.{class}"));
         let a = ctx.send(&mut j, Req::new("GET", target.clone()));
-        // An empty repository may be unknown to the registry (R-088 only covers existing ones).
-        let allowed: &[u16] = if want.is_empty() && page == 0 {
-            &[200, 404]
+        // A repository without tags may be unknown to the registry (R-088 only covers existing
+        // ones); one nothing was ever written to must be.
+        let situation = if want.is_empty() && page == 0 {
+            m.absent(r)
         } else {
-            &[200]
+            Situation::Exists
         };
-        let resp = j.check(&a, allowed, &[], &["R-088"])?;
+        let resp = j.contract(&a, Endpoint::ListTags, situation, ctx.version, None)?;
         if resp.status == 404 {
             return Ok(());
         }
@@ -1205,8 +1280,8 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
         );
         match st.tags.get(*t) {
             Some(d) => {
-                let resp = j.check(&a, &[200], &[], &["R-017"])?;
                 let want = &st.manifests[d];
+                let resp = j.check(&a, &[200], &[], &["R-017"])?;
                 if resp.body != want.bytes {
                     return Err(j.fail(
                         "tag-content",
@@ -1214,15 +1289,13 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
                         &["R-017", "R-075"],
                     ));
                 }
-                if let Some(h) = resp.header("docker-content-digest") {
-                    if h != d {
-                        return Err(j.fail(
-                            "digest-header",
-                            format!("tag {t}: Docker-Content-Digest {h}, expected {d}"),
-                            &["R-018"],
-                        ));
-                    }
-                }
+                j.contract(
+                    &a,
+                    Endpoint::GetManifest,
+                    Situation::Exists,
+                    ctx.version,
+                    Some(&want.bytes),
+                )?;
             }
             None if lazy && st.deleted.contains(*t) => {}
             None => {
@@ -1232,7 +1305,19 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
                     "absent-tag"
                 };
                 j.what = what(k);
-                j.check(&a, &[404], &[], &["R-022", "R-116", "R-120"])?;
+                let deleted: &[&'static str] = if st.deleted.contains(*t) {
+                    &["R-116", "R-120"]
+                } else {
+                    &[]
+                };
+                gone(
+                    &j,
+                    &a,
+                    Endpoint::GetManifest,
+                    m.absent(r),
+                    ctx.version,
+                    deleted,
+                )?;
             }
         }
     }
@@ -1263,12 +1348,30 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
             &mut j,
             Req::new("HEAD", format!("/v2/{name}/manifests/{d}")).header("Accept", OCI_MANIFEST),
         );
-        j.check(
-            &a,
-            if present { &[200] } else { &[404] },
-            &[],
-            &["R-030", "R-033", "R-120"],
-        )?;
+        if present {
+            let bytes = &st.manifests[d].bytes;
+            j.contract(
+                &a,
+                Endpoint::HeadManifest,
+                Situation::Exists,
+                ctx.version,
+                Some(bytes),
+            )?;
+        } else {
+            let deleted: &[&'static str] = if st.deleted.contains(d) {
+                &["R-120"]
+            } else {
+                &[]
+            };
+            gone(
+                &j,
+                &a,
+                Endpoint::HeadManifest,
+                m.absent(r),
+                ctx.version,
+                deleted,
+            )?;
+        }
     }
     for b in &m.blobs {
         let d = sha256_digest(b);
@@ -1285,23 +1388,39 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
         };
         let mut j = Judge::new(what(k));
         let a = ctx.send(&mut j, Req::new("HEAD", format!("/v2/{name}/blobs/{d}")));
-        let resp = j.check(
-            &a,
-            if present { &[200] } else { &[404] },
-            &[],
-            &["R-030", "R-033"],
-        )?;
         if present {
-            if let Some(l) = resp.header("content-length") {
-                if l.trim() != b.len().to_string() {
-                    return Err(j.fail(
-                        "content-length",
-                        format!("HEAD Content-Length {l}, size {}", b.len()),
-                        &["R-032"],
-                    ));
-                }
-            }
+            j.contract(
+                &a,
+                Endpoint::HeadBlob,
+                Situation::Exists,
+                ctx.version,
+                Some(b),
+            )?;
+        } else {
+            gone(&j, &a, Endpoint::HeadBlob, m.absent(r), ctx.version, &[])?;
         }
     }
     Ok(())
+}
+
+/// Judges the answer for something absent (`situation` says whether its repository exists);
+/// a breach also cites `extra`, the rules that made it absent (e.g. a delete's R-120).
+fn gone(
+    j: &Judge,
+    a: &Answer,
+    endpoint: Endpoint,
+    situation: Situation,
+    version: SpecVersion,
+    extra: &[&'static str],
+) -> Verdict {
+    j.contract(a, endpoint, situation, version, None)
+        .map(|_| ())
+        .map_err(|mut v| {
+            for r in extra {
+                if !v.requirements.contains(r) {
+                    v.requirements.push(r);
+                }
+            }
+            v
+        })
 }

@@ -27,6 +27,10 @@ pub struct Finding {
     pub path: PathBuf,
     /// How many generated cases hit it (the first one, then every later one that was skipped).
     pub hits: u32,
+    /// Requirement ids it breaks (those a conformance case for the same bug names).
+    pub requirements: Vec<&'static str>,
+    /// Generated cases (both layers) up to and including the first one that hit it.
+    pub found_after: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,10 +101,11 @@ impl std::fmt::Display for RunSummary {
         for x in &self.findings {
             writeln!(
                 f,
-                "FAIL [{}] {} ({} hits) -> {}\n     {}",
+                "FAIL [{}] {} ({} hits, first in case {}) -> {}\n     {}",
                 x.level,
                 crate::report::printable(&x.signature),
                 x.hits,
+                x.found_after,
                 x.path.display(),
                 crate::report::printable(&x.message)
             )?;
@@ -159,6 +164,7 @@ fn exec_probe(
         client: &mut st.client,
         fixture,
         features: &cfg.features,
+        version: cfg.version,
         fresh,
     };
     (probe::execute(p, &mut ctx), names)
@@ -178,6 +184,7 @@ fn exec_model(
     let mut ctx = ModelCtx {
         client: &mut st.client,
         features: &cfg.features,
+        version: cfg.version,
         names,
     };
     (model::execute(c, &mut ctx), tmpl)
@@ -349,6 +356,9 @@ fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
         if st.borrow().generated == before {
             break; // out of time before the batch generated anything
         }
+        if cfg.stop_at_first_finding && !st.borrow().findings.is_empty() {
+            break;
+        }
     }
     let mut s = st.into_inner();
     Ok(RunSummary {
@@ -454,6 +464,8 @@ fn record(
         message: v.to_string(),
         path,
         hits: 1,
+        requirements: v.requirements.clone(),
+        found_after: s.generated,
     });
     Ok(())
 }
