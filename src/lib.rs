@@ -9,10 +9,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod content;
-/// The response contract shared by the engine's checks and the fuzzer's oracle.
-pub mod contract {
-    pub mod responses;
-}
+pub mod contract;
 pub mod coverage;
 pub mod engine;
 pub mod expected;
@@ -20,5 +17,7 @@ pub mod fuzz;
 pub mod http;
 pub mod matrix;
 pub mod report;
+pub mod repository;
+pub mod results;
 pub mod spec;
 pub mod template;

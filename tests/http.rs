@@ -1,8 +1,10 @@
 //! The HTTP layer against purpose-built loopback servers: raw mode sends exactly what the case
 //! wrote, credentials never follow a redirect to another host, and oversized answers are cut off.
 
-use oci_conformance::engine::{CaseContext, Engine, Outcome};
+use oci_conformance::engine::Engine;
 use oci_conformance::http::{Credentials, Http, Request};
+use oci_conformance::repository::CaseContext;
+use oci_conformance::results::Outcome;
 use oci_conformance::spec::Suite;
 use std::path::PathBuf;
 use std::sync::Arc;
