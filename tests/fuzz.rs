@@ -548,6 +548,20 @@ impl Buggy {
     }
 }
 
+/// The query's `digest` is `sha256:` and 64 lowercase hex digits.
+fn well_formed_digest(query: &str) -> bool {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("digest="))
+        .map(|d| d.replace("%3A", ":"))
+        .and_then(|d| d.strip_prefix("sha256:").map(str::to_string))
+        .is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
 fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -579,11 +593,10 @@ async fn buggy_front(
     match p.bug {
         Bug::DeleteNotDone if method == Method::DELETE && manifest_ref.is_some() => {
             // Honest about what is absent, silent about what it keeps.
-            if p.forward(&Method::HEAD, &pq, &empty, bytes::Bytes::new())
-                .await
-                .0
-                == 200
-            {
+            let held = p
+                .forward(&Method::HEAD, &pq, &empty, bytes::Bytes::new())
+                .await;
+            if held.0 == 200 {
                 answer = Some((202, vec![], bytes::Bytes::new()));
             }
         }
@@ -635,8 +648,12 @@ async fn buggy_front(
     };
     let upload_post = method == Method::POST && path.ends_with("/blobs/uploads/");
     match p.bug {
+        // Only well-formed digests: a malformed one is still refused.
         Bug::DigestMismatchAccepted
-            if method == Method::PUT && path.contains("/blobs/uploads/") && status == 400 =>
+            if method == Method::PUT
+                && path.contains("/blobs/uploads/")
+                && status == 400
+                && well_formed_digest(parts.uri.query().unwrap_or("")) =>
         {
             let name = path
                 .strip_prefix("/v2/")

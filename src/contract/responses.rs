@@ -439,13 +439,11 @@ pub fn check_headers<'a>(
                     ));
                 }
             }
-            (Need::Size, Some(c)) => {
-                if value.trim() != c.len().to_string() {
-                    return Err(breach(
-                        &format!("wrong-{slug}"),
-                        format!("{}: {value}, the content has {} bytes", h.name, c.len()),
-                    ));
-                }
+            (Need::Size, Some(c)) if value.trim() != c.len().to_string() => {
+                return Err(breach(
+                    &format!("wrong-{slug}"),
+                    format!("{}: {value}, the content has {} bytes", h.name, c.len()),
+                ));
             }
             _ => {}
         }

@@ -172,7 +172,7 @@ fn op() -> impl Strategy<Value = Op> {
             r.clone(),
             b.clone(),
             prop::collection::vec(b.clone(), 0..3),
-            prop::option::weighted(0.4, any::<u8>()),
+            prop::option::weighted(0.5, any::<u8>()),
             prop::option::weighted(0.5, 0u8..ARTIFACT_TYPES.len() as u8),
             prop::option::weighted(0.7, t.clone()),
             0u8..4,
@@ -276,6 +276,13 @@ impl Model {
         }
     }
 
+    /// Repository `r` holds every blob of `blobs` (indices into [`Model::blobs`]).
+    fn complete(&self, r: usize, blobs: &[usize]) -> bool {
+        blobs
+            .iter()
+            .all(|&b| self.repos[r].blobs.contains(&sha256_digest(&self.blobs[b])))
+    }
+
     /// The model's blob indices repository `r` holds.
     fn held(&self, r: usize) -> Vec<usize> {
         (0..self.blobs.len())
@@ -283,16 +290,27 @@ impl Model {
             .collect()
     }
 
-    /// A subject for `s`: mostly a manifest that was pushed, now and then one that never was
-    /// (which must be accepted too, R-034).
-    fn subject(&self, s: u8) -> (String, usize) {
+    /// A subject for a push to repository `r`: mostly a manifest that was pushed, now and then
+    /// one that never was (which must be accepted too, R-034).
+    fn subject(&self, r: usize, s: u8) -> (String, usize) {
         if self.pushed.is_empty() || s % 8 == 7 {
             let ghost = format!("ghost-{s}");
-            (sha256_digest(ghost.as_bytes()), ghost.len())
-        } else {
-            let p = &self.pushed[s as usize % self.pushed.len()];
-            (p.digest.clone(), p.bytes.len())
+            return (sha256_digest(ghost.as_bytes()), ghost.len());
         }
+        // Half the time a subject that already has referrers here, so subjects gather several.
+        let referred: Vec<&str> = self.repos[r]
+            .manifests
+            .values()
+            .filter_map(|m| m.subject.as_deref())
+            .collect();
+        if s % 2 == 0 && !referred.is_empty() {
+            let d = referred[s as usize / 2 % referred.len()];
+            if let Some(p) = self.pushed.iter().find(|p| p.digest == d) {
+                return (p.digest.clone(), p.bytes.len());
+            }
+        }
+        let p = &self.pushed[s as usize % self.pushed.len()];
+        (p.digest.clone(), p.bytes.len())
     }
 
     fn states(&self) -> States {
@@ -517,7 +535,7 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
             let cfg = &m.blobs[blobs[0]];
             let layer_refs: Vec<&[u8]> =
                 blobs[1..].iter().map(|&b| m.blobs[b].as_slice()).collect();
-            let subj: Option<(String, usize)> = subject.map(|s| m.subject(s));
+            let subj: Option<(String, usize)> = subject.map(|s| m.subject(r, s));
             let at = artifact_type.map(|a| ARTIFACT_TYPES[a as usize % ARTIFACT_TYPES.len()]);
             let annotation = format!("s{step}-{salt}");
             let bytes = image_manifest(
@@ -594,14 +612,22 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                     .header("Content-Type", OCI_MANIFEST)
                     .body(bytes.clone()),
             );
-            j.contract(
+            // Its blobs may have been deleted since it was accepted: then it may be refused.
+            let situation = if m.complete(r, &m.repos[r].manifests[&d].blobs) {
+                Situation::Exists
+            } else {
+                Situation::MissingBlobs
+            };
+            let resp = j.contract(
                 &a,
                 Endpoint::PutManifest,
-                Situation::Exists,
+                situation,
                 ctx.version,
                 Some(&bytes),
             )?;
-            m.set_tag(r, tt, &d);
+            if resp.status == 201 {
+                m.set_tag(r, tt, &d);
+            }
         }
         Op::DeleteTag {
             repo,
@@ -811,10 +837,7 @@ fn put_manifest(
 ) -> Verdict {
     let f = ctx.features.clone();
     let digest = rec.digest.clone();
-    let complete = rec
-        .blobs
-        .iter()
-        .all(|&b| m.repos[r].blobs.contains(&sha256_digest(&m.blobs[b])));
+    let complete = m.complete(r, &rec.blobs);
     let reference = tag.map_or_else(|| digest.clone(), str::to_string);
     let (class, situation) = if complete {
         ("complete", Situation::Exists)
@@ -1171,7 +1194,7 @@ fn list_referrers(
     let d = if subject % 2 == 0 && subject % 8 != 6 && !with_referrers.is_empty() {
         with_referrers[(subject / 2) as usize % with_referrers.len()].to_string()
     } else {
-        m.subject(subject).0
+        m.subject(r, subject).0
     };
     let at = filter.map(|f| ARTIFACT_TYPES[f as usize % ARTIFACT_TYPES.len()]);
     let mut target = format!("/v2/{}/referrers/{d}", ctx.names[r]);

@@ -1177,7 +1177,17 @@ fn close_upload(
             .header("Content-Type", "application/octet-stream")
             .body(data.clone()),
         );
-        let r = j.check(&a, &allowed_post, codes, &["R-044", "R-046", "R-037"])?;
+        let r = if class == "digest-mismatch" {
+            j.contract(
+                &a,
+                Endpoint::SinglePost,
+                Situation::DigestMismatch,
+                ctx.version,
+                None,
+            )?
+        } else {
+            j.check(&a, &allowed_post, codes, &["R-044", "R-046", "R-037"])?
+        };
         if r.status == 202 {
             loc = Some(upload_location(&j, r, &["R-046"])?);
         } else {
@@ -1204,7 +1214,17 @@ fn close_upload(
             .header("Content-Type", "application/octet-stream")
             .body(data.clone()),
     );
-    j.check(&a, &allowed, codes, &["R-043", "R-037", "R-058"])?;
+    if class == "digest-mismatch" {
+        j.contract(
+            &a,
+            Endpoint::CloseUpload,
+            Situation::DigestMismatch,
+            ctx.version,
+            None,
+        )?;
+    } else {
+        j.check(&a, &allowed, codes, &["R-043", "R-037", "R-058"])?;
+    }
     after_close(ctx, &j, &a, &name, &d, &data)
 }
 
