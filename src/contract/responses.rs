@@ -500,6 +500,127 @@ mod tests {
         assert!(check_headers(&stable, 200, wrong, Some(content)).is_err());
     }
 
+    /// Endpoints whose requests a case file cannot always tell apart (an upload location is a
+    /// template) are judged together.
+    fn family(e: Endpoint) -> &'static str {
+        match e {
+            E::GetManifest | E::HeadManifest => "manifest-pull",
+            E::GetBlob | E::HeadBlob => "blob-pull",
+            E::DeleteManifest | E::DeleteTag => "manifest-delete",
+            E::StartUpload
+            | E::SinglePost
+            | E::PatchUpload
+            | E::CloseUpload
+            | E::UploadStatus
+            | E::CancelUpload => "upload",
+            other => other.as_str(),
+        }
+    }
+
+    /// A fuzz finding names the requirement ids a conformance case would: every id a rule
+    /// cites is cited by some case that sends a request to the same endpoint.
+    #[test]
+    fn rules_cite_what_the_cases_for_their_endpoint_cite() {
+        use std::collections::{BTreeMap, BTreeSet};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+        let mut cited: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            let doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            for case in doc["cases"].as_array().into_iter().flatten() {
+                let reqs: Vec<String> = case["requirements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect();
+                for step in case["steps"].as_array().into_iter().flatten() {
+                    let r = &step["request"];
+                    let Some(method) = r["method"].as_str() else {
+                        continue;
+                    };
+                    let mut target = r["path"]
+                        .as_str()
+                        .or(r["url"].as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    let keys: Vec<&str> = r["query"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|kv| kv[0].as_str())
+                        .collect();
+                    if !keys.is_empty() {
+                        target = format!("{target}?{}", keys.join("=x&"));
+                    }
+                    cited
+                        .entry(family(E::of(method, &target)))
+                        .or_default()
+                        .extend(reqs.iter().cloned());
+                }
+            }
+        }
+        let endpoints = [
+            E::GetManifest,
+            E::HeadManifest,
+            E::PutManifest,
+            E::DeleteManifest,
+            E::DeleteTag,
+            E::GetBlob,
+            E::HeadBlob,
+            E::DeleteBlob,
+            E::StartUpload,
+            E::SinglePost,
+            E::Mount,
+            E::PatchUpload,
+            E::CloseUpload,
+            E::UploadStatus,
+            E::CancelUpload,
+            E::ListTags,
+            E::ListReferrers,
+            E::Base,
+        ];
+        let situations = [
+            Situation::Exists,
+            Situation::Absent,
+            Situation::NoRepository,
+            Situation::AbsentAnywhere,
+            Situation::DigestMismatch,
+            Situation::MissingBlobs,
+            Situation::Mountable,
+            Situation::NotMountable,
+            Situation::Disabled,
+        ];
+        let mut stray = Vec::new();
+        for e in endpoints {
+            for s in situations {
+                for v in [SpecVersion::V1_1_1, SpecVersion::Dev] {
+                    let rule = rule(e, s, v);
+                    let ids = rule
+                        .requirements
+                        .iter()
+                        .chain(rule.headers.iter().flat_map(|h| h.requirements.iter()));
+                    for id in ids {
+                        let known = cited.get(family(e));
+                        if !known.is_some_and(|k| k.contains(*id)) {
+                            stray.push(format!("{e:?}/{s:?}: {id}"));
+                        }
+                    }
+                }
+            }
+        }
+        stray.sort();
+        stray.dedup();
+        assert!(
+            stray.is_empty(),
+            "cited by no case on the endpoint: {stray:?}"
+        );
+    }
+
     #[test]
     fn either_or_answers_stay_either_or() {
         let v = SpecVersion::Dev;
