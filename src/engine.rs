@@ -1249,11 +1249,10 @@ pub async fn run(
                 return (engine.not_run(file, case, why), true);
             }
             let mut r = engine.run_case(file, case).await;
-            let cut = r.transcript.iter().any(|ex| {
-                ex.error
-                    .as_deref()
-                    .is_some_and(|e| e.contains(crate::http::RUN_STOPPED))
-            });
+            let cut = r
+                .transcript
+                .iter()
+                .any(|ex| ex.failure == Some(crate::http::Failure::Stopped));
             if !cut || r.outcome == Outcome::Pass {
                 return (r, false);
             }

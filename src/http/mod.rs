@@ -48,6 +48,35 @@ pub enum HttpError {
     CaCert(String, String),
 }
 
+/// Why an exchange has no (complete) answer, for callers that act on the kind of failure rather
+/// than on [`Exchange::error`]'s text (which says the same for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The request, or the reading of its answer, ran out of time.
+    Timeout,
+    /// No connection: refused, unreachable, or the name did not resolve.
+    Connect,
+    /// The TLS handshake failed.
+    Tls,
+    /// The connection failed after it was made but before any answer arrived.
+    NoAnswer,
+    /// The answer started, but the connection broke before it ended.
+    Broken,
+    /// The answer was larger than the run allows.
+    TooLarge,
+    /// Still redirected after the most redirects the harness follows.
+    RedirectLoop,
+    /// Not sent, or cut short, because the run stopped early (see [`RUN_STOPPED`]).
+    Stopped,
+    /// The harness could not send the request as given (invalid method, URL or server name).
+    NotSent,
+    /// The answer was not well-formed HTTP (raw mode).
+    Malformed,
+}
+
+/// A failed exchange: its kind and the transcript's sentence for it.
+type Failed = (Failure, String);
+
 /// Starts every error of a request the harness did not send, or cut short, because the run
 /// stopped early (its deadline passed, or the registry stopped answering).
 pub const RUN_STOPPED: &str = "the run stopped early";
@@ -133,6 +162,9 @@ pub struct Exchange {
     #[serde(skip)]
     pub body: Bytes,
     pub error: Option<String>,
+    /// The kind of failure `error` describes, when the request got no complete answer.
+    #[serde(skip)]
+    pub failure: Option<Failure>,
     pub elapsed_ms: u64,
     /// What the harness did on its own account: redirects it followed, credentials it withheld.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -236,9 +268,7 @@ impl Exchange {
     }
     /// The request, or the reading of its answer, ran out of time.
     pub fn timed_out(&self) -> bool {
-        self.error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("timed out") || e.contains(": timed out"))
+        self.failure == Some(Failure::Timeout)
     }
 }
 
@@ -401,6 +431,7 @@ impl Http {
         let mut ex = new_exchange(req);
         if let Some(why) = self.stopped() {
             ex.error = Some(format!("not sent: {RUN_STOPPED}: {why}"));
+            ex.failure = Some(Failure::Stopped);
             return ex;
         }
         let send = async {
@@ -412,9 +443,12 @@ impl Http {
                 .await
                 {
                     Ok(r) => r,
-                    Err(_) => Err(format!(
-                        "timed out after {} s (raw request)",
-                        self.timeout.as_secs_f64()
+                    Err(_) => Err((
+                        Failure::Timeout,
+                        format!(
+                            "timed out after {} s (raw request)",
+                            self.timeout.as_secs_f64()
+                        ),
                     )),
                 }
             } else {
@@ -429,12 +463,13 @@ impl Http {
                 Err(_) => {
                     let why = format!("its deadline (--deadline {} s) passed", total.as_secs());
                     self.stop(why.clone());
-                    Err(format!("cut short: {RUN_STOPPED}: {why}"))
+                    Err((Failure::Stopped, format!("cut short: {RUN_STOPPED}: {why}")))
                 }
             },
         };
-        if let Err(e) = result {
+        if let Err((kind, e)) = result {
             ex.error = Some(e);
+            ex.failure = Some(kind);
         }
         if ex.timed_out() {
             let n = self.limits.timeouts_in_a_row.fetch_add(1, Ordering::SeqCst) + 1;
@@ -462,10 +497,11 @@ impl Http {
         credentials: Option<&Credentials>,
         bearer: Option<&str>,
         realm: Option<&reqwest::Url>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failed> {
         let mut method = reqwest::Method::from_bytes(req.method.as_bytes())
-            .map_err(|_| format!("invalid method `{}`", req.method))?;
-        let mut url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
+            .map_err(|_| (Failure::NotSent, format!("invalid method `{}`", req.method)))?;
+        let mut url = reqwest::Url::parse(&req.url)
+            .map_err(|e| (Failure::NotSent, format!("invalid URL: {e}")))?;
         let mut body = req.body.clone();
         let mut hop = 0;
         let mut resp = loop {
@@ -503,7 +539,10 @@ impl Http {
             if let Some(b) = &body {
                 rb = rb.body(b.clone());
             }
-            let resp = rb.send().await.map_err(describe_reqwest_error)?;
+            let resp = rb.send().await.map_err(|e| {
+                let kind = reqwest_failure(&e).unwrap_or(Failure::NoAnswer);
+                (kind, describe_reqwest_error(e))
+            })?;
             let status = resp.status().as_u16();
             let next = matches!(status, 301 | 302 | 303 | 307 | 308)
                 .then(|| resp.headers().get(reqwest::header::LOCATION))
@@ -513,8 +552,9 @@ impl Http {
                 .filter(|n| n.scheme() == "http" || n.scheme() == "https");
             let Some(next) = next else { break resp };
             if hop == MAX_REDIRECTS {
-                return Err(format!(
-                    "redirect loop: still redirected after {MAX_REDIRECTS} redirects"
+                return Err((
+                    Failure::RedirectLoop,
+                    format!("redirect loop: still redirected after {MAX_REDIRECTS} redirects"),
                 ));
             }
             ex.notes
@@ -550,9 +590,9 @@ impl Http {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.size + chunk.len() as u64 > self.max_body as u64 {
-                        return Err(format!(
-                            "response body exceeds the {} byte limit",
-                            self.max_body
+                        return Err((
+                            Failure::TooLarge,
+                            format!("response body exceeds the {} byte limit", self.max_body),
                         ));
                     }
                     body.push(&chunk);
@@ -560,9 +600,16 @@ impl Http {
                 Ok(None) => break,
                 Err(e) => {
                     body.finish(ex);
-                    return Err(format!(
-                        "connection broken while reading the body: {}",
-                        describe_reqwest_error(e)
+                    let kind = match reqwest_failure(&e) {
+                        Some(Failure::Timeout) => Failure::Timeout,
+                        _ => Failure::Broken,
+                    };
+                    return Err((
+                        kind,
+                        format!(
+                            "connection broken while reading the body: {}",
+                            describe_reqwest_error(e)
+                        ),
                     ));
                 }
             }
@@ -681,6 +728,41 @@ fn parse_base(base: &str) -> Result<reqwest::Url, HttpError> {
         url.set_path(&p);
     }
     Ok(url)
+}
+
+/// The kind of a reqwest failure, where reqwest tells it. A TLS failure is a connect error
+/// caused by a rustls error, or by the peer closing mid-handshake (a TCP connect never ends in
+/// an unexpected EOF).
+fn reqwest_failure(e: &reqwest::Error) -> Option<Failure> {
+    use std::error::Error;
+    if e.is_timeout() {
+        return Some(Failure::Timeout);
+    }
+    if e.is_redirect() {
+        return Some(Failure::RedirectLoop);
+    }
+    if !e.is_connect() {
+        return None;
+    }
+    // io::Error hides the error it wraps from `source()`: unwrap those by hand.
+    let mut src = e.source();
+    while let Some(s) = src {
+        let mut inner = Some(s);
+        while let Some(i) = inner {
+            if i.downcast_ref::<rustls::Error>().is_some() {
+                return Some(Failure::Tls);
+            }
+            let io = i.downcast_ref::<std::io::Error>();
+            if io.is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
+                return Some(Failure::Tls);
+            }
+            inner = io
+                .and_then(|io| io.get_ref())
+                .map(|x| x as &(dyn Error + 'static));
+        }
+        src = s.source();
+    }
+    Some(Failure::Connect)
 }
 
 fn describe_reqwest_error(e: reqwest::Error) -> String {

@@ -2,7 +2,7 @@
 //! requests a well-behaved client refuses to produce) and its one response read back.
 
 use super::auth::{basic_placeholder, redact_header, Credentials};
-use super::{has_header, BodySink, Exchange, Http, Request};
+use super::{has_header, BodySink, Exchange, Failed, Failure, Http, Request};
 
 impl Http {
     pub(super) async fn send_raw(
@@ -11,14 +11,22 @@ impl Http {
         ex: &mut Exchange,
         credentials: Option<&Credentials>,
         bearer: Option<&str>,
-    ) -> Result<(), String> {
-        let url = reqwest::Url::parse(&req.url).map_err(|e| format!("invalid URL: {e}"))?;
+    ) -> Result<(), Failed> {
+        let url = reqwest::Url::parse(&req.url)
+            .map_err(|e| (Failure::NotSent, format!("invalid URL: {e}")))?;
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
-            other => return Err(format!("raw requests need http or https, not {other}")),
+            other => {
+                return Err((
+                    Failure::NotSent,
+                    format!("raw requests need http or https, not {other}"),
+                ))
+            }
         };
-        let host = url.host_str().ok_or("URL without host")?;
+        let host = url
+            .host_str()
+            .ok_or((Failure::NotSent, "URL without host".to_string()))?;
         let port = url.port_or_known_default().unwrap_or(80);
         let mut target = url.path().to_string();
         if let Some(q) = url.query() {
@@ -63,18 +71,23 @@ impl Http {
         head.push_str("\r\n");
         let tcp = tokio::net::TcpStream::connect((host, port))
             .await
-            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+            .map_err(|e| {
+                (
+                    Failure::Connect,
+                    format!("cannot connect to {host}:{port}: {e}"),
+                )
+            })?;
         if !tls {
             return self.raw_roundtrip(tcp, head, req, ex).await;
         }
         let config = self.raw_tls.clone();
         let name =
             rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                .map_err(|e| format!("TLS server name `{host}`: {e}"))?;
+                .map_err(|e| (Failure::NotSent, format!("TLS server name `{host}`: {e}")))?;
         let stream = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            .map_err(|e| (Failure::Tls, format!("TLS handshake failed: {e}")))?;
         self.raw_roundtrip(stream, head, req, ex).await
     }
 
@@ -85,7 +98,7 @@ impl Http {
         head: String,
         req: &Request,
         ex: &mut Exchange,
-    ) -> Result<(), String>
+    ) -> Result<(), Failed>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -93,7 +106,7 @@ impl Http {
         stream
             .write_all(head.as_bytes())
             .await
-            .map_err(|e| format!("write failed: {e}"))?;
+            .map_err(|e| (Failure::NoAnswer, format!("write failed: {e}")))?;
         if let Some(b) = &req.body {
             // A server may answer (and close) before reading a lying body: not an error here.
             let _ = stream.write_all(b).await;
@@ -115,18 +128,33 @@ impl Http {
                     tracing::debug!("raw read ended: {e}");
                     break;
                 }
-                Err(e) => return Err(format!("connection broken before a response: {e}")),
+                Err(e) => {
+                    return Err((
+                        Failure::NoAnswer,
+                        format!("connection broken before a response: {e}"),
+                    ))
+                }
             };
             if n == 0 {
                 break;
             }
             buf.extend_from_slice(&chunk[..n]);
             if buf.len() > limit {
-                return Err(format!("response exceeds the {} byte limit", self.max_body));
+                return Err((
+                    Failure::TooLarge,
+                    format!("response exceeds the {} byte limit", self.max_body),
+                ));
             }
         }
-        let (status, headers, body_start) =
-            raw_parse_head(&buf).ok_or("no complete HTTP response head received")?;
+        let (status, headers, body_start) = raw_parse_head(&buf).ok_or_else(|| {
+            // Nothing at all is a closed connection; something else is not HTTP.
+            let kind = if buf.is_empty() {
+                Failure::NoAnswer
+            } else {
+                Failure::Malformed
+            };
+            (kind, "no complete HTTP response head received".to_string())
+        })?;
         ex.status = Some(status);
         ex.response_headers = headers
             .iter()
@@ -138,7 +166,10 @@ impl Http {
                 && v.to_ascii_lowercase().contains("chunked")
         });
         if chunked {
-            body = dechunk(&body).ok_or("malformed chunked response body")?;
+            body = dechunk(&body).ok_or((
+                Failure::Malformed,
+                "malformed chunked response body".to_string(),
+            ))?;
         } else if let Some(n) = content_length(&headers) {
             body.truncate(n);
         }
