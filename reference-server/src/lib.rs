@@ -9,6 +9,7 @@ pub mod config;
 mod connections;
 pub mod digest;
 pub mod errors;
+pub mod index;
 pub mod limits;
 pub mod maintenance;
 pub mod manifests;
@@ -220,12 +221,23 @@ async fn dispatch(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
         if seen % n == 0 {
-            return Err(RegistryError::new(
+            let e = RegistryError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 errors::Code::TooManyRequests,
                 "rate limit reached, retry later",
-            )
-            .with_header("retry-after", "1"));
+            );
+            if reg.config.defects.contains(&config::Defect::NoRetryAfter) {
+                return Err(e);
+            }
+            // Both of RFC 9110's forms, by turns, so clients are seen handling each.
+            let retry_after = if (seen / n) % 2 == 1 {
+                "1".to_string()
+            } else {
+                httpdate::fmt_http_date(
+                    std::time::SystemTime::now() + std::time::Duration::from_secs(2),
+                )
+            };
+            return Err(e.with_header("retry-after", retry_after));
         }
     }
     if let Some(a) = &reg.auth {
@@ -291,7 +303,7 @@ async fn dispatch(
         {
             Err(catalog::disabled())
         }
-        Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query, &may_see)?)),
+        Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query, &may_see).await?)),
         Route::Discover { .. } if !reg.config.discovery => Err(RegistryError::not_found(
             errors::Code::Unsupported,
             "extension discovery is disabled on this registry",
@@ -323,7 +335,7 @@ async fn dispatch(
             uploads::finish(reg, name, id, &query, &parts.headers, body).await
         }
         Route::Upload { name, id } if *m == Method::DELETE => uploads::cancel(reg, name, id).await,
-        Route::Tags { name } if is_get => Ok(head_of(tags::list(reg, name, &query)?)),
+        Route::Tags { name } if is_get => Ok(head_of(tags::list(reg, name, &query).await?)),
         Route::Referrers { name, digest } if is_get => {
             Ok(head_of(referrers::list(reg, name, digest, &query).await?))
         }
@@ -381,24 +393,29 @@ impl Drop for RunningServer {
     }
 }
 
-/// Opens the configured backend and loads the repository indexes.
+/// Opens the configured backend (importing repository documents of earlier versions).
 pub async fn open_registry(config: Config) -> Result<Arc<Registry>, Error> {
-    let storage: Arc<dyn Storage> = match &config.storage {
-        StorageConfig::Memory => Arc::new(MemoryStorage::new()),
+    let (storage, fs): (Arc<dyn Storage>, _) = match &config.storage {
+        StorageConfig::Memory => (Arc::new(MemoryStorage::new()), None),
         StorageConfig::Filesystem(p) => {
-            Arc::new(FsStorage::open(p).await.map_err(|source| Error::Storage {
+            let fs = Arc::new(FsStorage::open(p).await.map_err(|source| Error::Storage {
                 path: p.clone(),
                 source,
-            })?)
+            })?);
+            (fs.clone(), Some((fs, p.clone())))
         }
-    };
-    let path = match &config.storage {
-        StorageConfig::Filesystem(p) => p.clone(),
-        StorageConfig::Memory => "memory".into(),
     };
     let reg = Registry::load(config, storage)
         .await
-        .map_err(|source| Error::Storage { path, source })?;
+        .map_err(|source| Error::Storage {
+            path: "memory".into(),
+            source,
+        })?;
+    if let Some((fs, path)) = fs {
+        maintenance::import_documents(&reg, &fs)
+            .await
+            .map_err(|source| Error::Storage { path, source })?;
+    }
     Ok(Arc::new(reg))
 }
 

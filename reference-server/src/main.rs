@@ -180,8 +180,8 @@ struct Cli {
     /// registries that accept nothing deeper); others answer 404 NAME_UNKNOWN. 0: any depth
     #[arg(long, env = "OCI_SERVER_NAME_COMPONENTS")]
     name_components: Option<usize>,
-    /// Every Nth request answers 429 TOOMANYREQUESTS with `Retry-After: 1`, like a rate-limited
-    /// registry. 0: never
+    /// Every Nth request answers 429 TOOMANYREQUESTS, like a rate-limited registry, with
+    /// `Retry-After` as seconds and as an HTTP-date by turns. 0: never
     #[arg(long, env = "OCI_SERVER_TOO_MANY_REQUESTS_EVERY")]
     too_many_requests_every: Option<u64>,
     /// Send this `Warning` header value on every answer (e.g. `299 - "text"`).
@@ -213,27 +213,15 @@ enum Command {
     },
 }
 
-/// Opens the configured storage without loading the indexes (which `check` may find damaged).
-async fn open_storage(
-    config: &Config,
-) -> anyhow::Result<std::sync::Arc<dyn oci_reference_server::storage::Storage>> {
-    match &config.storage {
-        StorageConfig::Filesystem(root) => Ok(std::sync::Arc::new(
-            oci_reference_server::storage::FsStorage::open(root)
-                .await
-                .with_context(|| format!("opening {}", root.display()))?,
-        )),
-        StorageConfig::Memory => anyhow::bail!("maintenance needs a filesystem root (--root)"),
-    }
-}
-
 async fn maintain(command: Command, config: Config) -> anyhow::Result<std::process::ExitCode> {
     match command {
         Command::Check { repair } => {
-            let storage = open_storage(&config).await?;
-            let problems = oci_reference_server::maintenance::check(storage.as_ref(), repair)
+            let StorageConfig::Filesystem(root) = &config.storage else {
+                anyhow::bail!("maintenance needs a filesystem root (--root)")
+            };
+            let problems = oci_reference_server::maintenance::check_root(root, repair)
                 .await
-                .context("checking the repository indexes")?;
+                .with_context(|| format!("checking the repository index in {}", root.display()))?;
             let mut left = 0;
             for p in &problems {
                 match &p.repaired {

@@ -25,6 +25,10 @@ pub struct FuzzTargetArgs {
         value_enum
     )]
     pub disable_feature: Vec<crate::spec::Feature>,
+    /// Spec version the answers are judged by: 1.0, 1.1, 1.1.1 or dev (main branch, the
+    /// default), as for `run`
+    #[arg(long, env = "OCI_CONFORMANCE_SPEC_VERSION")]
+    pub spec_version: Option<String>,
     /// Deletes take effect lazily: do not require deleted content to answer 404.
     #[arg(long)]
     pub lazy_deletes: bool,
@@ -105,6 +109,9 @@ impl FuzzTargetArgs {
         c.timeout = target.timeout;
         c.namespace = target.namespace.clone();
         c.features = self.features()?;
+        if let Some(v) = &self.spec_version {
+            c.version = v.parse().map_err(FuzzError::Config)?;
+        }
         c.tls = target.tls.clone();
         c.credentials = target.credentials.clone();
         Ok(c)
