@@ -100,42 +100,30 @@ pub fn sha512_digest(bytes: &[u8]) -> String {
     format!("sha512:{}", hex::encode(Sha512::digest(bytes)))
 }
 
-/// Percent-encodes a generated path segment so the URL parser neither rejects nor normalises it;
-/// `/` is kept because repository names contain it on purpose.
+/// What a query component keeps as is: RFC 3986's unreserved characters.
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// What a generated path keeps as is: the unreserved characters, `/` (repository names contain
+/// it on purpose) and the sub-delimiters digests and references use.
+const PATH: &percent_encoding::AsciiSet = &QUERY
+    .remove(b'/')
+    .remove(b':')
+    .remove(b'+')
+    .remove(b'=')
+    .remove(b'@');
+
+/// Percent-encodes a generated path segment so the URL parser neither rejects nor normalises it.
 pub fn encode_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z'
-            | b'A'..=b'Z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'.'
-            | b'_'
-            | b'~'
-            | b'/'
-            | b':'
-            | b'+'
-            | b'='
-            | b'@' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, PATH).to_string()
 }
 
 /// Percent-encodes a query component.
 pub fn encode_query(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, QUERY).to_string()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ impl Http {
         }
         let Some(challenge) = first
             .headers("www-authenticate")
-            .filter_map(Challenge::parse)
+            .flat_map(Challenge::parse_all)
             .find(|c| c.is_bearer())
         else {
             return vec![first];
@@ -348,44 +348,38 @@ fn scope_keys(scope: &str) -> Vec<(String, String)> {
 }
 
 /// One `WWW-Authenticate` challenge: `Bearer realm="…",service="…",scope="…"` or `Basic
-/// realm="…"`. Quoted values may hold commas.
+/// realm="…"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Challenge {
     pub scheme: String,
-    /// Parameter names lowercased, in header order.
+    /// Parameter names lowercased, in header order; quoted values unescaped.
     pub params: Vec<(String, String)>,
 }
 
 impl Challenge {
+    /// Every challenge of one header line (RFC 9110 §11.6.1: a line may carry several, and a
+    /// quoted value may hold commas and `\"` escapes, as our own server writes them); none
+    /// for a malformed line.
+    pub fn parse_all(header: &str) -> Vec<Challenge> {
+        let Ok(challenges) = http_auth::parse_challenges(header.trim()) else {
+            return Vec::new();
+        };
+        challenges
+            .into_iter()
+            .map(|c| Challenge {
+                scheme: c.scheme.to_string(),
+                params: c
+                    .params
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.to_unescaped()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The first challenge of a header line; None for a malformed line.
     pub fn parse(header: &str) -> Option<Challenge> {
-        let header = header.trim();
-        let (scheme, mut rest) = header.split_once(' ').unwrap_or((header, ""));
-        if scheme.is_empty()
-            || !scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return None;
-        }
-        let mut params = Vec::new();
-        // Each round consumes at least one character, so this ends with the header.
-        while !rest.trim().is_empty() {
-            rest = rest.trim_start_matches([' ', ',']);
-            let (key, after) = rest.split_once('=')?;
-            let (value, next) = if let Some(q) = after.strip_prefix('"') {
-                let end = q.find('"')?;
-                (&q[..end], &q[end + 1..])
-            } else {
-                let end = after.find(',').unwrap_or(after.len());
-                (&after[..end], &after[end..])
-            };
-            params.push((key.trim().to_ascii_lowercase(), value.to_string()));
-            rest = next;
-        }
-        Some(Challenge {
-            scheme: scheme.to_string(),
-            params,
-        })
+        Self::parse_all(header).into_iter().next()
     }
 
     pub fn is_bearer(&self) -> bool {
@@ -443,6 +437,23 @@ mod tests {
             .unwrap()
             .is_bearer());
         assert!(Challenge::parse(r#"Bearer realm="unterminated"#).is_none());
+        // Escaped quotes (our own server writes them) and several challenges on one line.
+        let both = Challenge::parse_all(
+            r#"Bearer realm="https://a.example/token",service="reg \"one\", two",scope="repository:a:pull", Basic realm="x""#,
+        );
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert_eq!(both[0].param("service"), Some(r#"reg "one", two"#));
+        assert_eq!(both[0].scopes(), vec!["repository:a:pull"]);
+        assert_eq!(
+            (both[1].scheme.as_str(), both[1].param("realm")),
+            ("Basic", Some("x"))
+        );
+        assert_eq!(
+            Challenge::parse(r#"Bearer REALM="r""#)
+                .unwrap()
+                .param("realm"),
+            Some("r")
+        );
         assert_eq!(
             repository_of("/v2/a/b/blobs/uploads/x").as_deref(),
             Some("a/b")
