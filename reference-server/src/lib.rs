@@ -382,8 +382,20 @@ impl Drop for RunningServer {
 }
 
 /// Opens the configured backend and loads the repository indexes.
-pub async fn open_registry(config: Config) -> Result<Arc<Registry>, Error> {
+pub async fn open_registry(mut config: Config) -> Result<Arc<Registry>, Error> {
     let storage: Arc<dyn Storage> = match &config.storage {
+        StorageConfig::S3(s3) => {
+            let failed = |source| Error::Storage {
+                path: s3.url().into(),
+                source,
+            };
+            let st = storage::S3Storage::open(s3).map_err(failed)?;
+            st.probe().await.map_err(failed)?;
+            // Parts of a multipart upload have a minimum size: tell clients (they may still
+            // send smaller chunks; the backend keeps them until a part is full).
+            config.chunk_min_length.get_or_insert(storage::s3::MIN_PART);
+            Arc::new(st)
+        }
         StorageConfig::Memory => Arc::new(MemoryStorage::new()),
         StorageConfig::Filesystem(p) => {
             Arc::new(FsStorage::open(p).await.map_err(|source| Error::Storage {
@@ -395,6 +407,7 @@ pub async fn open_registry(config: Config) -> Result<Arc<Registry>, Error> {
     let path = match &config.storage {
         StorageConfig::Filesystem(p) => p.clone(),
         StorageConfig::Memory => "memory".into(),
+        StorageConfig::S3(s3) => s3.url().into(),
     };
     let reg = Registry::load(config, storage)
         .await
