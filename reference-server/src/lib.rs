@@ -394,6 +394,10 @@ pub async fn open_registry(mut config: Config) -> Result<Arc<Registry>, Error> {
             // Parts of a multipart upload have a minimum size: tell clients (they may still
             // send smaller chunks; the backend keeps them until a part is full).
             config.chunk_min_length.get_or_insert(storage::s3::MIN_PART);
+            // Online garbage collection guards the window between "blob stored" and "blob
+            // linked" with a lock only this process sees; another replica may be inside that
+            // window. So it is off on shared storage: run `gc` while the replicas are stopped.
+            config.limits.gc_interval = None;
             Arc::new(st)
         }
         StorageConfig::Memory => Arc::new(MemoryStorage::new()),

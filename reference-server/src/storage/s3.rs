@@ -342,6 +342,87 @@ impl S3Storage {
     }
 }
 
+/// Metadata records are objects `records/<hex of the key>`: hex keeps S3's listing order (by
+/// the bytes of the object key) the order of the record keys, and any key a legal object name.
+const RECORDS: &str = "records";
+
+/// The largest hex string below every hex string starting with `p` (non-empty, even length):
+/// S3's `start-after` for a listing that begins at the first key with prefix `p`.
+fn hex_floor(p: &str) -> String {
+    let (head, last) = p.split_at(p.len() - 1);
+    match last {
+        // Nothing sorts between `head` (odd length, so no key) and `head` + "0".
+        "0" => head.to_string(),
+        // `head` + the digit below + "g": after every key starting with that digit ('g' follows
+        // every hex digit), before every key starting with `p`.
+        "a" => format!("{head}9g"),
+        _ => {
+            let below = char::from(last.as_bytes()[0] - 1);
+            format!("{head}{below}g")
+        }
+    }
+}
+
+impl S3Storage {
+    fn record_key(&self, key: &str) -> Path {
+        self.key(&format!("{RECORDS}/{}", hex::encode(key)))
+    }
+
+    async fn get_record_(&self, key: &str) -> io::Result<Option<Bytes>> {
+        self.get_bytes(&self.record_key(key)).await
+    }
+
+    async fn put_record_(&self, key: &str, value: Bytes) -> io::Result<()> {
+        self.put_bytes(&self.record_key(key), value).await
+    }
+
+    async fn delete_record_(&self, key: &str) -> io::Result<()> {
+        self.delete_quietly(&self.record_key(key)).await
+    }
+
+    async fn list_records_(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> io::Result<Vec<String>> {
+        let hp = hex::encode(prefix);
+        let after = match start_after {
+            Some(s) if s >= prefix => Some(hex::encode(s)),
+            _ if hp.is_empty() => None,
+            _ => Some(hex_floor(&hp)),
+        };
+        let dir = self.key(RECORDS);
+        let mut l = match &after {
+            Some(a) => self
+                .store
+                .list_with_offset(Some(&dir), &self.key(&format!("{RECORDS}/{a}"))),
+            None => self.store.list(Some(&dir)),
+        };
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(m) = l.next().await else { break };
+            let m = m.map_err(io_err)?;
+            let Some(h) = self
+                .relative(&m.location)
+                .strip_prefix(RECORDS)
+                .and_then(|r| r.strip_prefix('/'))
+            else {
+                continue;
+            };
+            if !h.starts_with(&hp) {
+                break; // sorted: past the prefix, nothing more can match
+            }
+            let key = hex::decode(h)
+                .ok()
+                .and_then(|k| String::from_utf8(k).ok())
+                .ok_or_else(|| io::Error::other(format!("record object {h:?} is not a key")))?;
+            out.push(key);
+        }
+        Ok(out)
+    }
+}
+
 /// Streams a chunk into the upload: full parts go to the multipart upload as they fill, the
 /// rest is stored as the new tail by `finish`, which then records both in the session state.
 struct S3Writer {
@@ -773,5 +854,34 @@ impl Storage for S3Storage {
 
     fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move { self.delete_quietly(&self.repo_key(name)).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The listing of a prefix starts right after `hex_floor`: below every key with the prefix,
+    /// above every smaller key, for every last digit.
+    #[test]
+    fn hex_floor_sits_just_below_the_prefix() {
+        for p in ["a", "tags/", "x0", "r/_:", "j", "A9"] {
+            let hp = hex::encode(p);
+            let floor = hex_floor(&hp);
+            let (head, last) = p.split_at(p.len() - 1);
+            let just_below = format!("{head}{}~~~~", char::from(last.as_bytes()[0] - 1));
+            assert!(hex::encode(just_below) < floor, "{p:?}");
+            assert!(floor < hp, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn bucket_urls() {
+        let c = S3Config::parse_url("s3://b/p/q/").unwrap();
+        assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("b", "p/q"));
+        assert_eq!(c.url(), "s3://b/p/q");
+        assert_eq!(S3Config::parse_url("s3://b").unwrap().url(), "s3://b");
+        assert!(S3Config::parse_url("s3:///x").is_none());
+        assert!(S3Config::parse_url("http://b").is_none());
     }
 }
