@@ -1,10 +1,12 @@
 //! The command line: `run`, `list`, `coverage`, `fuzz`, `replay`, `compare`, `matrix`.
 
 use crate::config::{exit, ConfigError, OfficialEnv, RepositoryLayout, RunConfig};
-use crate::engine::{self, CaseContext, Engine, Reporter, RunInfo};
+use crate::engine::{self, Engine};
 use crate::expected::ExpectedFailures;
 use crate::http::{Credentials, Http, TlsOptions};
 use crate::report;
+use crate::repository::{self, CaseContext};
+use crate::results::{Reporter, RunInfo};
 use crate::spec::{Case, SpecVersion, Suite, Workflow};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -214,7 +216,7 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         .unwrap_or_else(|| namespace.clone());
     for n in [&namespace, &namespace2] {
         // Checked here so a bad namespace is one clear line instead of a hundred NAME_INVALIDs.
-        if !crate::fuzz::grammar::valid_name(n) {
+        if !crate::contract::valid_name(n) {
             return Err(ConfigError(format!(
                 "namespace `{n}` is not a valid repository name (lowercase [a-z0-9] components \
                  separated by `.`, `_`, `__`, `-` and `/`)"
@@ -482,7 +484,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
     let ctx = CaseContext {
         namespace: cfg.namespace.clone(),
         namespace2: cfg.namespace2.clone(),
-        run_id: engine::new_run_id(),
+        run_id: repository::new_run_id(),
         seed: cfg.seed,
         layout: cfg.layout,
     };
@@ -585,10 +587,11 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         if let Some(s) = embedded {
             s.shutdown().await;
         }
-        let failed = summary.unexpected_passes > 0
-            || summary.failed + summary.errors > summary.soft_failures
-            || (cfg.strict && summary.soft_failures > 0);
-        Ok(if failed { exit::FAILURES } else { exit::OK })
+        Ok(if summary.is_failure(cfg.strict) {
+            exit::FAILURES
+        } else {
+            exit::OK
+        })
     })
 }
 
@@ -627,7 +630,7 @@ async fn ping(http: &Http, url: &str) -> Result<(), ConfigError> {
         // refused: one line now instead of every case failing on it.
         Some(401) if http.has_credentials() => Err(ConfigError(match ex.error {
             // Not the registry's refusal: the harness's own (a plain-HTTP realm).
-            Some(e) if e.contains(crate::http::CLEAR_TEXT_REALM) => {
+            Some(e) if e.contains(crate::http::auth::CLEAR_TEXT_REALM) => {
                 format!("registry at {url}: {e}")
             }
             e => format!(

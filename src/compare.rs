@@ -2,8 +2,8 @@
 //! classified once ([`Change`]); the text, Markdown and JUnit renderings are views of that one list.
 
 use crate::config::exit;
-use crate::engine::Outcome;
 use crate::report::json::{CaseRecord, Results};
+use crate::results::Outcome;
 use crate::spec::{Level, Workflow};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;

@@ -179,12 +179,12 @@ mod tests {
             "a.b",
             "oci-conformance/r1/x/y-2",
         ] {
-            assert!(crate::fuzz::grammar::valid_name(ok), "{ok}");
+            assert!(crate::contract::valid_name(ok), "{ok}");
         }
         for bad in [
             "", "A", "a/", "/a", "a//b", "-a", "a-", "a___b", "a..b", "a_.b", "a b",
         ] {
-            assert!(!crate::fuzz::grammar::valid_name(bad), "{bad}");
+            assert!(!crate::contract::valid_name(bad), "{bad}");
         }
     }
 

@@ -9,7 +9,7 @@
 //! A listed case that fails is an expected failure; one that passes fails the run (the list is
 //! stale); an id that names no case is a configuration error.
 
-use crate::engine::{CaseResult, Outcome};
+use crate::results::{CaseResult, Outcome};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;

@@ -4,10 +4,10 @@
 //! inline script filter the rows by level and workflow; the page needs nothing from the network.
 
 use crate::config::exit;
-use crate::engine::Outcome;
 use crate::report::html::esc;
 use crate::report::json::{CaseRecord, Results};
 use crate::report::shorten;
+use crate::results::Outcome;
 use crate::spec::{Feature, Suite, Workflow};
 use clap::Args;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -9,8 +9,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use oci_conformance::engine::{CaseContext, Engine, Outcome};
+use oci_conformance::engine::Engine;
 use oci_conformance::http::{Credentials, Http};
+use oci_conformance::repository::CaseContext;
+use oci_conformance::results::Outcome;
 use oci_conformance::spec::{Suite, AUTH_FEATURE};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ fn engine(url: &str, credentials: Option<Credentials>) -> Engine {
         ctx: CaseContext {
             namespace: "authtest".into(),
             namespace2: "authtest".into(),
-            run_id: oci_conformance::engine::new_run_id(),
+            run_id: oci_conformance::repository::new_run_id(),
             seed: 7,
             layout: Default::default(),
         },

@@ -22,8 +22,10 @@
 mod support;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use oci_conformance::engine::{CaseContext, Engine, Outcome};
+use oci_conformance::engine::Engine;
 use oci_conformance::http::{Credentials, Http, TlsOptions};
+use oci_conformance::repository::CaseContext;
+use oci_conformance::results::Outcome;
 use oci_conformance::spec::{AuthSpec, Case, Level, SpecVersion, Suite, AUTH_FEATURE};
 use oci_reference_server::config::Defect;
 use std::path::PathBuf;

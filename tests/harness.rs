@@ -1,8 +1,10 @@
 //! The harness itself: schema, engine verdicts against a purpose-built misbehaving registry,
 //! reporters, and the CLI's exit codes.
 
-use oci_conformance::engine::{CaseContext, Engine, Outcome};
+use oci_conformance::engine::Engine;
 use oci_conformance::http::Http;
+use oci_conformance::repository::CaseContext;
+use oci_conformance::results::Outcome;
 use oci_conformance::spec::Suite;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -822,7 +824,7 @@ fn two_component_registry_passes_in_flat_and_fixed_layouts() {
                         || message.starts_with("needs repository names deeper")
                         || (layout == "fixed"
                             && message
-                                .starts_with(oci_conformance::engine::NEEDS_FRESH_REPOSITORY)),
+                                .starts_with(oci_conformance::repository::NEEDS_FRESH_REPOSITORY)),
                     "{layout}: {id} skipped: {message}"
                 ),
                 o => panic!("{layout}: {id}: {o}: {message}"),

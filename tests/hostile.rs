@@ -4,8 +4,10 @@
 
 mod support;
 
-use oci_conformance::engine::{CaseContext, Engine, Outcome};
+use oci_conformance::engine::Engine;
 use oci_conformance::http::{Credentials, Http, Request, TlsOptions};
+use oci_conformance::repository::CaseContext;
+use oci_conformance::results::Outcome;
 use oci_conformance::spec::Suite;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

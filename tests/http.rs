@@ -1,8 +1,10 @@
 //! The HTTP layer against purpose-built loopback servers: raw mode sends exactly what the case
 //! wrote, credentials never follow a redirect to another host, and oversized answers are cut off.
 
-use oci_conformance::engine::{CaseContext, Engine, Outcome};
-use oci_conformance::http::{Credentials, Http, Request};
+use oci_conformance::engine::Engine;
+use oci_conformance::http::{Credentials, Failure, Http, Request};
+use oci_conformance::repository::CaseContext;
+use oci_conformance::results::Outcome;
 use oci_conformance::spec::Suite;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,7 +119,84 @@ async fn raw_mode_against_a_hanging_server_times_out() {
     req.raw = true;
     let ex = http.send(req).await;
     assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(ex.failure, Some(Failure::Timeout), "{:?}", ex.error);
     assert!(ex.error.unwrap().contains("timed out"));
+}
+
+/// Callers (the fuzzer's retry, the run's stop after timeouts) act on the kind of a failure, so
+/// each kind is told apart by what happened, in both client modes, not by the error's text.
+#[tokio::test]
+async fn transport_failures_have_a_kind() {
+    async fn send(http: &Http, url: &str, raw: bool) -> oci_conformance::http::Exchange {
+        let mut req = request(format!("{url}/v2/"));
+        req.raw = raw;
+        http.send(req).await
+    }
+    let client = |url: &str| Http::new(url, Duration::from_millis(500), 1 << 20, None).unwrap();
+
+    // Nothing listens on the port: no connection.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    // Accepts and hangs: a timeout.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}", hanging.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = hanging.accept().await {
+            held.push(sock);
+        }
+    });
+    // Closes without a byte: no answer. Promises 100 bytes and sends 5: broken.
+    let (silent_url, _s) = recording_server("127.0.0.1", Vec::new()).await;
+    let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello".to_vec();
+    let (cut_url, _c) = recording_server("127.0.0.1", cut).await;
+    let garbage = b"SSH-2.0-OpenSSH\r\n\r\n".to_vec();
+    let (garbage_url, _g) = recording_server("127.0.0.1", garbage).await;
+
+    for raw in [false, true] {
+        let kind = |ex: &oci_conformance::http::Exchange| (ex.failure, ex.error.clone());
+        let ex = send(&client(&closed_url), &closed_url, raw).await;
+        assert_eq!(
+            ex.failure,
+            Some(Failure::Connect),
+            "raw {raw}: {:?}",
+            kind(&ex)
+        );
+        let ex = send(&client(&hanging_url), &hanging_url, raw).await;
+        assert_eq!(
+            ex.failure,
+            Some(Failure::Timeout),
+            "raw {raw}: {:?}",
+            kind(&ex)
+        );
+        assert!(ex.timed_out());
+        let ex = send(&client(&silent_url), &silent_url, raw).await;
+        assert_eq!(
+            ex.failure,
+            Some(Failure::NoAnswer),
+            "raw {raw}: {:?}",
+            kind(&ex)
+        );
+        assert!(!ex.timed_out());
+        // TLS to a server that closes, or answers in another protocol, fails in the handshake.
+        for plain in [&silent_url, &garbage_url] {
+            let https = plain.replace("http://", "https://");
+            let ex = send(&client(&https), &https, raw).await;
+            assert_eq!(ex.failure, Some(Failure::Tls), "raw {raw}: {:?}", kind(&ex));
+        }
+    }
+    let ex = send(&client(&cut_url), &cut_url, false).await;
+    assert_eq!(ex.failure, Some(Failure::Broken), "{:?}", ex.error);
+    let ex = send(&client(&garbage_url), &garbage_url, true).await;
+    assert_eq!(ex.failure, Some(Failure::Malformed), "{:?}", ex.error);
+    // An answer is no failure.
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let (ok_url, _o) = recording_server("127.0.0.1", ok).await;
+    for raw in [false, true] {
+        let ex = send(&client(&ok_url), &ok_url, raw).await;
+        assert_eq!((ex.status, ex.failure), (Some(200), None), "{:?}", ex.error);
+    }
 }
 
 #[tokio::test]
@@ -162,6 +241,7 @@ async fn an_oversized_response_is_an_error_not_an_allocation() {
     let (url, _seen) = recording_server("127.0.0.1", big).await;
     let http = Http::new(&url, Duration::from_secs(5), 1 << 20, None).unwrap();
     let ex = http.send(request(format!("{url}/v2/"))).await;
+    assert_eq!(ex.failure, Some(Failure::TooLarge));
     let err = ex.error.expect("must fail");
     assert!(err.contains("limit"), "{err}");
     assert!(ex.body.len() <= 1 << 20);
@@ -169,6 +249,7 @@ async fn an_oversized_response_is_an_error_not_an_allocation() {
     let mut req = request(format!("{url}/v2/"));
     req.raw = true;
     let ex = http.send(req).await;
+    assert_eq!(ex.failure, Some(Failure::TooLarge));
     assert!(ex.error.expect("raw must fail too").contains("limit"));
 }
 

@@ -2,11 +2,11 @@
 //! credentials and hostile bytes in it.
 
 use bytes::Bytes;
-use oci_conformance::engine::{
-    CaseResult, Event, Outcome, Reporter, RequirementRef, RunInfo, Summary,
-};
 use oci_conformance::http::Exchange;
 use oci_conformance::report::{html::HtmlReport, json::JsonReport, junit::JunitReport};
+use oci_conformance::results::{
+    CaseResult, Event, Outcome, Reporter, RequirementRef, RunInfo, Summary,
+};
 use oci_conformance::spec::{Level, Workflow};
 use std::path::{Path, PathBuf};
 

@@ -79,6 +79,11 @@ pub struct FuzzArgs {
     /// Shrinking budget per failure (0: report failures unshrunk, e.g. to measure throughput).
     #[arg(long, default_value_t = 2048)]
     pub shrink_iters: u32,
+    /// Race N clients on the same repositories (N > 1): `--cases` then counts scenarios and
+    /// `--layer`, `--max-ops`, `--probes` and `--shrink-iters` do not apply.
+    #[arg(long, env = "OCI_CONFORMANCE_CONCURRENCY", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -87,6 +92,11 @@ pub struct ReplayArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Re-run it this many times and say how often it failed (races may need several tries;
+    /// default 10 for a race reproducer, 1 otherwise).
+    #[arg(long, env = "OCI_CONFORMANCE_REPLAY_TRIES",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tries: Option<u32>,
 }
 
 impl TargetArgs {
@@ -135,6 +145,7 @@ impl FuzzArgs {
         c.max_ops = self.max_ops;
         c.probe_kinds = self.probes.clone();
         c.max_shrink_iters = self.shrink_iters;
+        c.concurrency = self.concurrency as usize;
         c.verbose = true;
         Ok(c)
     }
@@ -174,6 +185,9 @@ pub fn with_target<T: Send>(
 /// `oci-conformance fuzz`: prints the seed first and a summary last. Exit code 0 when nothing
 /// was found, 1 when findings were written, 2 when the run could not be done.
 pub fn fuzz_command(a: &FuzzArgs) -> i32 {
+    if a.concurrency > 1 {
+        return race_command(a);
+    }
     let r = with_target(a.target.url.as_deref(), |url| {
         a.config(url).and_then(|c| super::run(&c))
     });
@@ -193,8 +207,88 @@ pub fn fuzz_command(a: &FuzzArgs) -> i32 {
     }
 }
 
-/// `oci-conformance replay FILE`: exit code 0 when it passes now, 1 when it still fails.
+/// `fuzz --concurrency N`: same exit codes as the sequential layers.
+fn race_command(a: &FuzzArgs) -> i32 {
+    let r = with_target(a.target.url.as_deref(), |url| {
+        a.config(url).and_then(|c| super::race::run(&c))
+    });
+    match r.and_then(|x| x) {
+        Ok(s) => {
+            print!("{s}");
+            if s.findings.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILURES
+            }
+        }
+        Err(e) => {
+            eprintln!("fuzz: {}", crate::report::printable(&e.to_string()));
+            exit::SETUP
+        }
+    }
+}
+
+/// `replay` of a race reproducer: exit code 1 when any try failed, 0 when none did.
+fn race_replay_command(a: &ReplayArgs) -> i32 {
+    let tries = a.tries.unwrap_or(10);
+    let r = with_target(a.target.url.as_deref(), |url| {
+        a.target
+            .config(url)
+            .and_then(|c| super::race::replay(&a.file, &c, tries))
+    });
+    match r.and_then(|x| x) {
+        Ok(rep) => {
+            println!(
+                "{}: {}",
+                a.file.display(),
+                crate::report::printable(&rep.to_string())
+            );
+            if rep.reproduced > 0 {
+                exit::FAILURES
+            } else {
+                exit::OK
+            }
+        }
+        Err(e) => {
+            eprintln!("replay: {}", crate::report::printable(&e.to_string()));
+            exit::SETUP
+        }
+    }
+}
+
+/// `oci-conformance replay FILE`: exit code 0 when it passes now, 1 when it still fails (with
+/// `--tries N`, when it failed in any of the N tries).
 pub fn replay_command(a: &ReplayArgs) -> i32 {
+    if super::race::is_race_reproducer(&a.file) {
+        return race_replay_command(a);
+    }
+    let tries = a.tries.unwrap_or(1);
+    if tries > 1 {
+        let r = with_target(a.target.url.as_deref(), |url| {
+            let c = a.target.config(url)?;
+            let mut failed = 0u32;
+            for _ in 0..tries {
+                if let ReplayOutcome::Fails { .. } = super::replay(&a.file, &c)? {
+                    failed += 1;
+                }
+            }
+            Ok::<u32, FuzzError>(failed)
+        });
+        return match r.and_then(|x| x) {
+            Ok(failed) => {
+                println!("{}: failed in {failed} of {tries} tries", a.file.display());
+                if failed > 0 {
+                    exit::FAILURES
+                } else {
+                    exit::OK
+                }
+            }
+            Err(e) => {
+                eprintln!("replay: {}", crate::report::printable(&e.to_string()));
+                exit::SETUP
+            }
+        };
+    }
     let r = with_target(a.target.url.as_deref(), |url| {
         a.target
             .config(url)

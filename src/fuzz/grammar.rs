@@ -10,24 +10,13 @@ use proptest::prelude::*;
 use regex::Regex;
 use sha2::{Digest as _, Sha256, Sha512};
 
-static NAME_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
-        .expect("name regex")
-});
-static TAG_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").expect("tag regex"));
 static DIGEST_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$").expect("digest regex")
 });
 static CHUNK_RANGE_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^([0-9]+)-([0-9]+)$").expect("range regex"));
 
-pub fn valid_name(s: &str) -> bool {
-    NAME_RE.is_match(s)
-}
-pub fn valid_tag(s: &str) -> bool {
-    TAG_RE.is_match(s)
-}
+pub use crate::contract::{valid_name, valid_tag};
 
 /// How a digest string stands against the grammar and the registered algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,11 @@
 //!                      [--layer request|model|both] [--out reports/fuzz] [--no-referrers]
 //!                      [--no-delete-tags] [--no-delete-manifests] [--no-delete-blobs]
 //!                      [--no-cross-mount] [--no-upload-cancel] [--lazy-deletes]
-//! oci-conformance replay reports/fuzz/<signature>.json [--url URL]
+//!                      [--concurrency N]
+//! oci-conformance replay reports/fuzz/<signature>.json [--url URL] [--tries N]
 //! ```
+//! With `--concurrency N` (N > 1) the run stages races instead: N clients on the same
+//! repositories, judged by what must hold under any interleaving (see [`race`]).
 //! Without `--url` the embedded reference server is the target. Exit codes: 0 nothing found /
 //! replay passes, 1 findings written / replay still fails, 2 the run could not be done.
 //!
@@ -32,6 +35,7 @@ pub mod model;
 pub mod oracle;
 pub mod probe;
 pub mod push;
+pub mod race;
 pub mod repro;
 pub mod runner;
 
@@ -137,6 +141,9 @@ pub struct FuzzConfig {
     pub rate: Option<f64>,
     pub timeout: Duration,
     pub layer: Layer,
+    /// Racing clients per scenario; above 1 the run is a race campaign ([`race`]) instead of
+    /// the sequential layers.
+    pub concurrency: usize,
     pub features: Features,
     /// Where reproducers go (`reports/fuzz` by default).
     pub out_dir: PathBuf,
@@ -168,6 +175,7 @@ impl FuzzConfig {
             rate: None,
             timeout: Duration::from_secs(10),
             layer: Layer::Both,
+            concurrency: 1,
             features: Features::default(),
             out_dir: PathBuf::from("reports/fuzz"),
             namespace: "fuzz".into(),

@@ -256,7 +256,7 @@ pub fn check_error_body(resp: &Resp, expected_codes: &[&str]) -> Result<(), Stri
         }
         _ => return Ok(()),
     };
-    crate::engine::check_error_entries(&v, expected_codes, LEGACY_CODES)
+    crate::contract::check_error_entries(&v, expected_codes, LEGACY_CODES)
 }
 
 /// The `rel="next"` target of an RFC 5988 `Link` header, if the answer has one (the engine's
@@ -265,7 +265,7 @@ pub fn link_next(resp: &Resp) -> Result<Option<String>, String> {
     let Some(raw) = resp.header("link") else {
         return Ok(None);
     };
-    crate::engine::parse_next_link(raw)
+    crate::contract::parse_next_link(raw)
         .map(Some)
         .map_err(|e| format!("Link header is not RFC 5988 ({e}): {raw}"))
 }

@@ -2,7 +2,7 @@
 //! statements; failures carry the full transcript and a curl sequence that reproduces them.
 
 use super::Collected;
-use crate::engine::{CaseResult, Event, Outcome, Reporter};
+use crate::results::{CaseResult, Event, Outcome, Reporter};
 use crate::spec::Workflow;
 use std::fmt::Write;
 use std::path::PathBuf;

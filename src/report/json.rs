@@ -31,7 +31,7 @@
 //! credentials are placeholders (`Basic $OCI_CREDENTIALS`, `Bearer $OCI_TOKEN`).
 
 use super::Collected;
-use crate::engine::{Event, Reporter};
+use crate::results::{Event, Reporter};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -105,8 +105,8 @@ pub struct CaseRecord {
     pub workflow: crate::spec::Workflow,
     pub level: crate::spec::Level,
     #[serde(default)]
-    pub requirements: Vec<crate::engine::RequirementRef>,
-    pub outcome: crate::engine::Outcome,
+    pub requirements: Vec<crate::results::RequirementRef>,
+    pub outcome: crate::results::Outcome,
     #[serde(default)]
     pub message: Option<String>,
 }

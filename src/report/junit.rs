@@ -2,7 +2,7 @@
 //! workflow, real `<failure>`/`<error>`/`<skipped>` elements, requirements in system-out.
 
 use super::Collected;
-use crate::engine::{CaseResult, Event, Outcome, Reporter};
+use crate::results::{CaseResult, Event, Outcome, Reporter};
 use junit_report::Duration;
 use junit_report::{ReportBuilder, TestCase, TestResult, TestSuiteBuilder};
 use std::path::PathBuf;

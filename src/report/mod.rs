@@ -5,7 +5,7 @@ pub mod json;
 pub mod junit;
 pub mod terminal;
 
-use crate::engine::{CaseResult, Event, RunInfo, Summary};
+use crate::results::{CaseResult, Event, RunInfo, Summary};
 use std::borrow::Cow;
 
 /// What the file reporters keep from the stream: they write once, at the end.
@@ -97,9 +97,6 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Request bodies up to this size, in UTF-8 text, are written into curl lines.
-pub const CURL_INLINE_BYTES: usize = 4096;
-
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -185,7 +182,7 @@ fn curl_command(ex: &crate::http::Exchange, target: &str) -> String {
             // The token came from the registry's token service; fetch one the same way.
             parts.push("-H \"Authorization: Bearer $OCI_TOKEN\"".into());
         } else if k.eq_ignore_ascii_case("authorization")
-            && v == crate::http::BASIC_WRONG_PLACEHOLDER
+            && v == crate::http::auth::BASIC_WRONG_PLACEHOLDER
         {
             // The harness's wrong password is the right one with `not-` in front.
             parts.push("-u \"$OCI_USERNAME:not-$OCI_PASSWORD\"".into());
@@ -198,7 +195,7 @@ fn curl_command(ex: &crate::http::Exchange, target: &str) -> String {
     let inline = ex.request_bytes.as_ref().and_then(|b| {
         std::str::from_utf8(b)
             .ok()
-            .filter(|s| b.len() <= CURL_INLINE_BYTES && !s.contains('\0'))
+            .filter(|s| b.len() <= crate::http::CURL_INLINE_BYTES && !s.contains('\0'))
     });
     let size = ex
         .request_size

@@ -2,7 +2,7 @@
 //! plain line `N passed, N failed, N skipped`.
 
 use super::printable;
-use crate::engine::{CaseResult, Event, Outcome, Reporter};
+use crate::results::{CaseResult, Event, Outcome, Reporter};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -69,7 +69,7 @@ impl Reporter for Terminal {
                 let not_run = r
                     .message
                     .as_deref()
-                    .and_then(|m| m.strip_prefix(crate::engine::NOT_RUN))
+                    .and_then(|m| m.strip_prefix(crate::results::NOT_RUN))
                     .and_then(|m| m.strip_prefix(": "));
                 if let (Outcome::Error, Some(why)) = (r.outcome, not_run) {
                     self.not_run.get_or_insert_with(|| (0, why.to_string())).0 += 1;

@@ -3,11 +3,25 @@
 //! Layout under the root:
 //! - `blobs/<alg>/<hex[0..2]>/<hex>`: content-addressed data, blobs and manifests alike;
 //! - `uploads/<uuid>/data` and `uploads/<uuid>/state.json`: sessions survive a restart;
-//! - `repositories/<sha256(name)>.json`: one index document per repository (hashed file names
-//!   because repository names may nest in ways directories cannot, e.g. `a/b` and `a/b/c`);
+//! - `index.redb`: the metadata records (see below);
+//! - `repositories/<sha256(name)>.json`: one index document per repository, the older layout
+//!   (hashed file names because repository names may nest in ways directories cannot, e.g.
+//!   `a/b` and `a/b/c`);
 //! - `tmp/`: every file is written here, fsynced, then renamed into place (crash-safe).
+//!
+//! Records are kept in redb, an embedded B-tree store, rather than one file per record: a
+//! directory cannot be listed in key order from a given key without reading all of it, and a
+//! repository with 100,000 tags would be 100,000 files. redb keeps keys sorted (pages straight
+//! from the tree), commits a batch of changes atomically with one fsync before `commit`
+//! returns (so an acknowledged write survives `kill -9` and power loss, and a crash never
+//! leaves half a batch), checksums what it writes, and its page cache is bounded
+//! (`RECORD_CACHE`), so memory stays flat however many records there are. It locks its file:
+//! one server process per root.
 
-use super::{channel_stream, BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
+use super::{
+    channel_stream, BoxFuture, ByteStream, RecordOp, RepoDocs, Storage, UploadMeta, UploadWriter,
+    LIST_LIMIT,
+};
 use crate::digest::{Algorithm, Digest};
 use bytes::{Bytes, BytesMut};
 use std::fs::{self, File, OpenOptions};
@@ -24,8 +38,62 @@ const READ_AHEAD: usize = 4;
 /// the fsync that must precede the acknowledgement only waits for the tail, not the whole blob.
 const WRITEBACK_EVERY: u64 = 8 << 20;
 
+/// Page cache of the record store. Hot records (recent tags, manifest metadata) stay cached;
+/// the rest is read from the OS page cache on demand.
+const RECORD_CACHE: usize = 32 << 20;
+const RECORDS: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("records");
+/// File name of the record store under the root.
+pub const INDEX_FILE: &str = "index.redb";
+
 pub struct FsStorage {
     root: Arc<PathBuf>,
+    db: Arc<redb::Database>,
+}
+
+fn db_error(e: impl Into<redb::Error>) -> io::Error {
+    match e.into() {
+        redb::Error::Io(e) => e,
+        e => io::Error::other(e),
+    }
+}
+
+/// Opens (creating if absent) the record store. A file redb cannot read is reported as
+/// damaged (`InvalidData`) and left untouched; `check --repair` moves it aside.
+fn open_index(path: &Path) -> io::Result<redb::Database> {
+    let db = redb::Database::builder()
+        .set_cache_size(RECORD_CACHE)
+        .create(path)
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "{} is in use by another process (one server per storage root)",
+                    path.display()
+                ),
+            ),
+            // redb reports a bad header as an I/O error of kind InvalidData.
+            redb::DatabaseError::Storage(redb::StorageError::Io(e))
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                e
+            }
+            e => io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "repository index {} is damaged ({e}); nothing was changed. \
+                     `oci-reference-server check` lists every problem, \
+                     `check --repair` moves a damaged index aside so the server can start",
+                    path.display()
+                ),
+            ),
+        })?;
+    let w = db.begin_write().map_err(db_error)?;
+    w.open_table(RECORDS).map_err(db_error)?;
+    w.commit().map_err(db_error)?;
+    Ok(db)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -89,7 +157,7 @@ impl FsStorage {
     pub async fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root: PathBuf = root.into();
         let r = root.clone();
-        blocking(move || {
+        let db = blocking(move || {
             for sub in ["blobs", "uploads", "repositories", "tmp"] {
                 fs::create_dir_all(r.join(sub))?;
             }
@@ -99,12 +167,30 @@ impl FsStorage {
                     let _ = fs::remove_file(e.path());
                 }
             }
-            Self::recover_pending(&r)
+            Self::recover_pending(&r)?;
+            open_index(&r.join(INDEX_FILE))
         })
         .await?;
         Ok(FsStorage {
             root: Arc::new(root),
+            db: Arc::new(db),
         })
+    }
+
+    /// Moves a record store that cannot be opened into `damaged/` (never deleting it), so a
+    /// new, empty one can be created; returns where it went.
+    pub async fn quarantine_index(root: &Path) -> io::Result<String> {
+        let root = root.to_path_buf();
+        blocking(move || {
+            let aside = root.join("damaged");
+            create_dirs_durable(&aside)?;
+            let to = aside.join(format!("{INDEX_FILE}.{}", crate::registry::now_secs()));
+            fs::rename(root.join(INDEX_FILE), &to)?;
+            sync_dir(&aside)?;
+            sync_dir(&root)?;
+            Ok(to.display().to_string())
+        })
+        .await
     }
 
     fn blob_path(root: &Path, d: &Digest) -> PathBuf {
@@ -661,6 +747,87 @@ impl Storage for FsStorage {
                             .max(secs(&dir.join("state.json")));
                         out.push((name.to_string(), last));
                     }
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>> {
+        let db = self.db.clone();
+        let key = key.to_string();
+        Box::pin(async move {
+            blocking(move || {
+                let r = db.begin_read().map_err(db_error)?;
+                let t = r.open_table(RECORDS).map_err(db_error)?;
+                let v = t.get(key.as_str()).map_err(db_error)?;
+                Ok(v.map(|v| Bytes::copy_from_slice(v.value())))
+            })
+            .await
+        })
+    }
+
+    fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            if ops.is_empty() {
+                return Ok(());
+            }
+            blocking(move || {
+                // One transaction, committed with the default `Durability::Immediate`: fsynced
+                // before `commit` returns, all of `ops` or none of them.
+                let w = db.begin_write().map_err(db_error)?;
+                {
+                    let mut t = w.open_table(RECORDS).map_err(db_error)?;
+                    for op in &ops {
+                        match op {
+                            RecordOp::Put(k, v) => {
+                                t.insert(k.as_str(), v.as_ref()).map_err(db_error)?;
+                            }
+                            RecordOp::Delete(k) => {
+                                t.remove(k.as_str()).map_err(db_error)?;
+                            }
+                        }
+                    }
+                }
+                w.commit().map_err(db_error)
+            })
+            .await
+        })
+    }
+
+    fn list_records<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>> {
+        use std::ops::Bound;
+        let db = self.db.clone();
+        let prefix = prefix.to_string();
+        let after = start_after
+            .filter(|a| *a >= prefix.as_str())
+            .map(String::from);
+        Box::pin(async move {
+            blocking(move || {
+                let r = db.begin_read().map_err(db_error)?;
+                let t = r.open_table(RECORDS).map_err(db_error)?;
+                let from = match &after {
+                    Some(a) => Bound::Excluded(a.as_str()),
+                    None => Bound::Included(prefix.as_str()),
+                };
+                let mut out = Vec::new();
+                for item in t
+                    .range::<&str>((from, Bound::Unbounded))
+                    .map_err(db_error)?
+                {
+                    let (k, _) = item.map_err(db_error)?;
+                    let k = k.value();
+                    if !k.starts_with(prefix.as_str()) || out.len() >= limit.min(LIST_LIMIT) {
+                        break;
+                    }
+                    out.push(k.to_string());
                 }
                 Ok(out)
             })

@@ -1,9 +1,11 @@
 //! In-memory backend, for tests and the harness's embedded server. Nothing survives a restart.
 
-use super::{BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
+use super::{
+    BoxFuture, ByteStream, RecordOp, RepoDocs, Storage, UploadMeta, UploadWriter, LIST_LIMIT,
+};
 use crate::digest::Digest;
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,6 +19,8 @@ pub struct MemoryStorage {
     blobs: Mutex<HashMap<Digest, Bytes>>,
     uploads: Mutex<HashMap<String, (UploadMeta, Buffer)>>,
     repos: Mutex<HashMap<String, Vec<u8>>>,
+    /// Sorted, so listing a prefix after a key is a range scan.
+    records: Mutex<BTreeMap<String, Bytes>>,
 }
 
 /// A poisoned lock only means another request panicked mid-update of plain data; keep serving.
@@ -182,6 +186,49 @@ impl Storage for MemoryStorage {
             Ok(lock(&self.uploads)
                 .iter()
                 .map(|(id, (m, _))| (id.clone(), m.last_used()))
+                .collect())
+        })
+    }
+
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>> {
+        Box::pin(async move { Ok(lock(&self.records).get(key).cloned()) })
+    }
+
+    fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            let mut r = lock(&self.records);
+            for op in ops {
+                match op {
+                    RecordOp::Put(k, v) => {
+                        r.insert(k, v);
+                    }
+                    RecordOp::Delete(k) => {
+                        r.remove(&k);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn list_records<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>> {
+        use std::ops::Bound;
+        Box::pin(async move {
+            let from = match start_after {
+                Some(a) if a >= prefix => Bound::Excluded(a),
+                _ => Bound::Included(prefix),
+            };
+            Ok(lock(&self.records)
+                .range::<str, _>((from, Bound::Unbounded))
+                .map(|(k, _)| k)
+                .take_while(|k| k.starts_with(prefix))
+                .take(limit.min(LIST_LIMIT))
+                .cloned()
                 .collect())
         })
     }

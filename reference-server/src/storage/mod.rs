@@ -2,9 +2,12 @@
 //!
 //! A backend stores three things: content-addressed blob data (shared by all repositories; which
 //! repository may see which blob is decided by the repository index, not here), upload sessions
-//! (data plus a small persisted state), and one opaque JSON document per repository (its index:
-//! blob links, manifests, tags). The registry keeps the indexes in memory and writes a repository's
-//! document after every change, so backends stay simple and reads never touch the backend.
+//! (data plus a small persisted state), and metadata records: small values under sorted string
+//! keys (get, ordered writes, list by prefix after a key), which is what an object store (S3:
+//! GET, PUT, DELETE, ListObjectsV2 with `prefix`, `start-after`, `max-keys`) offers too.
+//!
+//! One opaque JSON document per repository (`load_repos` and friends) is the older layout,
+//! being replaced by records.
 
 use crate::digest::Digest;
 use bytes::Bytes;
@@ -61,6 +64,17 @@ impl UploadMeta {
         self.created.max(self.touched)
     }
 }
+
+/// One change to the metadata records (see [`Storage::write_records`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordOp {
+    Put(String, Bytes),
+    Delete(String),
+}
+
+/// Most keys one [`Storage::list_records`] call may ask for: S3 lists at most 1,000 keys per
+/// request, and callers page anyway.
+pub const LIST_LIMIT: usize = 1000;
 
 /// Appends to an upload's data. Blocking on purpose: the registry runs it on a blocking thread
 /// together with the hasher, so hashing and disk writes overlap with receiving the body.
@@ -128,6 +142,27 @@ pub trait Storage: Send + Sync + 'static {
     /// Every stored session with the Unix seconds of its last change (for purging stale ones,
     /// including sessions whose state cannot be read).
     fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, u64)>>>;
+
+    /// The value stored under `key`, None if absent.
+    ///
+    /// Records are the registry's metadata: small values (at most a few KiB, except referrer
+    /// descriptors carrying annotations) under printable ASCII keys of at most 1,024 bytes.
+    /// The key layout is the registry's (`crate::index`); backends only store, order and list.
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>>;
+    /// Applies `ops` in order; durable when it returns Ok (an acknowledged write survives
+    /// `kill -9` and, on the filesystem, a power cut). Not a transaction: after a crash or an
+    /// error, any prefix of `ops` may have been applied (a backend that can apply them all or
+    /// none, like the filesystem's, is free to). Deleting an absent key is not an error.
+    fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>>;
+    /// Up to `limit` (at most [`LIST_LIMIT`]) keys starting with `prefix` and greater than
+    /// `start_after` (a whole key, which need not exist), ascending in byte order. Fewer than
+    /// `limit` means the listing is complete.
+    fn list_records<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>>;
 
     /// Every repository document saved so far, with where it is stored (for messages and
     /// [`Storage::quarantine_repo`]).

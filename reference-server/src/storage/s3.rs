@@ -18,7 +18,7 @@
 //! next chunk's data, so clients may send chunks of any size (the server still advertises the
 //! minimum as `OCI-Chunk-Min-Length`, which saves rewriting tails).
 
-use super::{BoxFuture, ByteStream, RepoDocs, Storage, UploadMeta, UploadWriter};
+use super::{BoxFuture, ByteStream, RecordOp, RepoDocs, Storage, UploadMeta, UploadWriter};
 use crate::digest::{Algorithm, Digest};
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
@@ -805,6 +805,33 @@ impl Storage for S3Storage {
             }
             Ok(out)
         })
+    }
+
+    fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>> {
+        Box::pin(self.get_record_(key))
+    }
+
+    /// One request per op, in order: S3 has no multi-object transaction, and the registry
+    /// orders its ops so that any prefix of them is consistent.
+    fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            for op in ops {
+                match op {
+                    RecordOp::Put(k, v) => self.put_record_(&k, v).await?,
+                    RecordOp::Delete(k) => self.delete_record_(&k).await?,
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn list_records<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, io::Result<Vec<String>>> {
+        Box::pin(self.list_records_(prefix, start_after, limit.min(super::LIST_LIMIT)))
     }
 
     fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {

@@ -1,6 +1,6 @@
 //! One storage test suite, instantiated for every backend (see the bottom of this file).
 
-use super::{Storage, UploadMeta};
+use super::{RecordOp, Storage, UploadMeta};
 use crate::digest::{Algorithm, Digest};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -220,6 +220,139 @@ pub async fn repository_document_is_moved_aside_not_deleted(st: Arc<dyn Storage>
     assert!(st.quarantine_repo("elsewhere").await.is_err());
 }
 
+fn put(k: &str, v: &str) -> RecordOp {
+    RecordOp::Put(k.into(), Bytes::copy_from_slice(v.as_bytes()))
+}
+
+pub async fn records_round_trip(st: Arc<dyn Storage>) {
+    assert_eq!(st.get_record("r/a").await.unwrap(), None);
+    st.write_records(vec![put("r/a", "1"), put("r/b", "2")])
+        .await
+        .unwrap();
+    st.write_records(vec![put("r/a", "3")]).await.unwrap();
+    assert_eq!(
+        st.get_record("r/a").await.unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+    assert_eq!(
+        st.get_record("r/b").await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
+    st.write_records(vec![
+        RecordOp::Delete("r/a".into()),
+        RecordOp::Delete("r/zz".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(st.get_record("r/a").await.unwrap(), None);
+    st.write_records(Vec::new()).await.unwrap();
+    // Later operations of one call win over earlier ones.
+    st.write_records(vec![put("r/c", "x"), RecordOp::Delete("r/c".into())])
+        .await
+        .unwrap();
+    assert_eq!(st.get_record("r/c").await.unwrap(), None);
+    st.write_records(vec![RecordOp::Delete("r/d".into()), put("r/d", "y")])
+        .await
+        .unwrap();
+    assert_eq!(
+        st.get_record("r/d").await.unwrap().as_deref(),
+        Some(&b"y"[..])
+    );
+    st.write_records(vec![put("r/e", "")]).await.unwrap();
+    assert_eq!(
+        st.get_record("r/e").await.unwrap().as_deref(),
+        Some(&b""[..])
+    );
+}
+
+pub async fn records_list_in_byte_order_after_a_key_within_a_limit(st: Arc<dyn Storage>) {
+    // Written out of order, with keys that sort differently as bytes than case-folded.
+    let keys = ["t/b", "t/B", "t/a", "t/a0", "t/_", "t/A", "t/0", "t/a-"];
+    st.write_records(keys.iter().map(|k| put(k, "v")).collect())
+        .await
+        .unwrap();
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    assert_eq!(want[0], "t/0");
+    assert_eq!(st.list_records("t/", None, 100).await.unwrap(), want);
+    assert_eq!(st.list_records("t/", None, 3).await.unwrap(), want[..3]);
+    assert!(st.list_records("t/", None, 0).await.unwrap().is_empty());
+    // Paging with the last key of each page visits every key once.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..10 {
+        let page = st.list_records("t/", after.as_deref(), 3).await.unwrap();
+        seen.extend(page.iter().cloned());
+        if page.len() < 3 {
+            break;
+        }
+        after = page.last().cloned();
+    }
+    assert_eq!(seen, want);
+    // `start_after` need not exist; before the prefix it is no bound at all.
+    assert_eq!(
+        st.list_records("t/", Some("t/a."), 100).await.unwrap(),
+        ["t/a0", "t/b"]
+    );
+    assert_eq!(st.list_records("t/", Some("a"), 100).await.unwrap(), want);
+    assert!(st
+        .list_records("t/", Some("u"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(st
+        .list_records("t/", Some("t/b"), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // At most LIST_LIMIT per call, however many are asked for.
+    let many: Vec<RecordOp> = (0..super::LIST_LIMIT + 5)
+        .map(|i| put(&format!("m/{i:05}"), ""))
+        .collect();
+    st.write_records(many).await.unwrap();
+    let page = st.list_records("m/", None, usize::MAX).await.unwrap();
+    assert_eq!(page.len(), super::LIST_LIMIT);
+    assert_eq!(page[0], "m/00000");
+}
+
+pub async fn records_are_listed_only_under_their_prefix(st: Arc<dyn Storage>) {
+    st.write_records(vec![
+        put("repositories/a/_tags/x", "1"),
+        put("repositories/a/b/_tags/y", "2"),
+        put("repositories/a/_tagz", "3"),
+        put("repositories/a", "4"),
+        put("repositories/a0/_tags/z", "5"),
+        put("repositories/a/_tags", "6"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        st.list_records("repositories/a/_tags/", None, 10)
+            .await
+            .unwrap(),
+        ["repositories/a/_tags/x"]
+    );
+    assert_eq!(
+        st.list_records("repositories/a/_", None, 10).await.unwrap(),
+        [
+            "repositories/a/_tags",
+            "repositories/a/_tags/x",
+            "repositories/a/_tagz"
+        ]
+    );
+    assert!(st
+        .list_records("repositories/none/", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        st.list_records("", Some("repositories/a0/_tags/"), 10)
+            .await
+            .unwrap(),
+        ["repositories/a0/_tags/z"]
+    );
+}
+
 macro_rules! suite {
     ($modname:ident, $make:expr) => {
         mod $modname {
@@ -247,6 +380,9 @@ macro_rules! suite {
             case!(uneven_chunks_make_one_blob);
             case!(blobs_are_listed_and_deleted);
             case!(repository_document_is_moved_aside_not_deleted);
+            case!(records_round_trip);
+            case!(records_list_in_byte_order_after_a_key_within_a_limit);
+            case!(records_are_listed_only_under_their_prefix);
         }
     };
 }
@@ -420,4 +556,57 @@ async fn fs_unreadable_upload_state_is_an_unknown_session() {
     st.create_upload(&id, &meta("r")).await.unwrap();
     std::fs::write(dir.path().join("uploads").join(&id).join("state.json"), b"").unwrap();
     assert_eq!(st.get_upload(&id).await.unwrap(), None);
+}
+
+/// Filesystem only: records written before a reopen (a restart) are all there after it.
+#[tokio::test]
+async fn fs_records_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let st = super::FsStorage::open(dir.path()).await.unwrap();
+        st.write_records(vec![put("k/1", "a"), put("k/2", "b")])
+            .await
+            .unwrap();
+        st.write_records(vec![RecordOp::Delete("k/1".into())])
+            .await
+            .unwrap();
+    }
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    assert_eq!(st.list_records("k/", None, 10).await.unwrap(), ["k/2"]);
+    assert_eq!(
+        st.get_record("k/2").await.unwrap().as_deref(),
+        Some(&b"b"[..])
+    );
+}
+
+/// Filesystem only: a record store that cannot be read is refused (named, untouched), never
+/// replaced by an empty one; moving it aside lets a new store start.
+#[tokio::test]
+async fn fs_damaged_record_store_is_refused_then_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let st = super::FsStorage::open(dir.path()).await.unwrap();
+        st.write_records(vec![put("k", "v")]).await.unwrap();
+    }
+    let file = dir.path().join(super::fs::INDEX_FILE);
+    let mut data = std::fs::read(&file).unwrap();
+    data[..64].fill(0xAB);
+    std::fs::write(&file, &data).unwrap();
+    let err = super::FsStorage::open(dir.path())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("damaged") && msg.contains(&file.display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), data);
+    let aside = super::FsStorage::quarantine_index(dir.path())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&aside).unwrap(), data);
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    assert_eq!(st.get_record("k").await.unwrap(), None);
 }

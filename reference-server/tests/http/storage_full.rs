@@ -108,8 +108,9 @@ async fn full_disk_answers_507_and_loses_nothing() {
     );
 }
 
-/// The same answer without mounting anything: the binary runs with a 1 MiB file size limit
-/// (`RLIMIT_FSIZE`), so writing a larger blob fails in the kernel (EFBIG).
+/// The same answer without mounting anything: the binary runs with an 8 MiB file size limit
+/// (`RLIMIT_FSIZE`; the record store starts at about 1.5 MiB), so writing a larger blob fails
+/// in the kernel (EFBIG).
 #[cfg(unix)]
 #[tokio::test]
 async fn file_size_limit_answers_507_and_the_server_stays_up() {
@@ -126,8 +127,8 @@ async fn file_size_limit_answers_507_and_the_server_stays_up() {
     unsafe {
         cmd.pre_exec(|| {
             let lim = libc::rlimit {
-                rlim_cur: 1 << 20,
-                rlim_max: 1 << 20,
+                rlim_cur: 8 << 20,
+                rlim_max: 8 << 20,
             };
             if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -144,7 +145,7 @@ async fn file_size_limit_answers_507_and_the_server_stays_up() {
         .unwrap();
     let url = line.trim().to_string();
     let client = reqwest::Client::new();
-    let big = vec![2u8; 2 << 20];
+    let big = vec![2u8; 12 << 20];
     let r = client
         .post(format!(
             "{url}/v2/fsize/blobs/uploads/?digest={}",

@@ -1,0 +1,622 @@
+//! Race scenarios: what each client sends, generated from a seed so a run (and a replay of one
+//! scenario) sends the same plan again. Only the interleaving is left to chance.
+
+use rand::{seq::SliceRandom, Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::fuzz::grammar::sha256_digest;
+use crate::fuzz::push::{blob_bytes, config_bytes, image_manifest, OCI_CONFIG};
+use crate::fuzz::Features;
+
+/// The races the layer stages. Each one aims several clients at the same repository content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The same blob pushed at once, monolithic and chunked, while others read it.
+    SameBlob,
+    /// Tags of one repository moved by several clients while others read them.
+    TagMove,
+    /// A blob deleted while it is mounted into and pushed to the same repository.
+    DeleteMountPush,
+    /// One upload session patched by one client and cancelled by another.
+    CancelPatch,
+    /// Referrers listed while the subject and its referrers are pushed.
+    Referrers,
+    /// A manifest deleted by digest while a tag is pushed (to it or to another manifest).
+    DeleteTagPush,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::SameBlob,
+        Kind::TagMove,
+        Kind::DeleteMountPush,
+        Kind::CancelPatch,
+        Kind::Referrers,
+        Kind::DeleteTagPush,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::SameBlob => "same-blob",
+            Kind::TagMove => "tag-move",
+            Kind::DeleteMountPush => "delete-mount-push",
+            Kind::CancelPatch => "cancel-patch",
+            Kind::Referrers => "referrers",
+            Kind::DeleteTagPush => "delete-tag-push",
+        }
+    }
+
+    /// Whether the race can be staged without the optional features the registry lacks.
+    pub fn enabled(self, f: &Features) -> bool {
+        match self {
+            Kind::SameBlob | Kind::TagMove => true,
+            Kind::DeleteMountPush => f.delete_blobs || f.cross_mount,
+            Kind::CancelPatch => f.upload_cancel,
+            Kind::Referrers => f.referrers,
+            Kind::DeleteTagPush => f.delete_manifests || f.delete_tags,
+        }
+    }
+}
+
+/// How a manifest reference is written in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ref {
+    Tag(u8),
+    Digest(u8),
+}
+
+/// One operation of a client. Indices point into the scenario's repositories (0 and 1), blobs,
+/// manifests, tags and upload sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    /// POST then PUT `?digest=` (chunks 0), or POST, `chunks` PATCHes and a closing PUT.
+    PushBlob {
+        repo: u8,
+        blob: u8,
+        chunks: u8,
+    },
+    GetBlob {
+        repo: u8,
+        blob: u8,
+    },
+    HeadBlob {
+        repo: u8,
+        blob: u8,
+    },
+    DeleteBlob {
+        repo: u8,
+        blob: u8,
+    },
+    /// POST `?mount=&from=`; on a 202 (mount declined, which the spec allows) the data is
+    /// uploaded through the session when `finish` is set.
+    Mount {
+        repo: u8,
+        from: u8,
+        blob: u8,
+        finish: bool,
+    },
+    /// PUT by tag, or by digest when `tag` is None.
+    PushManifest {
+        repo: u8,
+        manifest: u8,
+        tag: Option<u8>,
+    },
+    GetManifest {
+        repo: u8,
+        reference: Ref,
+    },
+    DeleteManifest {
+        repo: u8,
+        manifest: u8,
+    },
+    DeleteTag {
+        repo: u8,
+        tag: u8,
+    },
+    ListTags {
+        repo: u8,
+    },
+    ListReferrers {
+        repo: u8,
+        subject: u8,
+    },
+    /// Opens upload session `session` for `blob`, to be sent in `chunks` PATCHes.
+    OpenSession {
+        session: u8,
+        repo: u8,
+        blob: u8,
+        chunks: u8,
+    },
+    /// The next chunk, through the newest Location this client got for the session.
+    Patch {
+        session: u8,
+        chunk: u8,
+    },
+    /// Closing PUT `?digest=` with an empty body.
+    Close {
+        session: u8,
+    },
+    /// DELETE of the session's newest known Location.
+    Cancel {
+        session: u8,
+    },
+    /// GET of the session's newest known Location.
+    SessionStatus {
+        session: u8,
+    },
+}
+
+/// A client's step: wait `delay_us`, then run `op`. Delays spread the interleavings a run
+/// explores; they are part of the plan, so a replay waits the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delay_us: u32,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobSpec {
+    pub seed: u64,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestSpec {
+    /// Blob index of the single layer (blob 0 is always the image config).
+    pub layer: u8,
+    /// Manifest index of the subject (a lower index), for referrers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    pub annotation: String,
+}
+
+/// A staged race: setup run by one client, then every client's steps at once, then reads that
+/// look at what is left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scenario {
+    pub kind: Kind,
+    /// Blob 0 is the image config (its seed labels it); the others are layer bytes.
+    pub blobs: Vec<BlobSpec>,
+    pub manifests: Vec<ManifestSpec>,
+    pub tags: Vec<String>,
+    pub setup: Vec<Op>,
+    pub clients: Vec<Vec<Step>>,
+    pub finally: Vec<Op>,
+}
+
+/// The bytes a scenario pushes, computed once.
+pub struct Content {
+    pub blobs: Vec<Vec<u8>>,
+    pub blob_digests: Vec<String>,
+    pub manifests: Vec<Vec<u8>>,
+    pub manifest_digests: Vec<String>,
+}
+
+pub const ARTIFACT_TYPE: &str = "application/vnd.example.race.v1+json";
+
+impl Scenario {
+    pub fn content(&self) -> Content {
+        let blobs: Vec<Vec<u8>> = self
+            .blobs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                if i == 0 {
+                    config_bytes(b.seed)
+                } else {
+                    blob_bytes(b.seed, b.size)
+                }
+            })
+            .collect();
+        let blob_digests = blobs.iter().map(|b| sha256_digest(b)).collect();
+        let mut manifests: Vec<Vec<u8>> = Vec::new();
+        let mut manifest_digests: Vec<String> = Vec::new();
+        for m in &self.manifests {
+            let subject = m.subject.map(|s| {
+                let s = s as usize;
+                (manifest_digests[s].clone(), manifests[s].len())
+            });
+            let bytes = image_manifest(
+                &blobs[0],
+                OCI_CONFIG,
+                &[&blobs[m.layer as usize]],
+                subject.as_ref().map(|(d, n)| (d.as_str(), *n)),
+                m.artifact_type.as_deref(),
+                &m.annotation,
+            );
+            manifest_digests.push(sha256_digest(&bytes));
+            manifests.push(bytes);
+        }
+        Content {
+            blobs,
+            blob_digests,
+            manifests,
+            manifest_digests,
+        }
+    }
+
+    /// Every operation in the order of the plan (setup, clients, finally).
+    pub fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.setup
+            .iter()
+            .chain(self.clients.iter().flatten().map(|s| &s.op))
+            .chain(self.finally.iter())
+    }
+}
+
+fn delay(rng: &mut ChaCha8Rng) -> u32 {
+    // Half the steps start at once; the rest spread over about two milliseconds, the time a
+    // local registry needs for a few requests.
+    if rng.gen_bool(0.5) {
+        0
+    } else {
+        rng.gen_range(1..2_000)
+    }
+}
+
+fn blob_size(rng: &mut ChaCha8Rng) -> usize {
+    match rng.gen_range(0..10) {
+        0..=2 => rng.gen_range(1..512),
+        3..=7 => rng.gen_range(512..32 << 10),
+        _ => rng.gen_range(32 << 10..256 << 10),
+    }
+}
+
+fn step(rng: &mut ChaCha8Rng, op: Op) -> Step {
+    Step {
+        delay_us: delay(rng),
+        op,
+    }
+}
+
+/// The scenario number `index` of a run with `seed`: its kind is drawn in turn from the
+/// enabled ones, its content and plan from its own random stream.
+pub fn generate(seed: u64, index: u64, kinds: &[Kind], clients: usize, f: &Features) -> Scenario {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    let kind = kinds[(index % kinds.len() as u64) as usize];
+    let n = clients.max(2);
+    let mut s = Scenario {
+        kind,
+        blobs: vec![BlobSpec {
+            seed: rng.gen(),
+            size: 0,
+        }],
+        manifests: Vec::new(),
+        tags: Vec::new(),
+        setup: Vec::new(),
+        clients: vec![Vec::new(); n],
+        finally: Vec::new(),
+    };
+    let layer = BlobSpec {
+        seed: rng.gen(),
+        size: blob_size(&mut rng),
+    };
+    s.blobs.push(layer);
+    let push_content = |s: &mut Scenario| {
+        s.setup.push(Op::PushBlob {
+            repo: 0,
+            blob: 0,
+            chunks: 0,
+        });
+        s.setup.push(Op::PushBlob {
+            repo: 0,
+            blob: 1,
+            chunks: 0,
+        });
+    };
+    let annotation = |rng: &mut ChaCha8Rng, i: usize| format!("race-{i}-{:08x}", rng.gen::<u32>());
+    match kind {
+        Kind::SameBlob => {
+            let writers = rng.gen_range(2..=n);
+            for (c, steps) in s.clients.iter_mut().enumerate() {
+                if c < writers {
+                    let op = Op::PushBlob {
+                        repo: 0,
+                        blob: 1,
+                        chunks: rng.gen_range(0..=3),
+                    };
+                    steps.push(step(&mut rng, op));
+                }
+                for _ in 0..rng.gen_range(if c < writers { 0..=1 } else { 2..=4 }) {
+                    let op = if rng.gen_bool(0.7) {
+                        Op::GetBlob { repo: 0, blob: 1 }
+                    } else {
+                        Op::HeadBlob { repo: 0, blob: 1 }
+                    };
+                    steps.push(step(&mut rng, op));
+                }
+            }
+            s.finally = vec![
+                Op::GetBlob { repo: 0, blob: 1 },
+                Op::HeadBlob { repo: 0, blob: 1 },
+            ];
+        }
+        Kind::TagMove => {
+            push_content(&mut s);
+            let k = rng.gen_range(2..=n + 1);
+            for i in 0..k {
+                let a = annotation(&mut rng, i);
+                s.manifests.push(ManifestSpec {
+                    layer: 1,
+                    subject: None,
+                    artifact_type: None,
+                    annotation: a,
+                });
+            }
+            let tags = rng.gen_range(1..=3u8);
+            s.tags = (0..tags).map(|t| format!("t{t}")).collect();
+            for (c, steps) in s.clients.iter_mut().enumerate() {
+                let writer = c < 2 || rng.gen_bool(0.75);
+                for _ in 0..rng.gen_range(1..=3) {
+                    let tag = rng.gen_range(0..tags);
+                    let op = if writer && rng.gen_bool(0.75) {
+                        Op::PushManifest {
+                            repo: 0,
+                            manifest: rng.gen_range(0..k) as u8,
+                            tag: Some(tag),
+                        }
+                    } else if rng.gen_bool(0.8) {
+                        Op::GetManifest {
+                            repo: 0,
+                            reference: Ref::Tag(tag),
+                        }
+                    } else {
+                        Op::ListTags { repo: 0 }
+                    };
+                    steps.push(step(&mut rng, op));
+                }
+            }
+            s.finally = (0..tags)
+                .map(|t| Op::GetManifest {
+                    repo: 0,
+                    reference: Ref::Tag(t),
+                })
+                .chain([Op::ListTags { repo: 0 }])
+                .collect();
+        }
+        Kind::DeleteMountPush => {
+            s.setup = vec![
+                Op::PushBlob {
+                    repo: 0,
+                    blob: 1,
+                    chunks: 0,
+                },
+                Op::PushBlob {
+                    repo: 1,
+                    blob: 1,
+                    chunks: 0,
+                },
+            ];
+            let mut roles: Vec<u8> = Vec::new();
+            if f.delete_blobs {
+                roles.push(0);
+            }
+            if f.cross_mount {
+                roles.push(1);
+            }
+            roles.push(2);
+            for (c, steps) in s.clients.iter_mut().enumerate() {
+                // The first clients take each role once, so every race is staged.
+                let role = if c < roles.len() {
+                    roles[c]
+                } else {
+                    *[roles.as_slice(), &[3]].concat().choose(&mut rng).unwrap()
+                };
+                for _ in 0..rng.gen_range(1..=2) {
+                    let op = match role {
+                        0 => Op::DeleteBlob { repo: 1, blob: 1 },
+                        1 => Op::Mount {
+                            repo: 1,
+                            from: 0,
+                            blob: 1,
+                            finish: rng.gen_bool(0.5),
+                        },
+                        2 => Op::PushBlob {
+                            repo: 1,
+                            blob: 1,
+                            chunks: rng.gen_range(0..=2),
+                        },
+                        _ if rng.gen_bool(0.6) => Op::GetBlob { repo: 1, blob: 1 },
+                        _ => Op::HeadBlob { repo: 1, blob: 1 },
+                    };
+                    steps.push(step(&mut rng, op));
+                }
+            }
+            s.finally = vec![
+                Op::GetBlob { repo: 1, blob: 1 },
+                Op::HeadBlob { repo: 1, blob: 1 },
+                // The source of the mounts was never deleted: it must be whole.
+                Op::GetBlob { repo: 0, blob: 1 },
+            ];
+        }
+        Kind::CancelPatch => {
+            s.blobs[1].size = s.blobs[1].size.max(64);
+            let chunks = rng.gen_range(2..=4u8);
+            s.setup = vec![Op::OpenSession {
+                session: 0,
+                repo: 0,
+                blob: 1,
+                chunks,
+            }];
+            for c in 0..chunks {
+                s.clients[0].push(step(
+                    &mut rng,
+                    Op::Patch {
+                        session: 0,
+                        chunk: c,
+                    },
+                ));
+            }
+            s.clients[0].push(step(&mut rng, Op::Close { session: 0 }));
+            // The canceller waits long enough to land anywhere in the patcher's sequence.
+            s.clients[1].push(Step {
+                delay_us: rng.gen_range(0..4_000),
+                op: Op::Cancel { session: 0 },
+            });
+            for steps in s.clients.iter_mut().skip(2) {
+                for _ in 0..rng.gen_range(1..=2) {
+                    let op = match rng.gen_range(0..3) {
+                        0 => Op::Cancel { session: 0 },
+                        1 => Op::SessionStatus { session: 0 },
+                        _ => Op::GetBlob { repo: 0, blob: 1 },
+                    };
+                    steps.push(step(&mut rng, op));
+                }
+            }
+            s.finally = vec![
+                Op::SessionStatus { session: 0 },
+                Op::GetBlob { repo: 0, blob: 1 },
+            ];
+        }
+        Kind::Referrers => {
+            push_content(&mut s);
+            s.manifests.push(ManifestSpec {
+                layer: 1,
+                subject: None,
+                artifact_type: None,
+                annotation: annotation(&mut rng, 0),
+            });
+            let k = rng.gen_range(1..=n);
+            for i in 1..=k {
+                let a = annotation(&mut rng, i);
+                s.manifests.push(ManifestSpec {
+                    layer: 1,
+                    subject: Some(0),
+                    artifact_type: Some(ARTIFACT_TYPE.into()),
+                    annotation: a,
+                });
+            }
+            s.tags = vec!["subject".into()];
+            // Referrers go to clients in turn; the subject to a random one; everyone lists.
+            let mut pushes: Vec<Op> = (1..=k)
+                .map(|m| Op::PushManifest {
+                    repo: 0,
+                    manifest: m as u8,
+                    tag: None,
+                })
+                .collect();
+            pushes.push(Op::PushManifest {
+                repo: 0,
+                manifest: 0,
+                tag: rng.gen_bool(0.5).then_some(0),
+            });
+            pushes.shuffle(&mut rng);
+            for (i, op) in pushes.into_iter().enumerate() {
+                let st = step(&mut rng, op);
+                s.clients[i % n].push(st);
+            }
+            for steps in s.clients.iter_mut() {
+                for _ in 0..rng.gen_range(1..=2) {
+                    let at = rng.gen_range(0..=steps.len());
+                    let st = step(
+                        &mut rng,
+                        Op::ListReferrers {
+                            repo: 0,
+                            subject: 0,
+                        },
+                    );
+                    steps.insert(at, st);
+                }
+            }
+            s.finally = vec![Op::ListReferrers {
+                repo: 0,
+                subject: 0,
+            }];
+        }
+        Kind::DeleteTagPush => {
+            push_content(&mut s);
+            for i in 0..3 {
+                let a = annotation(&mut rng, i);
+                s.manifests.push(ManifestSpec {
+                    layer: 1,
+                    subject: None,
+                    artifact_type: None,
+                    annotation: a,
+                });
+            }
+            s.tags = vec!["t0".into(), "t1".into()];
+            s.setup.push(Op::PushManifest {
+                repo: 0,
+                manifest: 0,
+                tag: Some(0),
+            });
+            s.setup.push(Op::PushManifest {
+                repo: 0,
+                manifest: 0,
+                tag: Some(1),
+            });
+            let mut roles: Vec<u8> = Vec::new();
+            if f.delete_manifests {
+                roles.push(0);
+            }
+            roles.push(1);
+            if f.delete_tags {
+                roles.push(2);
+            }
+            for (c, steps) in s.clients.iter_mut().enumerate() {
+                let role = if c < roles.len() {
+                    roles[c]
+                } else {
+                    rng.gen_range(0..4u8)
+                };
+                let op = match role {
+                    0 if f.delete_manifests => Op::DeleteManifest {
+                        repo: 0,
+                        manifest: 0,
+                    },
+                    2 if f.delete_tags => Op::DeleteTag { repo: 0, tag: 1 },
+                    0..=2 => Op::PushManifest {
+                        repo: 0,
+                        manifest: rng.gen_range(0..3),
+                        tag: Some(rng.gen_range(0..2)),
+                    },
+                    _ => Op::GetManifest {
+                        repo: 0,
+                        reference: if rng.gen_bool(0.5) {
+                            Ref::Tag(rng.gen_range(0..2))
+                        } else {
+                            Ref::Digest(0)
+                        },
+                    },
+                };
+                steps.push(step(&mut rng, op));
+                if rng.gen_bool(0.5) {
+                    let r = Op::GetManifest {
+                        repo: 0,
+                        reference: Ref::Tag(rng.gen_range(0..2)),
+                    };
+                    steps.push(step(&mut rng, r));
+                }
+            }
+            s.finally = vec![
+                Op::GetManifest {
+                    repo: 0,
+                    reference: Ref::Tag(0),
+                },
+                Op::GetManifest {
+                    repo: 0,
+                    reference: Ref::Tag(1),
+                },
+                Op::GetManifest {
+                    repo: 0,
+                    reference: Ref::Digest(0),
+                },
+                Op::ListTags { repo: 0 },
+            ];
+        }
+    }
+    s
+}
