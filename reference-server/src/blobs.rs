@@ -95,11 +95,10 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, RegistryError> {
     let d = parse_digest(digest)?;
-    if reg.config.name_unknown && !reg.with_repo(name, |r| r.is_some()) {
+    if reg.config.name_unknown && !reg.repo_exists(name).await? {
         return Err(crate::registry::name_unknown(name));
     }
-    let linked = reg.with_repo(name, |r| r.is_some_and(|r| r.blobs.contains(&d)));
-    if !linked {
+    if !reg.blob_linked(name, &d).await? {
         return Err(blob_unknown(&d));
     }
     let size = reg
@@ -165,14 +164,7 @@ pub async fn delete(reg: &Registry, name: &str, digest: &str) -> Result<Response
         ));
     }
     let d = parse_digest(digest)?;
-    reg.mutate(name, false, |repo| {
-        if repo.blobs.remove(&d) {
-            Ok(())
-        } else {
-            Err(blob_unknown(&d))
-        }
-    })
-    .await?;
+    reg.unlink_blob(name, &d, || blob_unknown(&d)).await?;
     Ok(respond(
         StatusCode::ACCEPTED,
         vec![("content-length", "0".into())],

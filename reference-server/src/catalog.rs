@@ -4,7 +4,7 @@
 //!   exactly like the tags list ([`Page`]: `n`, `last`, `Link: </v2/_catalog?n=N&last=R>;
 //!   rel="next"`, `n=0` empty without `Link`, a bad `n` 400 `UNSUPPORTED`). It lists the
 //!   repositories that exist: a repository exists while it has a tag, a manifest or a blob link
-//!   (`Registry::mutate` drops one emptied by deletes, so it leaves the catalog too).
+//!   (its `catalog/<name>` record goes with its last manifest or blob link, see `index.rs`).
 //! - With the `catalog` switch off, `/v2/_catalog` is 404 `UNSUPPORTED` (any method): the
 //!   extension is not there at all, as on a registry that never had it. 404 rather than 405
 //!   because the resource, not a method on it, is missing; both are "unsupported" to clients.
@@ -32,7 +32,7 @@ pub fn disabled() -> RegistryError {
 }
 
 /// `may_pull` filters the listing to what the caller may pull (always true without auth).
-pub fn list(
+pub async fn list(
     reg: &Registry,
     query: &[(String, String)],
     may_pull: &(dyn Fn(&str) -> bool + Sync),
@@ -42,16 +42,7 @@ pub fn list(
     }
     let page = Page::parse(query, None)?;
     // Filtered before paging, so pages and `Link` stay consistent for that caller.
-    let (names, more) = {
-        let repos = reg.repos();
-        let mut names: Vec<&String> = repos
-            .keys()
-            .filter(|k| page.last.is_none_or(|l| k.as_str() > l))
-            .filter(|k| may_pull(k))
-            .collect();
-        names.sort_unstable();
-        page.take(names.into_iter())
-    };
+    let (names, more) = reg.catalog_page(page.last, page.limit, may_pull).await?;
     let body = serde_json::json!({ "repositories": names }).to_string();
     Ok(page.respond("/v2/_catalog", &names, more, body, reg.config.page_links))
 }

@@ -9,6 +9,7 @@ pub mod config;
 mod connections;
 pub mod digest;
 pub mod errors;
+pub mod index;
 pub mod limits;
 pub mod maintenance;
 pub mod manifests;
@@ -291,7 +292,7 @@ async fn dispatch(
         {
             Err(catalog::disabled())
         }
-        Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query, &may_see)?)),
+        Route::Catalog if is_get => Ok(head_of(catalog::list(reg, &query, &may_see).await?)),
         Route::Discover { .. } if !reg.config.discovery => Err(RegistryError::not_found(
             errors::Code::Unsupported,
             "extension discovery is disabled on this registry",
@@ -323,7 +324,7 @@ async fn dispatch(
             uploads::finish(reg, name, id, &query, &parts.headers, body).await
         }
         Route::Upload { name, id } if *m == Method::DELETE => uploads::cancel(reg, name, id).await,
-        Route::Tags { name } if is_get => Ok(head_of(tags::list(reg, name, &query)?)),
+        Route::Tags { name } if is_get => Ok(head_of(tags::list(reg, name, &query).await?)),
         Route::Referrers { name, digest } if is_get => {
             Ok(head_of(referrers::list(reg, name, digest, &query).await?))
         }
@@ -381,9 +382,9 @@ impl Drop for RunningServer {
     }
 }
 
-/// Opens the configured backend and loads the repository indexes.
+/// Opens the configured backend (importing repository documents of earlier versions).
 pub async fn open_registry(mut config: Config) -> Result<Arc<Registry>, Error> {
-    let storage: Arc<dyn Storage> = match &config.storage {
+    let (storage, fs): (Arc<dyn Storage>, _) = match &config.storage {
         StorageConfig::S3(s3) => {
             let failed = |source| Error::Storage {
                 path: s3.url().into(),
@@ -398,24 +399,28 @@ pub async fn open_registry(mut config: Config) -> Result<Arc<Registry>, Error> {
             // linked" with a lock only this process sees; another replica may be inside that
             // window. So it is off on shared storage: run `gc` while the replicas are stopped.
             config.limits.gc_interval = None;
-            Arc::new(st)
+            (Arc::new(st), None)
         }
-        StorageConfig::Memory => Arc::new(MemoryStorage::new()),
+        StorageConfig::Memory => (Arc::new(MemoryStorage::new()), None),
         StorageConfig::Filesystem(p) => {
-            Arc::new(FsStorage::open(p).await.map_err(|source| Error::Storage {
+            let fs = Arc::new(FsStorage::open(p).await.map_err(|source| Error::Storage {
                 path: p.clone(),
                 source,
-            })?)
+            })?);
+            (fs.clone(), Some((fs, p.clone())))
         }
-    };
-    let path = match &config.storage {
-        StorageConfig::Filesystem(p) => p.clone(),
-        StorageConfig::Memory => "memory".into(),
-        StorageConfig::S3(s3) => s3.url().into(),
     };
     let reg = Registry::load(config, storage)
         .await
-        .map_err(|source| Error::Storage { path, source })?;
+        .map_err(|source| Error::Storage {
+            path: "memory".into(),
+            source,
+        })?;
+    if let Some((fs, path)) = fs {
+        maintenance::import_documents(&reg, &fs)
+            .await
+            .map_err(|source| Error::Storage { path, source })?;
+    }
     Ok(Arc::new(reg))
 }
 

@@ -232,31 +232,15 @@ enum Command {
     },
 }
 
-/// Opens the configured storage without loading the indexes (which `check` may find damaged).
-async fn open_storage(
-    config: &Config,
-) -> anyhow::Result<std::sync::Arc<dyn oci_reference_server::storage::Storage>> {
-    match &config.storage {
-        StorageConfig::Filesystem(root) => Ok(std::sync::Arc::new(
-            oci_reference_server::storage::FsStorage::open(root)
-                .await
-                .with_context(|| format!("opening {}", root.display()))?,
-        )),
-        StorageConfig::Memory => anyhow::bail!("maintenance needs a filesystem root (--root)"),
-        StorageConfig::S3(s3) => Ok(std::sync::Arc::new(
-            oci_reference_server::storage::S3Storage::open(s3)
-                .with_context(|| format!("opening {}", s3.url()))?,
-        )),
-    }
-}
-
 async fn maintain(command: Command, config: Config) -> anyhow::Result<std::process::ExitCode> {
     match command {
         Command::Check { repair } => {
-            let storage = open_storage(&config).await?;
-            let problems = oci_reference_server::maintenance::check(storage.as_ref(), repair)
+            let StorageConfig::Filesystem(root) = &config.storage else {
+                anyhow::bail!("maintenance needs a filesystem root (--root)")
+            };
+            let problems = oci_reference_server::maintenance::check_root(root, repair)
                 .await
-                .context("checking the repository indexes")?;
+                .with_context(|| format!("checking the repository index in {}", root.display()))?;
             let mut left = 0;
             for p in &problems {
                 match &p.repaired {

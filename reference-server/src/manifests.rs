@@ -15,7 +15,8 @@
 use crate::blobs::parse_digest;
 use crate::digest::{Algorithm, Digest};
 use crate::errors::{Code, ErrorEntry, RegistryError};
-use crate::registry::{ManifestMeta, Registry};
+use crate::index::ManifestMeta;
+use crate::registry::Registry;
 use crate::respond;
 use crate::routes::{is_valid_tag, query_all};
 use axum::body::Body;
@@ -63,21 +64,20 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, RegistryError> {
     let r = parse_reference(reference)?;
-    if reg.config.name_unknown && !reg.with_repo(name, |r| r.is_some()) {
+    if reg.config.name_unknown && !reg.repo_exists(name).await? {
         return Err(crate::registry::name_unknown(name));
     }
-    let found = reg.with_repo(name, |repo| {
-        let repo = repo?;
-        let d = match &r {
-            Reference::Digest(d) => d.clone(),
-            Reference::Tag(t) => repo.tags.get(t)?.clone(),
-            Reference::InvalidTag(_) => return None,
-        };
-        repo.manifests
-            .get(&d)
-            .map(|m| (d, m.media_type.clone(), m.size))
-    });
-    let (d, media_type, size) = found.ok_or_else(|| manifest_unknown(reference))?;
+    let d = match r {
+        Reference::Digest(d) => Some(d),
+        Reference::Tag(t) => reg.tag_target(name, &t).await?,
+        Reference::InvalidTag(_) => None,
+    };
+    let d = d.ok_or_else(|| manifest_unknown(reference))?;
+    let meta = reg
+        .manifest_meta(name, &d)
+        .await?
+        .ok_or_else(|| manifest_unknown(reference))?;
+    let (media_type, size) = (meta.media_type, meta.size);
     let h = vec![
         ("content-type", media_type),
         ("content-length", size.to_string()),
@@ -161,6 +161,7 @@ struct Parsed {
     needed: Vec<Needed>,
     subject: Option<Digest>,
     artifact_type: Option<String>,
+    annotations: Option<Map<String, Value>>,
 }
 
 /// A descriptor's digest (as sent, grammar-checked) and media type.
@@ -304,10 +305,11 @@ fn validate(obj: &Map<String, Value>, content_type: Option<&str>) -> Result<Pars
         Some(Value::String(s)) if is_media_type(s) => Some(s.clone()),
         Some(_) => return Err(invalid("artifactType must be a media type")),
     };
-    match obj.get("annotations") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+    let annotations = match obj.get("annotations") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(a)) => Some(a.clone()),
         Some(_) => return Err(invalid("annotations must be an object")),
-    }
+    };
     // Referrers descriptor rule: the manifest's artifactType, else an image manifest's config
     // media type, else none.
     let artifact_type = artifact_type.or(if is_image { config_type } else { None });
@@ -316,25 +318,30 @@ fn validate(obj: &Map<String, Value>, content_type: Option<&str>) -> Result<Pars
         needed,
         subject,
         artifact_type,
+        annotations,
     })
 }
 
-fn missing_refs(repo: Option<&crate::registry::Repo>, needed: &[Needed]) -> Vec<ErrorEntry> {
+async fn missing_refs(
+    reg: &Registry,
+    name: &str,
+    needed: &[Needed],
+) -> Result<Vec<ErrorEntry>, RegistryError> {
     let mut out = Vec::new();
     for n in needed {
         let (d, is_blob) = match n {
             Needed::Blob(d) => (d, true),
             Needed::Manifest(d) => (d, false),
         };
-        let present = Digest::parse(d).ok().is_some_and(|pd| {
-            repo.is_some_and(|r| {
-                if is_blob {
-                    r.blobs.contains(&pd)
-                } else {
-                    r.manifests.contains_key(&pd)
-                }
-            })
-        });
+        let present = match Digest::parse(d) {
+            Err(_) => false,
+            Ok(pd) if is_blob => reg.blob_linked(name, &pd).await?,
+            Ok(pd) => reg
+                .storage
+                .get_record(&crate::index::keys::manifest(name, &pd))
+                .await?
+                .is_some(),
+        };
         if !present && !out.iter().any(|e: &ErrorEntry| e.detail["digest"] == *d) {
             out.push(ErrorEntry {
                 code: Code::ManifestBlobUnknown,
@@ -347,7 +354,7 @@ fn missing_refs(repo: Option<&crate::registry::Repo>, needed: &[Needed]) -> Vec<
             });
         }
     }
-    out
+    Ok(out)
 }
 
 fn blob_unknown_error(entries: Vec<ErrorEntry>) -> RegistryError {
@@ -438,14 +445,15 @@ pub async fn put(
             ));
         }
     }
-    let sparse = reg.config.sparse_manifests;
-    if !sparse {
-        let missing = reg.with_repo(name, |r| missing_refs(r, &parsed.needed));
+    let _reachable = reg.reachability_guard().await;
+    let held = reg.repo_lock(name).lock().await;
+    // Checked under the repository's lock, so a concurrent delete cannot slip in between.
+    if !reg.config.sparse_manifests {
+        let missing = missing_refs(reg, name, &parsed.needed).await?;
         if !missing.is_empty() {
             return Err(blob_unknown_error(missing));
         }
     }
-    let _reachable = reg.reachability_guard().await;
     reg.storage.put_small(&d, bytes.clone()).await?;
     let meta = ManifestMeta {
         media_type: parsed.media_type,
@@ -453,22 +461,14 @@ pub async fn put(
         subject: parsed.subject.clone(),
         artifact_type: parsed.artifact_type,
     };
-    let needed = parsed.needed;
-    let (dd, tags) = (d.clone(), extra_tags.clone());
-    reg.mutate(name, true, move |repo| {
-        if !sparse {
-            let missing = missing_refs(Some(repo), &needed);
-            if !missing.is_empty() {
-                return Err(blob_unknown_error(missing));
-            }
-        }
-        repo.manifests.insert(dd.clone(), meta);
-        for t in tag.into_iter().chain(tags) {
-            repo.tags.insert(t, dd.clone());
-        }
-        Ok(())
-    })
-    .await?;
+    // The referrers API answers from this descriptor, without reading the manifest.
+    let referrer = meta
+        .subject
+        .as_ref()
+        .map(|_| crate::index::referrer_descriptor(&d, &meta, parsed.annotations));
+    let tags: Vec<String> = tag.into_iter().chain(extra_tags.iter().cloned()).collect();
+    reg.index_manifest(name, &d, &meta, referrer, &tags).await?;
+    drop(held);
     let mut h = vec![
         ("location", format!("/v2/{name}/manifests/{d}")),
         ("docker-content-digest", d.to_string()),
@@ -501,14 +501,8 @@ pub async fn delete(
                     "manifest deletion is disabled",
                 ));
             }
-            reg.mutate(name, false, |repo| {
-                if repo.manifests.remove(&d).is_none() {
-                    return Err(manifest_unknown(reference));
-                }
-                repo.tags.retain(|_, v| *v != d);
-                Ok(())
-            })
-            .await?;
+            reg.delete_manifest(name, &d, || manifest_unknown(reference))
+                .await?;
         }
         Ok(Reference::Tag(_)) | Ok(Reference::InvalidTag(_)) => {
             if !reg.config.delete_tags {
@@ -517,13 +511,8 @@ pub async fn delete(
                     "tag deletion is disabled",
                 ));
             }
-            reg.mutate(name, false, |repo| {
-                repo.tags
-                    .remove(reference)
-                    .map(|_| ())
-                    .ok_or_else(|| manifest_unknown(reference))
-            })
-            .await?;
+            reg.delete_tag(name, reference, || manifest_unknown(reference))
+                .await?;
         }
         Err(e) => {
             if !reg.config.delete_manifests {

@@ -1,42 +1,13 @@
-//! Shared state: configuration, backend, the in-memory repository indexes and upload sessions.
+//! Shared state: configuration, backend, upload sessions. The repository index lives in
+//! storage (`crate::index`); memory holds only caches of immutable data and live sessions.
 
 use crate::config::Config;
 use crate::digest::{Digest, Hasher};
 use crate::errors::{Code, RegistryError};
 use crate::storage::{Storage, UploadMeta};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-/// What the registry remembers about a stored manifest (its bytes live in the blob store).
-/// Deliberately small and bounded: annotations, which can be megabytes, are read back from the
-/// manifest itself when the referrers API needs them.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ManifestMeta {
-    pub media_type: String,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<Digest>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-}
-
-/// One repository's index: what it can see. `BTreeMap` keys give tags in ASCII order.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Repo {
-    pub name: String,
-    pub blobs: BTreeSet<Digest>,
-    pub manifests: BTreeMap<Digest, ManifestMeta>,
-    pub tags: BTreeMap<String, Digest>,
-}
-
-impl Repo {
-    /// No tag, manifest or blob link: the repository no longer exists (see `mutate`).
-    pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty() && self.manifests.is_empty() && self.tags.is_empty()
-    }
-}
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A live upload session. The hasher is rebuilt from the stored data when missing (after a
 /// restart, or when the closing digest uses another algorithm).
@@ -91,10 +62,10 @@ pub type SessionRef = Arc<SessionSlot>;
 pub struct Registry {
     pub config: Config,
     pub storage: Arc<dyn Storage>,
-    repos: RwLock<HashMap<String, Repo>>,
-    /// One lock per repository: serialises a repository's changes and their persistence, so its
-    /// documents reach storage in order, while other repositories proceed in parallel.
-    write_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serialise a repository's changes (read, decide, write records) within this process;
+    /// other repositories proceed in parallel unless they share a stripe. A fixed set, so
+    /// memory does not grow with the number of repositories.
+    write_locks: Box<[tokio::sync::Mutex<()>]>,
     sessions: Mutex<HashMap<String, SessionRef>>,
     manifest_cache: Mutex<ManifestCache>,
     /// Held (shared) by every request from the moment it relies on a stored blob until the
@@ -110,8 +81,8 @@ pub struct Registry {
     pub(crate) requests: std::sync::atomic::AtomicU64,
 }
 
-/// Manifests are immutable (content-addressed), so cached bytes never go stale; a deleted
-/// manifest is no longer reachable through the index. Bounded so memory stays flat: when full
+/// Manifests are immutable (content-addressed), so cached bytes never go stale, whichever
+/// server changed the index; a deleted manifest is no longer reachable through the index. Bounded so memory stays flat: when full
 /// it is simply emptied.
 #[derive(Default)]
 struct ManifestCache {
@@ -120,6 +91,7 @@ struct ManifestCache {
 }
 
 const MANIFEST_CACHE_BYTES: usize = 8 << 20;
+const WRITE_LOCK_STRIPES: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -133,28 +105,8 @@ pub fn now_secs() -> u64 {
 }
 
 impl Registry {
+    /// Nothing is loaded: the index is read from storage as requests need it.
     pub async fn load(config: Config, storage: Arc<dyn Storage>) -> std::io::Result<Registry> {
-        let mut repos = HashMap::new();
-        for (location, doc) in storage.load_repos().await? {
-            match serde_json::from_slice::<Repo>(&doc) {
-                Ok(r) if r.is_empty() => {}
-                Ok(r) => {
-                    repos.insert(r.name.clone(), r);
-                }
-                // Serving without it would drop the repository, and its next push would
-                // overwrite what is left of its tags: refuse to start instead.
-                Err(e) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "repository index {location} is damaged ({e}); nothing was changed. \
-                             `oci-reference-server check` lists every problem, \
-                             `check --repair` moves damaged indexes aside so the server can start"
-                        ),
-                    ));
-                }
-            }
-        }
         let auth = config
             .auth
             .clone()
@@ -168,66 +120,21 @@ impl Registry {
             auth,
             config,
             storage,
-            repos: RwLock::new(repos),
-            write_locks: Mutex::new(HashMap::new()),
+            write_locks: (0..WRITE_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             sessions: Mutex::new(HashMap::new()),
             manifest_cache: Mutex::new(ManifestCache::default()),
             requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    pub fn repos(&self) -> RwLockReadGuard<'_, HashMap<String, Repo>> {
-        self.repos.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn repos_mut(&self) -> RwLockWriteGuard<'_, HashMap<String, Repo>> {
-        self.repos.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Reads one repository under the read lock.
-    pub fn with_repo<R>(&self, name: &str, f: impl FnOnce(Option<&Repo>) -> R) -> R {
-        f(self.repos().get(name))
-    }
-
-    /// Applies `f` to a repository and persists it. With `create`, a missing repository starts
-    /// empty (and is dropped again if `f` fails); without, it is 404 `NAME_UNKNOWN`. `f` must
-    /// validate before it mutates: a failing `f` must leave the repository untouched.
-    ///
-    /// A repository that `f` leaves empty (its last tag, manifest and blob link deleted) is
-    /// removed, index and document: it is then unknown (404 `NAME_UNKNOWN`) and leaves the
-    /// catalog, exactly as if it had never been pushed.
-    pub async fn mutate<R>(
-        &self,
-        name: &str,
-        create: bool,
-        f: impl FnOnce(&mut Repo) -> Result<R, RegistryError>,
-    ) -> Result<R, RegistryError> {
-        let repo_lock = lock(&self.write_locks)
-            .entry(name.to_string())
-            .or_default()
-            .clone();
-        let _guard = repo_lock.lock().await;
-        // The change is made on a copy and becomes visible only once persisted: a failed write
-        // (disk full) leaves memory and storage as they were, and nothing unpersisted is ever
-        // served or acknowledged.
-        let current = self.repos().get(name).cloned();
-        if current.is_none() && !create {
-            return Err(name_unknown(name));
-        }
-        let mut repo = current.unwrap_or_else(|| Repo {
-            name: name.to_string(),
-            ..Repo::default()
-        });
-        let result = f(&mut repo)?;
-        if repo.is_empty() {
-            self.storage.delete_repo(name).await?;
-            self.repos_mut().remove(name);
-        } else {
-            let doc = serde_json::to_vec(&repo).map_err(RegistryError::internal)?;
-            self.storage.save_repo(name, doc).await?;
-            self.repos_mut().insert(name.to_string(), repo);
-        }
-        Ok(result)
+    /// The write lock of a repository's stripe.
+    pub fn repo_lock(&self, name: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(name);
+        &self.write_locks[(h % WRITE_LOCK_STRIPES as u64) as usize]
     }
 
     pub async fn manifest_bytes(&self, d: &Digest) -> std::io::Result<Option<bytes::Bytes>> {
@@ -266,18 +173,6 @@ impl Registry {
                 )
                 .with_header("retry-after", "1")
             })
-    }
-
-    /// True when some repository links the blob (automatic mount without `from`).
-    pub fn blob_linked_anywhere(&self, d: &Digest) -> bool {
-        self.repos().values().any(|r| r.blobs.contains(d))
-    }
-
-    /// True when a repository accepted by `visible` links the blob (auto-mount under auth).
-    pub fn blob_linked_in(&self, d: &Digest, visible: &(dyn Fn(&str) -> bool + Sync)) -> bool {
-        self.repos()
-            .iter()
-            .any(|(name, r)| r.blobs.contains(d) && visible(name))
     }
 
     pub fn session_insert(&self, s: Session) -> SessionRef {
@@ -373,11 +268,7 @@ impl Registry {
     pub async fn collect_garbage(&self, dry_run: bool) -> std::io::Result<GcReport> {
         let stored = self.storage.list_blobs().await?;
         let _exclusive = self.gc_lock.write().await;
-        let referenced: std::collections::HashSet<Digest> = self
-            .repos()
-            .values()
-            .flat_map(|r| r.blobs.iter().chain(r.manifests.keys()).cloned())
-            .collect();
+        let referenced = self.referenced_digests().await?;
         let mut report = GcReport::default();
         for (d, size) in stored {
             if referenced.contains(&d) {

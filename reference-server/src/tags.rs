@@ -15,7 +15,6 @@ use crate::routes::query_get;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
-use std::ops::Bound;
 
 /// `n` and `last` of a listing request, with the server's page cap applied.
 pub struct Page<'q> {
@@ -45,23 +44,6 @@ impl<'q> Page<'q> {
         Ok(Page { limit, last, n })
     }
 
-    /// The lower bound for a sorted collection's `range`.
-    pub fn start(&self) -> Bound<String> {
-        match self.last {
-            Some(l) => Bound::Excluded(l.to_string()),
-            None => Bound::Unbounded,
-        }
-    }
-
-    /// One page from entries already in order and after `last`; true when more follow.
-    pub fn take<'a>(&self, entries: impl Iterator<Item = &'a String>) -> (Vec<String>, bool) {
-        let mut it = entries.cloned();
-        let take = self.limit.unwrap_or(usize::MAX);
-        let page: Vec<String> = it.by_ref().take(take).collect();
-        let more = take > 0 && it.next().is_some();
-        (page, more)
-    }
-
     /// The JSON answer, with `Link: <path?n=..&last=..>; rel="next"` when more entries follow.
     /// Without `links`, a page holding exactly the client's `n` goes without `Link` (the spec's
     /// MAY: the client continues with `last`); a page cut shorter by the server's cap keeps it,
@@ -86,31 +68,20 @@ impl<'q> Page<'q> {
     }
 }
 
-pub fn list(
+pub async fn list(
     reg: &Registry,
     name: &str,
     query: &[(String, String)],
 ) -> Result<Response, RegistryError> {
     let page = Page::parse(query, reg.config.tag_page_size)?;
-    let (mut tags, mut more) = reg.with_repo(name, |repo| {
-        let repo = repo.ok_or_else(|| name_unknown(name))?;
-        if reg.config.lexical_tags {
-            let key = |t: &str| (t.to_lowercase(), t.to_string());
-            let after = page.last.map(key);
-            let mut all: Vec<&String> = repo
-                .tags
-                .keys()
-                .filter(|t| after.as_ref().is_none_or(|a| key(t) > *a))
-                .collect();
-            all.sort_by_key(|t| key(t));
-            return Ok(page.take(all.into_iter()));
-        }
-        let it = repo
-            .tags
-            .range::<String, _>((page.start(), Bound::Unbounded))
-            .map(|(t, _)| t);
-        Ok::<_, RegistryError>(page.take(it))
-    })?;
+    if !reg.repo_exists(name).await? {
+        return Err(name_unknown(name));
+    }
+    let (mut tags, mut more) = if reg.config.lexical_tags {
+        reg.tags_page_lexical(name, page.last, page.limit).await?
+    } else {
+        reg.tags_page(name, page.last, page.limit).await?
+    };
     if more && reg.config.has_defect(Defect::ShortPages) {
         tags.pop();
         more = false;

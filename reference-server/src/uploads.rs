@@ -304,12 +304,7 @@ fn created(name: &str, d: &Digest) -> Response {
 }
 
 async fn link_blob(reg: &Registry, name: &str, d: &Digest) -> Result<(), RegistryError> {
-    let d = d.clone();
-    reg.mutate(name, true, move |repo| {
-        repo.blobs.insert(d);
-        Ok(())
-    })
-    .await
+    reg.link_blob(name, d).await
 }
 
 /// POST `/v2/<name>/blobs/uploads/`.
@@ -338,10 +333,11 @@ pub async fn start(
                 reg.config.cross_mount
                     && is_valid_name(from)
                     && may_mount_from(from)
-                    && (reg.with_repo(from, |r| r.is_some_and(|r| r.blobs.contains(&d)))
-                        || reg.config.mount_from_anywhere && reg.blob_linked_in(&d, may_see))
+                    && (reg.blob_linked(from, &d).await?
+                        || reg.config.mount_from_anywhere
+                            && reg.blob_linked_in(&d, may_see).await?)
             }
-            None => reg.config.auto_mount && reg.blob_linked_in(&d, may_see),
+            None => reg.config.auto_mount && reg.blob_linked_in(&d, may_see).await?,
         };
         let _reachable = reg.reachability_guard().await;
         if mountable && reg.storage.blob_len(&d).await?.is_some() {

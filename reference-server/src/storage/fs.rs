@@ -4,9 +4,9 @@
 //! - `blobs/<alg>/<hex[0..2]>/<hex>`: content-addressed data, blobs and manifests alike;
 //! - `uploads/<uuid>/data` and `uploads/<uuid>/state.json`: sessions survive a restart;
 //! - `index.redb`: the metadata records (see below);
-//! - `repositories/<sha256(name)>.json`: one index document per repository, the older layout
-//!   (hashed file names because repository names may nest in ways directories cannot, e.g.
-//!   `a/b` and `a/b/c`);
+//! - `repositories/<sha256(name)>.json`: one index document per repository, written by earlier
+//!   versions; imported into the records once at start-up, then moved to
+//!   `repositories/imported/`;
 //! - `tmp/`: every file is written here, fsynced, then renamed into place (crash-safe).
 //!
 //! Records are kept in redb, an embedded B-tree store, rather than one file per record: a
@@ -19,8 +19,7 @@
 //! one server process per root.
 
 use super::{
-    channel_stream, BoxFuture, ByteStream, RecordOp, RepoDocs, Storage, UploadMeta, UploadWriter,
-    LIST_LIMIT,
+    channel_stream, BoxFuture, ByteStream, RecordOp, Storage, UploadMeta, UploadWriter, LIST_LIMIT,
 };
 use crate::digest::{Algorithm, Digest};
 use bytes::{Bytes, BytesMut};
@@ -247,11 +246,6 @@ impl FsStorage {
 
     fn upload_dir(root: &Path, id: &str) -> PathBuf {
         root.join("uploads").join(id)
-    }
-
-    fn repo_path(root: &Path, name: &str) -> PathBuf {
-        let h = Algorithm::Sha256.digest_of(name.as_bytes());
-        root.join("repositories").join(format!("{}.json", h.hex()))
     }
 
     /// Writes `data` to `target` via tmp file + fsync + rename.
@@ -487,6 +481,79 @@ mod mmap {
             skip,
             len,
         }))
+    }
+}
+
+/// Repository documents of earlier versions with where each is stored.
+pub type LegacyDocuments = Vec<(String, Vec<u8>)>;
+
+/// Repository documents of earlier versions (see the module documentation).
+impl FsStorage {
+    /// The repository documents of earlier versions, with where each is stored.
+    pub fn legacy_documents(&self) -> BoxFuture<'_, io::Result<LegacyDocuments>> {
+        let root = self.root.clone();
+        Box::pin(async move {
+            blocking(move || {
+                let mut out = Vec::new();
+                for e in fs::read_dir(root.join("repositories"))? {
+                    let p = e?.path();
+                    if p.extension().is_some_and(|x| x == "json") {
+                        out.push((p.display().to_string(), fs::read(&p)?));
+                    }
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    /// Moves an unreadable repository document (named as `legacy_documents` names it) out
+    /// of the way, never deleting it; returns where it went.
+    pub fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
+        let root = self.root.clone();
+        let from = PathBuf::from(location);
+        Box::pin(async move {
+            blocking(move || {
+                if from.parent() != Some(root.join("repositories").as_path()) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "not a repository document",
+                    ));
+                }
+                let aside = root.join("damaged");
+                create_dirs_durable(&aside)?;
+                let name = from
+                    .file_name()
+                    .ok_or_else(|| io::Error::other("no file name"))?;
+                let to = aside.join(format!(
+                    "{}.{}",
+                    name.to_string_lossy(),
+                    crate::registry::now_secs()
+                ));
+                fs::rename(&from, &to)?;
+                sync_dir(&aside)?;
+                sync_dir(&root.join("repositories"))?;
+                Ok(to.display().to_string())
+            })
+            .await
+        })
+    }
+
+    /// Moves an imported repository document to `repositories/imported/`.
+    pub async fn retire_legacy_document(&self, location: &str) -> io::Result<()> {
+        let root = self.root.clone();
+        let from = PathBuf::from(location);
+        blocking(move || {
+            let done = root.join("repositories").join("imported");
+            create_dirs_durable(&done)?;
+            let name = from
+                .file_name()
+                .ok_or_else(|| io::Error::other("no file name"))?;
+            fs::rename(&from, done.join(name))?;
+            sync_dir(&done)?;
+            sync_dir(&root.join("repositories"))
+        })
+        .await
     }
 }
 
@@ -830,70 +897,6 @@ impl Storage for FsStorage {
                     out.push(k.to_string());
                 }
                 Ok(out)
-            })
-            .await
-        })
-    }
-
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
-        let root = self.root.clone();
-        Box::pin(async move {
-            blocking(move || {
-                let mut out = Vec::new();
-                for e in fs::read_dir(root.join("repositories"))? {
-                    let p = e?.path();
-                    if p.extension().is_some_and(|x| x == "json") {
-                        out.push((p.display().to_string(), fs::read(&p)?));
-                    }
-                }
-                Ok(out)
-            })
-            .await
-        })
-    }
-
-    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
-        let root = self.root.clone();
-        let from = PathBuf::from(location);
-        Box::pin(async move {
-            blocking(move || {
-                if from.parent() != Some(root.join("repositories").as_path()) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "not a repository document",
-                    ));
-                }
-                let aside = root.join("damaged");
-                create_dirs_durable(&aside)?;
-                let name = from
-                    .file_name()
-                    .ok_or_else(|| io::Error::other("no file name"))?;
-                let to = aside.join(format!(
-                    "{}.{}",
-                    name.to_string_lossy(),
-                    crate::registry::now_secs()
-                ));
-                fs::rename(&from, &to)?;
-                sync_dir(&aside)?;
-                sync_dir(&root.join("repositories"))?;
-                Ok(to.display().to_string())
-            })
-            .await
-        })
-    }
-
-    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>> {
-        let root = self.root.clone();
-        let path = Self::repo_path(&root, name);
-        Box::pin(async move { blocking(move || Self::write_atomic(&root, &path, &doc)).await })
-    }
-
-    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
-        let path = Self::repo_path(&self.root, name);
-        Box::pin(async move {
-            blocking(move || match fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
             })
             .await
         })

@@ -1,8 +1,6 @@
 //! In-memory backend, for tests and the harness's embedded server. Nothing survives a restart.
 
-use super::{
-    BoxFuture, ByteStream, RecordOp, RepoDocs, Storage, UploadMeta, UploadWriter, LIST_LIMIT,
-};
+use super::{BoxFuture, ByteStream, RecordOp, Storage, UploadMeta, UploadWriter, LIST_LIMIT};
 use crate::digest::Digest;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -11,14 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 type Buffer = Arc<Mutex<Vec<u8>>>;
 
-/// Key prefix of documents moved aside; `!` cannot start a repository name.
-const DAMAGED: &str = "!damaged/";
-
 #[derive(Default)]
 pub struct MemoryStorage {
     blobs: Mutex<HashMap<Digest, Bytes>>,
     uploads: Mutex<HashMap<String, (UploadMeta, Buffer)>>,
-    repos: Mutex<HashMap<String, Vec<u8>>>,
     /// Sorted, so listing a prefix after a key is a range scan.
     records: Mutex<BTreeMap<String, Bytes>>,
 }
@@ -230,44 +224,6 @@ impl Storage for MemoryStorage {
                 .take(limit.min(LIST_LIMIT))
                 .cloned()
                 .collect())
-        })
-    }
-
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
-        Box::pin(async move {
-            Ok(lock(&self.repos)
-                .iter()
-                .filter(|(k, _)| !k.starts_with(DAMAGED))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect())
-        })
-    }
-
-    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
-        Box::pin(async move {
-            let doc = lock(&self.repos)
-                .remove(location)
-                .ok_or_else(|| not_found("repository document"))?;
-            if location.starts_with(DAMAGED) {
-                return Err(not_found("repository document"));
-            }
-            let aside = format!("{DAMAGED}{location}");
-            lock(&self.repos).insert(aside.clone(), doc);
-            Ok(aside)
-        })
-    }
-
-    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>> {
-        Box::pin(async move {
-            lock(&self.repos).insert(name.to_string(), doc);
-            Ok(())
-        })
-    }
-
-    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
-        Box::pin(async move {
-            lock(&self.repos).remove(name);
-            Ok(())
         })
     }
 }

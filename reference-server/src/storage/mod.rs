@@ -5,9 +5,6 @@
 //! (data plus a small persisted state), and metadata records: small values under sorted string
 //! keys (get, ordered writes, list by prefix after a key), which is what an object store (S3:
 //! GET, PUT, DELETE, ListObjectsV2 with `prefix`, `start-after`, `max-keys`) offers too.
-//!
-//! One opaque JSON document per repository (`load_repos` and friends) is the older layout,
-//! being replaced by records.
 
 use crate::digest::Digest;
 use bytes::Bytes;
@@ -27,8 +24,6 @@ pub use s3::{S3Config, S3Storage};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
-/// Repository documents with where each is stored.
-pub type RepoDocs = Vec<(String, Vec<u8>)>;
 
 /// Persisted state of an upload session. `offset` is the number of bytes accepted so far.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,17 +158,6 @@ pub trait Storage: Send + Sync + 'static {
         start_after: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, io::Result<Vec<String>>>;
-
-    /// Every repository document saved so far, with where it is stored (for messages and
-    /// [`Storage::quarantine_repo`]).
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>>;
-    /// Moves an unreadable repository document (named as `load_repos` named it) out of the
-    /// way, never deleting it; returns where it went.
-    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>>;
-    /// Replaces a repository's document atomically.
-    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>>;
-    /// Removes a repository's document (the repository was emptied); absent is not an error.
-    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>>;
 }
 
 /// Turns a tokio channel of chunks into a stream (used by both backends' readers).

@@ -8,7 +8,7 @@
 //!   written under a fresh name for each chunk so a failed chunk never damages the stored one;
 //! - `uploads/<uuid>/data`: the multipart upload's object, assembled when the upload is
 //!   committed, then copied to its blob key;
-//! - `repositories/<sha256(name)>.json`: one index document per repository.
+//! - `records/<hex of the key>`: the metadata records (the repository index).
 //!
 //! Nothing lives only in this process: a session started through one server can be continued and
 //! finished through another sharing the bucket (its hash state is in [`UploadMeta`] too).
@@ -18,8 +18,8 @@
 //! next chunk's data, so clients may send chunks of any size (the server still advertises the
 //! minimum as `OCI-Chunk-Min-Length`, which saves rewriting tails).
 
-use super::{BoxFuture, ByteStream, RecordOp, RepoDocs, Storage, UploadMeta, UploadWriter};
-use crate::digest::{Algorithm, Digest};
+use super::{BoxFuture, ByteStream, RecordOp, Storage, UploadMeta, UploadWriter};
+use crate::digest::Digest;
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -202,11 +202,6 @@ impl S3Storage {
 
     fn upload_key(&self, id: &str, name: &str) -> Path {
         self.key(&format!("uploads/{id}/{name}"))
-    }
-
-    fn repo_key(&self, name: &str) -> Path {
-        let h = Algorithm::Sha256.digest_of(name.as_bytes());
-        self.key(&format!("repositories/{}.json", h.hex()))
     }
 
     /// The key relative to the prefix (what `key` was given).
@@ -832,55 +827,6 @@ impl Storage for S3Storage {
         limit: usize,
     ) -> BoxFuture<'a, io::Result<Vec<String>>> {
         Box::pin(self.list_records_(prefix, start_after, limit.min(super::LIST_LIMIT)))
-    }
-
-    fn load_repos(&self) -> BoxFuture<'_, io::Result<RepoDocs>> {
-        Box::pin(async move {
-            let prefix = self.key("repositories");
-            let metas: Vec<_> = self
-                .store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(io_err)?;
-            let mut out = Vec::new();
-            for m in metas {
-                if let Some(doc) = self.get_bytes(&m.location).await? {
-                    out.push((self.relative(&m.location).to_string(), doc.to_vec()));
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    fn quarantine_repo<'a>(&'a self, location: &'a str) -> BoxFuture<'a, io::Result<String>> {
-        Box::pin(async move {
-            let Some(file) = location
-                .strip_prefix("repositories/")
-                .filter(|f| !f.contains('/'))
-            else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "not a repository document",
-                ));
-            };
-            let from = self.key(location);
-            let aside = format!("damaged/{file}.{}", crate::registry::now_secs());
-            self.store
-                .copy(&from, &self.key(&aside))
-                .await
-                .map_err(io_err)?;
-            self.store.delete(&from).await.map_err(io_err)?;
-            Ok(aside)
-        })
-    }
-
-    fn save_repo<'a>(&'a self, name: &'a str, doc: Vec<u8>) -> BoxFuture<'a, io::Result<()>> {
-        Box::pin(async move { self.put_bytes(&self.repo_key(name), Bytes::from(doc)).await })
-    }
-
-    fn delete_repo<'a>(&'a self, name: &'a str) -> BoxFuture<'a, io::Result<()>> {
-        Box::pin(async move { self.delete_quietly(&self.repo_key(name)).await })
     }
 }
 

@@ -127,31 +127,6 @@ pub async fn sha512_blobs_are_kept_apart(st: Arc<dyn Storage>) {
     );
 }
 
-pub async fn repository_documents_round_trip(st: Arc<dyn Storage>) {
-    st.save_repo("a/b", b"{\"v\":1}".to_vec()).await.unwrap();
-    st.save_repo("a/b", b"{\"v\":2}".to_vec()).await.unwrap();
-    st.save_repo("a/b/c", b"{\"v\":3}".to_vec()).await.unwrap();
-    let docs = |st: Arc<dyn Storage>| async move {
-        let mut d: Vec<Vec<u8>> = st
-            .load_repos()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect();
-        d.sort();
-        d
-    };
-    assert_eq!(
-        docs(st.clone()).await,
-        vec![b"{\"v\":2}".to_vec(), b"{\"v\":3}".to_vec()]
-    );
-    st.delete_repo("a/b").await.unwrap();
-    st.delete_repo("a/b").await.unwrap();
-    st.delete_repo("never").await.unwrap();
-    assert_eq!(docs(st.clone()).await, vec![b"{\"v\":3}".to_vec()]);
-}
-
 pub async fn large_blob_streams_in_several_chunks(st: Arc<dyn Storage>) {
     let data: Vec<u8> = (0..3 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
     let id = uuid::Uuid::new_v4().to_string();
@@ -209,15 +184,6 @@ pub async fn blobs_are_listed_and_deleted(st: Arc<dyn Storage>) {
     assert!(!st.delete_blob(&a).await.unwrap());
     assert_eq!(st.blob_len(&a).await.unwrap(), None);
     assert_eq!(st.list_blobs().await.unwrap(), vec![(b, 2)]);
-}
-
-pub async fn repository_document_is_moved_aside_not_deleted(st: Arc<dyn Storage>) {
-    st.save_repo("x", b"{broken".to_vec()).await.unwrap();
-    let (location, _) = st.load_repos().await.unwrap().pop().unwrap();
-    let aside = st.quarantine_repo(&location).await.unwrap();
-    assert_ne!(aside, location);
-    assert!(st.load_repos().await.unwrap().is_empty());
-    assert!(st.quarantine_repo("elsewhere").await.is_err());
 }
 
 fn put(k: &str, v: &str) -> RecordOp {
@@ -375,11 +341,9 @@ macro_rules! suite {
             case!(upload_state_is_saved_and_deleted);
             case!(committing_an_existing_blob_keeps_it);
             case!(sha512_blobs_are_kept_apart);
-            case!(repository_documents_round_trip);
             case!(large_blob_streams_in_several_chunks);
             case!(uneven_chunks_make_one_blob);
             case!(blobs_are_listed_and_deleted);
-            case!(repository_document_is_moved_aside_not_deleted);
             case!(records_round_trip);
             case!(records_list_in_byte_order_after_a_key_within_a_limit);
             case!(records_are_listed_only_under_their_prefix);
@@ -609,4 +573,25 @@ async fn fs_damaged_record_store_is_refused_then_moved_aside() {
     assert_eq!(std::fs::read(&aside).unwrap(), data);
     let st = super::FsStorage::open(dir.path()).await.unwrap();
     assert_eq!(st.get_record("k").await.unwrap(), None);
+}
+
+/// Filesystem only: repository documents of earlier versions are listed for the import, and
+/// are moved (never deleted) once imported or when unreadable.
+#[tokio::test]
+async fn fs_legacy_documents_are_listed_then_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = super::FsStorage::open(dir.path()).await.unwrap();
+    let repos = dir.path().join("repositories");
+    std::fs::write(repos.join("a.json"), b"{\"v\":1}").unwrap();
+    std::fs::write(repos.join("b.json"), b"{broken").unwrap();
+    let mut docs = st.legacy_documents().await.unwrap();
+    docs.sort();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0].1, b"{\"v\":1}");
+    st.retire_legacy_document(&docs[0].0).await.unwrap();
+    let aside = st.quarantine_repo(&docs[1].0).await.unwrap();
+    assert_eq!(std::fs::read(&aside).unwrap(), b"{broken");
+    assert!(st.legacy_documents().await.unwrap().is_empty());
+    assert!(repos.join("imported").join("a.json").exists());
+    assert!(st.quarantine_repo("elsewhere").await.is_err());
 }

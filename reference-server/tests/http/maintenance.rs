@@ -14,24 +14,14 @@ fn fs_config(dir: &Path) -> Config {
     }
 }
 
-fn index_files(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("repositories"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
+fn index_file(root: &Path) -> PathBuf {
+    root.join("index.redb")
 }
 
-fn index_of(root: &Path, repo: &str) -> PathBuf {
-    index_files(root)
-        .into_iter()
-        .find(|p| {
-            let v: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap_or_default();
-            v["name"] == repo
-        })
-        .expect("index of the repository")
+/// Where an earlier version kept a repository's document (any `.json` name is read).
+fn legacy_document(root: &Path, repo: &str) -> PathBuf {
+    root.join("repositories")
+        .join(format!("{}.json", repo.replace('/', "-")))
 }
 
 fn blob_file(root: &Path, digest: &str) -> PathBuf {
@@ -54,17 +44,17 @@ fn run(root: &Path, args: &[&str]) -> (i32, String) {
 }
 
 /// Regression: a damaged index was skipped at start-up (the repository vanished) and the next
-/// push to that repository overwrote it, losing its tags for good.
+/// push to that repository overwrote it, losing its tags for good. Now a repository document
+/// of an earlier version that cannot be read stops the start, and is left as it was.
 #[tokio::test]
 async fn damaged_index_refuses_start_and_is_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let t = start_with(fs_config(dir.path())).await;
     t.push_image("a/b", "v1", json!({})).await;
     t.server.shutdown().await;
-    let file = index_of(dir.path(), "a/b");
-    let doc = std::fs::read(&file).unwrap();
-    let damaged = &doc[..doc.len() / 2];
-    std::fs::write(&file, damaged).unwrap();
+    let file = legacy_document(dir.path(), "a/b");
+    let doc = br#"{"name":"a/b","blobs":[],"manifests":{},"tags":{"v0":"sha256:"#;
+    std::fs::write(&file, doc).unwrap();
     let err = spawn(fs_config(dir.path()))
         .await
         .err()
@@ -73,7 +63,47 @@ async fn damaged_index_refuses_start_and_is_never_overwritten() {
     assert!(msg.contains("damaged"), "{msg}");
     assert!(msg.contains(&file.display().to_string()), "{msg}");
     assert!(msg.contains("check --repair"), "{msg}");
-    assert_eq!(std::fs::read(&file).unwrap(), damaged);
+    assert_eq!(std::fs::read(&file).unwrap(), doc);
+}
+
+/// The record store itself damaged: the server refuses to start (naming the file, which is
+/// left untouched) rather than start empty; `check --repair` moves it aside.
+#[tokio::test]
+async fn damaged_record_store_refuses_start_until_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    t.push_image("a/b", "v1", json!({})).await;
+    t.server.shutdown().await;
+    let file = index_file(dir.path());
+    let mut data = std::fs::read(&file).unwrap();
+    data[..64].fill(0x5A);
+    std::fs::write(&file, &data).unwrap();
+    let err = spawn(fs_config(dir.path()))
+        .await
+        .err()
+        .expect("refuses to start");
+    let msg = err.to_string();
+    assert!(msg.contains("damaged"), "{msg}");
+    assert!(msg.contains(&file.display().to_string()), "{msg}");
+    assert!(msg.contains("check --repair"), "{msg}");
+    assert_eq!(std::fs::read(&file).unwrap(), data);
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unreadable record store"), "{out}");
+    let (code, out) = run(dir.path(), &["check", "--repair"]);
+    assert_eq!(code, 0, "{out}");
+    let aside: Vec<_> = std::fs::read_dir(dir.path().join("damaged"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        std::fs::read(&aside[0]).unwrap(),
+        data,
+        "kept aside as it was"
+    );
+    let t = start_with(fs_config(dir.path())).await;
+    expect_error(t.get("/v2/a/b/tags/list").await, 404, "NAME_UNKNOWN").await;
 }
 
 /// `check` names every problem and exits 1; `check --repair` moves the damaged index aside
@@ -83,13 +113,12 @@ async fn check_reports_and_repair_lets_the_server_start() {
     let dir = tempfile::tempdir().unwrap();
     let t = start_with(fs_config(dir.path())).await;
     let (_, good) = t.push_image("good", "v1", json!({})).await;
-    t.push_image("bad", "v1", json!({})).await;
     let lost = t
         .push_blob("dangling", b"this blob's file will vanish")
         .await;
     t.push_blob("dangling", b"this one stays").await;
     t.server.shutdown().await;
-    let bad = index_of(dir.path(), "bad");
+    let bad = legacy_document(dir.path(), "bad");
     std::fs::write(&bad, b"{\"name\":\"bad\",\"tags\":").unwrap();
     std::fs::remove_file(blob_file(dir.path(), &lost)).unwrap();
 
@@ -127,6 +156,93 @@ async fn check_reports_and_repair_lets_the_server_start() {
         "BLOB_UNKNOWN",
     )
     .await;
+}
+
+/// A record that cannot be read is reported with its key; repair sets it aside (under
+/// `damaged/`), drops the tags naming it, and the rest of the repository is served.
+#[tokio::test]
+async fn unreadable_record_is_reported_and_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    let (_, broken) = t.push_image("r", "broken", json!({})).await;
+    let (_, fine) = t
+        .push_image("r", "fine", json!({"annotations": {"k": "v"}}))
+        .await;
+    t.server.shutdown().await;
+    let key = format!("repositories/r/_manifests/{broken}");
+    {
+        use oci_reference_server::storage::{RecordOp, Storage};
+        let st = oci_reference_server::storage::FsStorage::open(dir.path())
+            .await
+            .unwrap();
+        st.write_records(vec![RecordOp::Put(key.clone(), "{\"media_type\":".into())])
+            .await
+            .unwrap();
+    }
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&key) && out.contains("unreadable record"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("tag broken names missing manifest {broken}")),
+        "{out}"
+    );
+    let (code, out) = run(dir.path(), &["check", "--repair"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dir.path(), &["check"]);
+    assert_eq!((code, out.trim()), (0, "0 problem(s), 0 left unrepaired"));
+    let t = start_with(fs_config(dir.path())).await;
+    let v: serde_json::Value = t.get("/v2/r/tags/list").await.json().await.unwrap();
+    assert_eq!(v["tags"], json!(["fine"]));
+    let r = t.get("/v2/r/manifests/fine").await;
+    assert_eq!(
+        header(&r, "docker-content-digest").as_deref(),
+        Some(fine.as_str())
+    );
+}
+
+/// Repository documents of earlier versions are imported into the index once, at start-up,
+/// then moved to `repositories/imported/`.
+#[tokio::test]
+async fn repository_documents_of_earlier_versions_are_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    let (m, d) = t.push_image("new", "v1", json!({})).await;
+    let extra = t.push_blob("new", b"only linked by the old document").await;
+    let manifest: serde_json::Value = serde_json::from_slice(&m).unwrap();
+    let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.server.shutdown().await;
+    let doc = json!({
+        "name": "old/repo",
+        "blobs": [config, layer, extra],
+        "manifests": { &d: { "media_type": OCI_MANIFEST, "size": m.len() } },
+        "tags": { "v1": &d, "latest": &d },
+    });
+    let file = legacy_document(dir.path(), "old/repo");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let t = start_with(fs_config(dir.path())).await;
+    assert!(!file.exists());
+    assert!(dir
+        .path()
+        .join("repositories/imported/old-repo.json")
+        .exists());
+    let v: serde_json::Value = t.get("/v2/old/repo/tags/list").await.json().await.unwrap();
+    assert_eq!(v["tags"], json!(["latest", "v1"]));
+    let r = t.get("/v2/old/repo/manifests/latest").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), m);
+    assert_eq!(
+        t.get(&format!("/v2/old/repo/blobs/{extra}")).await.status(),
+        200
+    );
+    let v: serde_json::Value = t.get("/v2/_catalog").await.json().await.unwrap();
+    assert_eq!(v["repositories"], json!(["new", "old/repo"]));
 }
 
 /// Regression: deletes only unlinked; the data stayed on disk forever.

@@ -69,10 +69,15 @@ async fn full_disk_answers_507_and_loses_nothing() {
         .await
         .unwrap();
     expect_full(r).await;
-    // Fill the disk with a file of our own, then a tag change cannot be persisted.
+    // Fill the disk with a file of our own, then a new manifest cannot be persisted. (Moving
+    // a tag to a stored manifest may still succeed: the record store reuses the space its file
+    // already holds, and what it acknowledges is durable.)
     let filler = disk.dir.path().join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 2 << 20]);
-    let r = t.put_manifest("full", "v2", OCI_MANIFEST, &m).await;
+    let mut other: serde_json::Value = serde_json::from_slice(&m).unwrap();
+    other["annotations"] = json!({ "new": "manifest" });
+    let other = serde_json::to_vec(&other).unwrap();
+    let r = t.put_manifest("full", "v2", OCI_MANIFEST, &other).await;
     expect_full(r).await;
     // Still up; the refused tag is not served; the old state is intact.
     assert_eq!(t.get("/v2/").await.status(), 200);

@@ -142,8 +142,15 @@ impl Actor<'_> {
             Answer::Broken(_) => Some("connection-broken"),
         };
         if let Some(kind) = crash {
-            let detail = format!("{what} answered {} while racing", a.describe());
+            let said = match &a {
+                Answer::Response(r) => error_text(r),
+                _ => String::new(),
+            };
+            let detail = format!("{what} answered {} while racing{said}", a.describe());
             self.found(what, kind, detail, &["R-140"], at);
+            if let Some(f) = self.track.found.last_mut() {
+                f.allowed = allowed(what).to_vec();
+            }
         }
         (a, at)
     }
@@ -270,15 +277,14 @@ impl Actor<'_> {
                 let k = ack(&a, &[202]);
                 let o = Object::Manifests(repo);
                 match (a.status(), &k) {
-                    (Some(202), _) | (_, Ack::Unknown) => self.delete_event(
-                        o,
-                        at,
-                        Action::DeleteManifest {
-                            m: manifest,
-                            found: true,
-                        },
-                        &k,
-                    ),
+                    (Some(202), _) | (_, Ack::Unknown) => {
+                        let found = true;
+                        let m = manifest;
+                        self.delete_event(o, at, Action::DeleteManifest { m, found }, &k);
+                        for t in 0..self.tags.len() as u8 {
+                            self.delete_event(o, at, Action::Untag { t, m }, &k);
+                        }
+                    }
                     (Some(404), _) if !self.features.lazy_deletes => self.event(
                         o,
                         at,
@@ -799,6 +805,44 @@ impl Actor<'_> {
     }
 }
 
+/// What the registry said about its error, for the finding (` (CODE: message: detail)`, cut).
+fn error_text(r: &Resp) -> String {
+    let Some(e) = r.json().and_then(|v| v.get("errors")?.get(0).cloned()) else {
+        return String::new();
+    };
+    let part = |k: &str| match e.get(k) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => None,
+        Some(v) => Some(v.to_string()),
+    };
+    let t = ["code", "message", "detail"]
+        .into_iter()
+        .filter_map(part)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if t.is_empty() {
+        t
+    } else {
+        format!(" ({})", t.chars().take(240).collect::<String>())
+    }
+}
+
+/// Statuses the spec allows each request of the race layer, whatever the interleaving (the
+/// failing step of a crash's reproducer expects one of them).
+fn allowed(what: &str) -> &'static [u16] {
+    match what {
+        "post-upload" => &[202],
+        "patch-upload" => &[202, 404, 416],
+        "put-upload" => &[201, 400, 404, 416],
+        "cancel-upload" | "get-upload" => &[204, 404],
+        "get-blob" | "head-blob" | "get-manifest" | "list-tags" | "list-referrers" => &[200, 404],
+        "delete-blob" | "delete-manifest" | "delete-tag" => &[202, 400, 404, 405],
+        "mount" => &[201, 202],
+        "put-manifest" => &[201],
+        _ => &[200],
+    }
+}
+
 /// 404 with BLOB_UPLOAD_UNKNOWN: the session is gone. Other refusals (a stale Location's
 /// BLOB_UPLOAD_INVALID, say) say nothing about the session, so they constrain nothing.
 fn unknown_upload(r: &Resp) -> bool {
@@ -968,6 +1012,7 @@ fn describe(a: &Action) -> String {
         Action::DeleteTag { t, found } => {
             format!("delete tag {t} → {}", if *found { 202 } else { 404 })
         }
+        Action::Untag { t, m } => format!("(that delete drops tag {t} if on manifest {m})"),
         Action::ReadTag { t, got: Some(m) } => format!("GET tag {t} → manifest {m}"),
         Action::ReadTag { t, got: None } => format!("GET tag {t} → 404"),
         Action::ReadManifest { m, present } => {
@@ -1037,7 +1082,9 @@ fn explain(o: Object, evs: &[Event], c: usize) -> Found {
     ordered.sort_by_key(|e| e.start);
     let history: Vec<String> = ordered
         .iter()
-        .filter(|x| !x.is_read() || std::ptr::eq(**x, e))
+        // Writes, and what was seen before the culprit was answered: what it contradicts.
+        .filter(|x| !x.is_read() || x.start <= e.end.unwrap_or(u64::MAX))
+        .filter(|x| !matches!(x.action, Action::Untag { .. }))
         .map(|x| {
             let unsure = if x.maybe { " (outcome unknown)" } else { "" };
             format!("{} [{}]{unsure}", describe(&x.action), fmt_interval(x))

@@ -49,6 +49,8 @@ pub struct RaceSummary {
     pub requests: u64,
     pub elapsed: Duration,
     pub findings: Vec<Finding>,
+    /// Index of the scenario that first met each finding (parallel to `findings`).
+    pub found_at: Vec<u64>,
 }
 
 impl RaceSummary {
@@ -95,10 +97,10 @@ impl std::fmt::Display for RaceSummary {
         if self.findings.is_empty() {
             writeln!(f, "no race violations found")?;
         }
-        for x in &self.findings {
+        for (x, at) in self.findings.iter().zip(&self.found_at) {
             writeln!(
                 f,
-                "FAIL [{}] {} ({} hits) -> {}\n     {}",
+                "FAIL [{}] {} ({} hits, first in scenario {at}) -> {}\n     {}",
                 x.level,
                 crate::report::printable(&x.signature),
                 x.hits,
@@ -202,6 +204,7 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
             );
         }
         known.insert(signature.clone(), s.findings.len());
+        s.found_at.push(i);
         s.findings.push(Finding {
             signature,
             level: v.0.level(),
