@@ -212,6 +212,8 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
             message: v.0.to_string(),
             path,
             hits: 1,
+            requirements: v.0.requirements.clone(),
+            found_after: i + 1,
         });
     }
     s.requests = pool.iter().map(|c| c.requests).sum();
