@@ -284,6 +284,7 @@ impl S3Storage {
             return Ok(());
         }
         let data = self.upload_key(id, "data");
+        let total = s.stored();
         let tail = match &s.tail {
             Some(t) if s.tail_len > 0 => self
                 .get_bytes(&self.upload_key(id, t))
@@ -326,7 +327,7 @@ impl S3Storage {
         s.multipart = None;
         s.parts = vec![Part {
             id: String::new(),
-            len: s.stored(),
+            len: total,
         }];
         s.tail_len = 0;
         self.save_state(id, s).await?;
