@@ -1056,6 +1056,9 @@ fn describe(a: &Action) -> String {
 /// A finding for an unexplained history, named after what the culprit saw.
 fn explain(o: Object, evs: &[Event], c: usize) -> Found {
     let e = &evs[c];
+    let cancelled = evs
+        .iter()
+        .any(|x| matches!(x.action, Action::Cancel { found: true }));
     let (what, kind, reqs): (&str, &str, &[&'static str]) = match e.action {
         Action::ReadTag { got: None, .. } => ("tag", "lost", &["R-017"]),
         Action::ReadTag { got: Some(_), .. } => ("tag", "wrong-manifest", &["R-017", "R-116"]),
@@ -1073,7 +1076,11 @@ fn explain(o: Object, evs: &[Event], c: usize) -> Found {
             ..
         } => ("upload", "chunk-after-cancel", &["R-063"]),
         Action::Close { done: true, .. } => ("upload", "completed-after-cancel", &["R-063"]),
-        Action::Status { .. } | Action::Cancel { .. } => ("upload", "status", &["R-061", "R-063"]),
+        // An upload still there after its cancel was acknowledged: the cancel is a SHOULD.
+        Action::Status { open: true } if cancelled => ("upload", "outlives-cancel", &["R-063"]),
+        Action::Status { open: false } | Action::Cancel { .. } => {
+            ("upload", "status", &["R-061", "R-063"])
+        }
         _ => match o {
             Object::Manifests(_) => ("manifests", "not-linearizable", &["R-017"]),
             Object::Blob(..) => ("blob", "not-linearizable", &["R-023"]),

@@ -49,8 +49,6 @@ pub struct RaceSummary {
     pub requests: u64,
     pub elapsed: Duration,
     pub findings: Vec<Finding>,
-    /// Index of the scenario that first met each finding (parallel to `findings`).
-    pub found_at: Vec<u64>,
 }
 
 impl RaceSummary {
@@ -97,13 +95,14 @@ impl std::fmt::Display for RaceSummary {
         if self.findings.is_empty() {
             writeln!(f, "no race violations found")?;
         }
-        for (x, at) in self.findings.iter().zip(&self.found_at) {
+        for x in &self.findings {
             writeln!(
                 f,
-                "FAIL [{}] {} ({} hits, first in scenario {at}) -> {}\n     {}",
+                "FAIL [{}] {} ({} hits, first after {} scenarios) -> {}\n     {}",
                 x.level,
                 crate::report::printable(&x.signature),
                 x.hits,
+                x.found_after,
                 x.path.display(),
                 crate::report::printable(&x.message)
             )?;
@@ -209,7 +208,6 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
                 );
             }
             known.insert(signature.clone(), s.findings.len());
-            s.found_at.push(i);
             s.findings.push(Finding {
                 signature,
                 level: v.0.level(),
@@ -217,6 +215,8 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
                 message: v.0.to_string(),
                 path,
                 hits: 1,
+                requirements: v.0.requirements.clone(),
+                found_after: i + 1,
             });
         }
     }
