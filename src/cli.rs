@@ -6,7 +6,7 @@ use crate::expected::ExpectedFailures;
 use crate::http::{Credentials, Http, TlsOptions};
 use crate::report;
 use crate::repository::{self, CaseContext};
-use crate::results::{Reporter, RunInfo};
+use crate::results::{CaseResult, Reporter, RunInfo};
 use crate::spec::{Case, SpecVersion, Suite, Workflow};
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -154,6 +154,15 @@ pub struct RunArgs {
         default_value_t = 10
     )]
     pub stop_after_timeouts: u32,
+    /// Send at most this many requests per second (0: no cap), for registries that meter
+    /// requests; a 429 or 503 with `Retry-After` is waited out either way
+    #[arg(long, env = "OCI_CONFORMANCE_RATE", default_value_t = 0.0)]
+    pub rate: f64,
+    /// Delete the tags, manifests and blobs the run created once it ends (skipping the kinds
+    /// whose deletion is disabled by --disable-feature or refused by the registry); the
+    /// summary and results.json list what is left
+    #[arg(long, env = "OCI_CONFORMANCE_CLEANUP", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value_t = true)]
+    pub cleanup: bool,
     /// Largest response body read, in bytes
     #[arg(long, env = "OCI_CONFORMANCE_MAX_BODY", default_value_t = 64 * 1024 * 1024)]
     pub max_body: usize,
@@ -249,6 +258,11 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
     if args.jobs == 0 {
         return Err(ConfigError("--jobs must be at least 1".into()));
     }
+    if !(args.rate.is_finite() && args.rate >= 0.0) {
+        return Err(ConfigError(
+            "--rate must be a number of requests per second, 0 for no cap".into(),
+        ));
+    }
     if args.timeout == 0 {
         return Err(ConfigError("--timeout must be at least 1 second".into()));
     }
@@ -285,6 +299,8 @@ pub fn resolve(args: &RunArgs, official: &OfficialEnv) -> Result<RunConfig, Conf
         deadline: (args.deadline > 0).then(|| Duration::from_secs(args.deadline)),
         stop_after_timeouts: args.stop_after_timeouts,
         max_body: args.max_body,
+        rate: (args.rate > 0.0).then_some(args.rate),
+        cleanup: args.cleanup,
         disabled_features: args.select.disable_feature.clone(),
         specs: args.select.specs.specs.clone(),
         username: args.username.clone(),
@@ -542,8 +558,34 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         .map_err(|e| ConfigError(e.to_string()))?
         .with_forced_scopes(cfg.auth_scopes.clone())
         .with_trusted_origins(cfg.trusted_origins.clone())
-        .with_run_limits(cfg.deadline, cfg.stop_after_timeouts);
+        .with_run_limits(cfg.deadline, cfg.stop_after_timeouts)
+        .with_rate(cfg.rate);
         ping(&http, &url).await?;
+        let preflight = crate::preflight::probe(
+            &http,
+            &ctx.repos("preflight").0,
+            cfg.layout,
+            &ctx.run_id,
+            &cfg.disabled_features,
+        )
+        .await;
+        for line in preflight.lines() {
+            eprintln!("oci-conformance: {line}");
+        }
+        let preflight_lines: Vec<String> = preflight
+            .writes_refused
+            .iter()
+            .cloned()
+            .chain(preflight.lines())
+            .collect();
+        let mut held = Vec::new();
+        selected.retain(|(file, case)| match preflight.verdict(case) {
+            Some((outcome, why)) => {
+                held.push((file.clone(), case.clone(), outcome, why));
+                false
+            }
+            None => true,
+        });
         let suite = Arc::new(suite);
         let engine = Engine {
             http,
@@ -560,10 +602,14 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             total: suite.cases.len(),
             case_set: suite.case_set.clone(),
         };
-        let skipped: Vec<_> = skipped_cases
+        let mut skipped: Vec<_> = skipped_cases
             .iter()
             .map(|(f, c, r)| engine.skipped(f, c, r.clone()))
             .collect();
+        skipped.extend(held.into_iter().map(|(f, c, outcome, why)| CaseResult {
+            outcome,
+            ..engine.skipped(&f, &c, why)
+        }));
         let mut reporters: Vec<Box<dyn Reporter>> = vec![
             Box::new(report::terminal::Terminal::new(cfg.progress, cfg.strict)),
             Box::new(report::json::JsonReport::new(cfg.json.clone())),
@@ -575,8 +621,13 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
             info,
             selected,
             skipped,
-            cfg.jobs,
             &expected,
+            &engine::RunOptions {
+                jobs: cfg.jobs,
+                cleanup: cfg.cleanup,
+                cleanup_disabled: cfg.disabled_features.clone(),
+                preflight: preflight_lines,
+            },
             &mut reporters,
         )
         .await;

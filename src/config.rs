@@ -69,6 +69,10 @@ pub struct RunConfig {
     /// `--stop-after-timeouts`: requests in a row that may time out (0: no limit).
     pub stop_after_timeouts: u32,
     pub max_body: usize,
+    /// `--rate`: most requests started per second (None: no cap).
+    pub rate: Option<f64>,
+    /// `--cleanup`: delete what the run created once it ends.
+    pub cleanup: bool,
     pub disabled_features: Vec<crate::spec::Feature>,
     /// `--specs`; None: the case set built into the binary.
     pub specs: Option<PathBuf>,

@@ -1,6 +1,9 @@
 //! The response contract: what the spec says an answer looks like (error bodies and codes,
 //! `Link` headers, tag order, the name and tag grammars), shared by the engine and the fuzzer's
-//! oracle.
+//! oracle. [`responses`] holds the per-endpoint rules: statuses, error codes and headers by
+//! situation and spec version.
+
+pub mod responses;
 
 use crate::http::Exchange;
 use crate::spec::SPEC_ERROR_CODES;

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cleanup;
 pub mod cli;
 pub mod compare;
 pub mod config;
@@ -16,6 +17,8 @@ pub mod expected;
 pub mod fuzz;
 pub mod http;
 pub mod matrix;
+pub mod preflight;
+pub mod rate_limit;
 pub mod report;
 pub mod repository;
 pub mod results;

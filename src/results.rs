@@ -92,9 +92,14 @@ pub struct Summary {
     pub unexpected_passes: usize,
     /// Failures of SHOULD/MAY cases (counted in `failed`, fatal only with --strict).
     pub soft_failures: usize,
-    /// Requests sent again after the registry answered 429/503 with `Retry-After`.
+    /// Requests sent again after the registry answered 429, or 503 with `Retry-After`.
     pub retried_requests: u32,
     pub duration_ms: u64,
+    /// Causes the preflight probe found behind many cases, each said once with its fix.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<String>,
+    /// What `--cleanup` deleted of what the run created, and what it left.
+    pub cleanup: crate::cleanup::CleanupReport,
 }
 
 impl Summary {

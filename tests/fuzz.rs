@@ -170,7 +170,9 @@ fn handle(
             return err(400, "NAME_INVALID");
         }
         let s = store.lock().unwrap();
-        let mut tags = s.tags.get(name).cloned().unwrap_or_default();
+        let Some(mut tags) = s.tags.get(name).cloned() else {
+            return err(404, "NAME_UNKNOWN");
+        };
         tags.sort();
         if let Some(last) = query.split('&').find_map(|kv| kv.strip_prefix("last=")) {
             tags.retain(|t| t.as_str() > last);
@@ -231,10 +233,19 @@ fn handle(
             "GET" | "HEAD" => match s.manifests.get(&(name.to_string(), reference.to_string())) {
                 Some(m) => (
                     200,
-                    vec![(
-                        "Content-Type".into(),
-                        "application/vnd.oci.image.manifest.v1+json".into(),
-                    )],
+                    vec![
+                        (
+                            "Content-Type".into(),
+                            "application/vnd.oci.image.manifest.v1+json".into(),
+                        ),
+                        (
+                            "Docker-Content-Digest".into(),
+                            format!(
+                                "sha256:{}",
+                                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(m))
+                            ),
+                        ),
+                    ],
                     m.clone(),
                 ),
                 None => err(404, "MANIFEST_UNKNOWN"),
@@ -437,7 +448,8 @@ fn seeded_run_against_reference_server_passes() {
 #[test]
 fn seeded_runs_against_the_permissive_profiles_find_nothing() {
     use oci_conformance::spec::Feature;
-    for (config, off) in [
+    use oci_conformance::spec::SpecVersion;
+    for (config, off, version) in [
         (
             oci_reference_server::Config::memory().permissive(),
             &[
@@ -446,10 +458,13 @@ fn seeded_runs_against_the_permissive_profiles_find_nothing() {
                 Feature::SinglePost,
                 Feature::TagParam,
             ][..],
+            SpecVersion::Dev,
         ),
         (
+            // Without Docker-Content-Digest: allowed before main only.
             oci_reference_server::Config::memory().permissive_pre_main(),
             &[Feature::DeleteManifest, Feature::DeleteBlob][..],
+            SpecVersion::V1_1_1,
         ),
     ] {
         let out = tempdir("permissive");
@@ -462,9 +477,333 @@ fn seeded_runs_against_the_permissive_profiles_find_nothing() {
             c.layer = Layer::Both;
             c.out_dir = out.clone();
             c.features = fuzz::Features::without(off);
+            c.version = version;
             fuzz::run(&c).expect("run")
         });
         assert!(summary.findings.is_empty(), "{summary}");
         std::fs::remove_dir_all(&out).ok();
     }
+}
+
+/// One deliberate bug each, injected by a proxy in front of the reference server (which stays
+/// correct behind it): the fuzz budgets below require each to be found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bug {
+    /// DELETE of an existing manifest answers 202 and deletes nothing.
+    DeleteNotDone,
+    /// A closing PUT whose `?digest=` does not match the data is answered 201.
+    DigestMismatchAccepted,
+    /// A manifest delete answers 200 where the spec requires 202.
+    OkInsteadOfAccepted,
+    /// Mount answers (201 and 202) lack `Location`. (Upload starts keep it: without it the
+    /// fuzzer cannot push its fixture, which ends the run with a setup error, not a finding.)
+    NoLocation,
+    /// Manifest GET and HEAD answers lack `Docker-Content-Digest` (a MUST on main).
+    NoDigestHeader,
+    /// `MANIFEST_UNKNOWN` is answered as `NAME_UNKNOWN`, in repositories that exist too.
+    WrongErrorCode,
+    /// A PUT to an existing tag stores the manifest but leaves the tag where it was.
+    TagNotMoved,
+    /// A PATCH after the first chunk is acknowledged (202, advanced `Range`) and dropped.
+    ChunkLost,
+}
+
+struct Buggy {
+    bug: Bug,
+    upstream: String,
+    client: reqwest::Client,
+}
+
+/// Status, headers and body of an answer, as the proxy handles them.
+type Answered = (u16, Vec<(String, String)>, bytes::Bytes);
+
+impl Buggy {
+    async fn forward(
+        &self,
+        method: &axum::http::Method,
+        path_query: &str,
+        headers: &axum::http::HeaderMap,
+        body: bytes::Bytes,
+    ) -> Answered {
+        let mut rb = self
+            .client
+            .request(method.clone(), format!("{}{path_query}", self.upstream))
+            .body(body);
+        for (k, v) in headers {
+            if k != "host" && k != "content-length" {
+                rb = rb.header(k, v);
+            }
+        }
+        let Ok(up) = rb.send().await else {
+            return (502, vec![], bytes::Bytes::new());
+        };
+        let status = up.status().as_u16();
+        let headers = up
+            .headers()
+            .iter()
+            .filter(|(k, _)| *k != "transfer-encoding")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        (status, headers, up.bytes().await.unwrap_or_default())
+    }
+}
+
+/// The query's `digest` is `sha256:` and 64 lowercase hex digits.
+fn well_formed_digest(query: &str) -> bool {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("digest="))
+        .map(|d| d.replace("%3A", ":"))
+        .and_then(|d| d.strip_prefix("sha256:").map(str::to_string))
+        .is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+async fn buggy_front(
+    axum::extract::State(p): axum::extract::State<Arc<Buggy>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::Method;
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_string();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or("/".to_string(), |x| x.as_str().to_string());
+    let body = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
+    let empty = axum::http::HeaderMap::new();
+    let manifest_ref = path
+        .rsplit_once("/manifests/")
+        .map(|(_, r)| r.to_string())
+        .filter(|_| path.starts_with("/v2/"));
+    let mut answer: Option<Answered> = None;
+    match p.bug {
+        Bug::DeleteNotDone if method == Method::DELETE && manifest_ref.is_some() => {
+            // Honest about what is absent, silent about what it keeps.
+            let held = p
+                .forward(&Method::HEAD, &pq, &empty, bytes::Bytes::new())
+                .await;
+            if held.0 == 200 {
+                answer = Some((202, vec![], bytes::Bytes::new()));
+            }
+        }
+        Bug::TagNotMoved if method == Method::PUT => {
+            if let Some(tag) = manifest_ref.as_ref().filter(|r| !r.contains(':')) {
+                let held = p
+                    .forward(&Method::HEAD, &pq, &parts.headers, bytes::Bytes::new())
+                    .await;
+                let digest = format!(
+                    "sha256:{}",
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))
+                );
+                if held.0 == 200 && header_of(&held.1, "docker-content-digest") != Some(&digest) {
+                    let by_digest = path.replacen(
+                        &format!("/manifests/{tag}"),
+                        &format!("/manifests/{digest}"),
+                        1,
+                    );
+                    answer = Some(
+                        p.forward(&method, &by_digest, &parts.headers, body.clone())
+                            .await,
+                    );
+                }
+            }
+        }
+        Bug::ChunkLost if method == Method::PATCH => {
+            let range = parts
+                .headers
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once('-'))
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+            if let Some((_, end)) = range.filter(|(start, _)| *start > 0) {
+                answer = Some((
+                    202,
+                    vec![
+                        ("Location".into(), pq.clone()),
+                        ("Range".into(), format!("0-{end}")),
+                    ],
+                    bytes::Bytes::new(),
+                ));
+            }
+        }
+        _ => {}
+    }
+    let (mut status, mut headers, mut out) = match answer {
+        Some(a) => a,
+        None => p.forward(&method, &pq, &parts.headers, body).await,
+    };
+    let upload_post = method == Method::POST && path.ends_with("/blobs/uploads/");
+    match p.bug {
+        // Only well-formed digests: a malformed one is still refused.
+        Bug::DigestMismatchAccepted
+            if method == Method::PUT
+                && path.contains("/blobs/uploads/")
+                && status == 400
+                && well_formed_digest(parts.uri.query().unwrap_or("")) =>
+        {
+            let name = path
+                .strip_prefix("/v2/")
+                .and_then(|r| r.split_once("/blobs/uploads/"))
+                .map_or("", |(n, _)| n);
+            let digest = parts
+                .uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("digest="))
+                .unwrap_or("")
+                .replace("%3A", ":");
+            status = 201;
+            headers = vec![("Location".into(), format!("/v2/{name}/blobs/{digest}"))];
+            out = bytes::Bytes::new();
+        }
+        Bug::OkInsteadOfAccepted
+            if method == Method::DELETE && manifest_ref.is_some() && status == 202 =>
+        {
+            status = 200;
+        }
+        Bug::NoLocation if upload_post && pq.contains("mount=") => {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("location"))
+        }
+        Bug::NoDigestHeader
+            if manifest_ref.is_some() && (method == Method::GET || method == Method::HEAD) =>
+        {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("docker-content-digest"))
+        }
+        Bug::WrongErrorCode => {
+            let s = String::from_utf8_lossy(&out).replace("MANIFEST_UNKNOWN", "NAME_UNKNOWN");
+            out = bytes::Bytes::from(s);
+        }
+        _ => {}
+    }
+    let mut r = axum::response::Response::new(axum::body::Body::from(out));
+    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+    // The body may have changed; only a HEAD keeps the upstream's length (of the GET body).
+    if method != Method::HEAD {
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+    }
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(&v),
+        ) {
+            r.headers_mut().append(k, v);
+        }
+    }
+    r
+}
+
+/// The reference server behind a proxy with `bug`; `f` gets the proxy's URL.
+fn with_buggy_server<T>(bug: Bug, f: impl FnOnce(&str) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(oci_reference_server::spawn(
+            oci_reference_server::Config::memory(),
+        ))
+        .expect("spawn reference server");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let front = Arc::new(Buggy {
+        bug,
+        upstream: server.url(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+    });
+    let app = axum::Router::new().fallback(buggy_front).with_state(front);
+    let task = rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let out = f(&format!("http://{addr}"));
+    task.abort();
+    rt.block_on(server.shutdown());
+    out
+}
+
+/// Fuzz budget: each single-bug registry is caught within 300 cases at a fixed seed, with the
+/// requirement ids a conformance case would name. The campaign stops at the first finding, so
+/// `found_after` is the number of cases it took.
+#[test]
+fn each_single_bug_registry_is_caught_within_300_cases() {
+    let expectations: &[(Bug, &[&str])] = &[
+        (Bug::DeleteNotDone, &["R-120"]),
+        (Bug::DigestMismatchAccepted, &["R-059"]),
+        (Bug::OkInsteadOfAccepted, &["R-117"]),
+        (Bug::NoLocation, &["R-066"]),
+        (Bug::NoDigestHeader, &["R-018"]),
+        (Bug::WrongErrorCode, &["R-022"]),
+        (Bug::TagNotMoved, &["R-017"]),
+        (Bug::ChunkLost, &["R-054", "R-061"]),
+    ];
+    // Two at a time: each run waits on its servers most of the time.
+    let summaries: Vec<_> = expectations
+        .chunks(2)
+        .flat_map(|pair| {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = pair
+                    .iter()
+                    .map(|(bug, _)| {
+                        s.spawn(move || {
+                            let out = tempdir("budget");
+                            let summary = with_buggy_server(*bug, |url| {
+                                let mut c = FuzzConfig::new(url);
+                                c.seed = 7;
+                                c.cases = 300;
+                                c.time = Some(Duration::from_secs(120));
+                                c.layer = Layer::Both;
+                                c.out_dir = out.clone();
+                                c.max_shrink_iters = 256;
+                                c.batch = 16;
+                                c.stop_at_first_finding = true;
+                                fuzz::run(&c).expect("run")
+                            });
+                            std::fs::remove_dir_all(&out).ok();
+                            summary
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("fuzz thread"))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut report = Vec::new();
+    let mut missed = Vec::new();
+    for ((bug, reqs), summary) in expectations.iter().zip(summaries) {
+        match summary.findings.first() {
+            Some(f) if reqs.iter().any(|r| f.requirements.contains(r)) => report.push(format!(
+                "{bug:?}: found after {} cases: {}",
+                f.found_after, f.message
+            )),
+            other => missed.push(format!(
+                "{bug:?}: wanted a finding naming {reqs:?}, got {:?}\n{summary}",
+                other.map(|f| &f.message)
+            )),
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert!(missed.is_empty(), "{}", missed.join("\n"));
 }

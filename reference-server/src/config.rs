@@ -97,8 +97,9 @@ pub struct Config {
     /// Only repository names of exactly this many components exist (as on registries that
     /// accept only `org/repo`): any other valid name answers 404 `NAME_UNKNOWN`. None: any depth.
     pub name_components: Option<usize>,
-    /// Every Nth request answers 429 `TOOMANYREQUESTS` with `Retry-After: 1`, as a rate-limited
-    /// registry does. None: no rate limit.
+    /// Every Nth request answers 429 `TOOMANYREQUESTS`, as a rate-limited registry does, with
+    /// `Retry-After` in both of RFC 9110's forms by turns: `1` (seconds), then an HTTP-date two
+    /// seconds ahead. None: no rate limit.
     pub too_many_requests_every: Option<u64>,
     /// Deliberate spec violations, so tests can prove the harness catches them.
     pub defects: Vec<Defect>,
@@ -123,6 +124,8 @@ pub enum ErrorBodies {
 pub enum Defect {
     /// `Range` on blob GET is ignored (misses R-029's SHOULD).
     IgnoreRange,
+    /// The 429s of `too_many_requests_every` carry no `Retry-After` (misses R-148's SHOULD).
+    NoRetryAfter,
     /// Manifest pushes answer `OCI-Subject`, yet the referrers API answers 404.
     Referrers404,
     /// A tags page cut by `n` holds one entry fewer than `n` and no `Link`.

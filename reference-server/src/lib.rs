@@ -221,12 +221,23 @@ async fn dispatch(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
         if seen % n == 0 {
-            return Err(RegistryError::new(
+            let e = RegistryError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 errors::Code::TooManyRequests,
                 "rate limit reached, retry later",
-            )
-            .with_header("retry-after", "1"));
+            );
+            if reg.config.defects.contains(&config::Defect::NoRetryAfter) {
+                return Err(e);
+            }
+            // Both of RFC 9110's forms, by turns, so clients are seen handling each.
+            let retry_after = if (seen / n) % 2 == 1 {
+                "1".to_string()
+            } else {
+                httpdate::fmt_http_date(
+                    std::time::SystemTime::now() + std::time::Duration::from_secs(2),
+                )
+            };
+            return Err(e.with_header("retry-after", retry_after));
         }
     }
     if let Some(a) = &reg.auth {

@@ -180,8 +180,8 @@ struct Cli {
     /// registries that accept nothing deeper); others answer 404 NAME_UNKNOWN. 0: any depth
     #[arg(long, env = "OCI_SERVER_NAME_COMPONENTS")]
     name_components: Option<usize>,
-    /// Every Nth request answers 429 TOOMANYREQUESTS with `Retry-After: 1`, like a rate-limited
-    /// registry. 0: never
+    /// Every Nth request answers 429 TOOMANYREQUESTS, like a rate-limited registry, with
+    /// `Retry-After` as seconds and as an HTTP-date by turns. 0: never
     #[arg(long, env = "OCI_SERVER_TOO_MANY_REQUESTS_EVERY")]
     too_many_requests_every: Option<u64>,
     /// Send this `Warning` header value on every answer (e.g. `299 - "text"`).

@@ -36,6 +36,10 @@ pub struct TargetArgs {
         value_enum
     )]
     pub disable_feature: Vec<crate::spec::Feature>,
+    /// Spec version the answers are judged by: 1.0, 1.1, 1.1.1 or dev (main branch, the
+    /// default), as for `run`
+    #[arg(long, env = "OCI_CONFORMANCE_SPEC_VERSION")]
+    pub spec_version: Option<String>,
     /// Deletes take effect lazily: do not require deleted content to answer 404.
     #[arg(long)]
     pub lazy_deletes: bool,
@@ -115,6 +119,9 @@ impl TargetArgs {
         c.timeout = Duration::from_secs(self.timeout.max(1));
         c.namespace = self.namespace.clone();
         c.features = self.features()?;
+        if let Some(v) = &self.spec_version {
+            c.version = v.parse().map_err(FuzzError::Config)?;
+        }
         c.tls = crate::http::TlsOptions {
             insecure: self.insecure,
             ca_cert: self.ca_cert.clone(),

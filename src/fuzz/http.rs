@@ -125,6 +125,8 @@ pub struct Client {
     pub requests: u64,
     /// Transcript of the current case; cleared by the fuzz loop at each case start.
     pub transcript: Vec<Exchange>,
+    /// Answers per operation, counted while the fuzz loop says which layer is running.
+    pub coverage: super::coverage::Coverage,
 }
 
 impl Client {
@@ -155,6 +157,7 @@ impl Client {
             last_sent: None,
             requests: 0,
             transcript: Vec::new(),
+            coverage: Default::default(),
         })
     }
 
@@ -219,6 +222,7 @@ impl Client {
         // Reproducers use the statuses and headers of a transcript, never its response bodies:
         // it keeps their first bytes only, so a case's memory does not grow with what the
         // registry sends.
+        self.coverage.record(&req.method, &req.target, &answer);
         let kept = match &answer {
             Answer::Response(r) => Answer::Response(Resp {
                 status: r.status,

@@ -16,7 +16,7 @@
 //!                      [--layer request|model|both] [--out reports/fuzz] [--no-referrers]
 //!                      [--no-delete-tags] [--no-delete-manifests] [--no-delete-blobs]
 //!                      [--no-cross-mount] [--no-upload-cancel] [--lazy-deletes]
-//!                      [--concurrency N]
+//!                      [--spec-version 1.1.1|dev] [--concurrency N]
 //! oci-conformance replay reports/fuzz/<signature>.json [--url URL] [--tries N]
 //! ```
 //! With `--concurrency N` (N > 1) the run stages races instead: N clients on the same
@@ -29,6 +29,7 @@
 //! `<namespace>/<run id>/`, so runs never see each other's content.
 
 pub mod cli;
+pub mod coverage;
 pub mod grammar;
 pub mod http;
 pub mod model;
@@ -132,6 +133,9 @@ pub enum Layer {
 pub struct FuzzConfig {
     /// Base URL of the registry, e.g. `http://127.0.0.1:5000`.
     pub url: String,
+    /// The spec version answers are judged by (what it makes a MUST, e.g. `Docker-Content-Digest`
+    /// on pulls, which only main requires).
+    pub version: crate::spec::SpecVersion,
     pub seed: u64,
     /// Upper bound on generated cases (both layers together).
     pub cases: u32,
@@ -159,6 +163,9 @@ pub struct FuzzConfig {
     pub max_shrink_iters: u32,
     /// Print progress and findings to stderr.
     pub verbose: bool,
+    /// End the campaign after the batch that found the first bug (budget tests measure how
+    /// many cases finding it takes).
+    pub stop_at_first_finding: bool,
     /// Basic credentials, as for `run`.
     pub credentials: Option<crate::http::Credentials>,
     /// Certificate checks for https:// registries, as for `run`.
@@ -169,6 +176,7 @@ impl FuzzConfig {
     pub fn new(url: impl Into<String>) -> Self {
         FuzzConfig {
             url: url.into(),
+            version: crate::spec::SpecVersion::Dev,
             seed: rand::random(),
             cases: 256,
             time: None,
@@ -184,6 +192,7 @@ impl FuzzConfig {
             batch: 64,
             max_shrink_iters: 2048,
             verbose: false,
+            stop_at_first_finding: false,
             credentials: None,
             tls: Default::default(),
         }

@@ -8,11 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::coverage::States;
 use super::grammar::{encode_query, sha256_digest};
 use super::http::{Answer, Client, Req, Resp};
 use super::oracle::{link_next, sorted_orders, Judge, Verdict};
 use super::push::{blob_bytes, image_manifest, with_query, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
 use super::Features;
+use crate::contract::responses::{Endpoint, Situation};
+use crate::spec::SpecVersion;
 
 pub const REPOS: usize = 2;
 pub const BLOBS: usize = 5;
@@ -29,6 +32,10 @@ pub enum PushMode {
     Streamed,
 }
 
+/// Operations index small pools (repositories, blobs, tags, what the model holds) so that
+/// shrinking simplifies indices, not strings. Most of them aim at content the model says exists
+/// (`existing`, `prepare`), because a sequence of requests the registry refuses tests little;
+/// the invalid variants (absent targets, missing blobs, a wrong digest) are a minority.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Op {
@@ -36,6 +43,9 @@ pub enum Op {
         repo: u8,
         blob: u8,
         mode: PushMode,
+        /// The closing request names a digest that is not the data's (must be refused).
+        #[serde(default)]
+        corrupt: bool,
     },
     AbandonUpload {
         repo: u8,
@@ -46,6 +56,9 @@ pub enum Op {
         from: u8,
         to: u8,
         blob: u8,
+        /// Mount a blob `from` holds (else blob index `blob`, which it may not hold).
+        #[serde(default)]
+        existing: bool,
     },
     PushManifest {
         repo: u8,
@@ -55,6 +68,15 @@ pub enum Op {
         artifact_type: Option<u8>,
         tag: Option<u8>,
         salt: u8,
+        /// Push the blobs it names first (else it may name blobs the repository lacks).
+        #[serde(default)]
+        prepare: bool,
+    },
+    /// Push again a manifest this repository deleted (with its blobs, if they went too).
+    Repush {
+        repo: u8,
+        which: u8,
+        tag: Option<u8>,
     },
     Retag {
         repo: u8,
@@ -64,6 +86,8 @@ pub enum Op {
     DeleteTag {
         repo: u8,
         tag: u8,
+        #[serde(default)]
+        existing: bool,
     },
     DeleteManifest {
         repo: u8,
@@ -72,6 +96,8 @@ pub enum Op {
     DeleteBlob {
         repo: u8,
         blob: u8,
+        #[serde(default)]
+        existing: bool,
     },
     ListTags {
         repo: u8,
@@ -91,6 +117,7 @@ impl Op {
             Op::AbandonUpload { .. } => "abandon-upload",
             Op::Mount { .. } => "mount",
             Op::PushManifest { .. } => "push-manifest",
+            Op::Repush { .. } => "repush",
             Op::Retag { .. } => "retag",
             Op::DeleteTag { .. } => "delete-tag",
             Op::DeleteManifest { .. } => "delete-manifest",
@@ -105,6 +132,7 @@ impl Op {
             Op::PushBlob { repo, .. }
             | Op::AbandonUpload { repo, .. }
             | Op::PushManifest { repo, .. }
+            | Op::Repush { repo, .. }
             | Op::Retag { repo, .. }
             | Op::DeleteTag { repo, .. }
             | Op::DeleteManifest { repo, .. }
@@ -133,24 +161,29 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (2u8..5).prop_map(PushMode::Chunked),
         1 => Just(PushMode::Streamed),
     ];
+    // Mostly valid: the bool is true with this probability.
+    let mostly = || prop::bool::weighted(0.85);
+    let rarely = || prop::bool::weighted(0.1);
     prop_oneof![
-        6 => (r.clone(), b.clone(), mode).prop_map(|(repo, blob, mode)| Op::PushBlob { repo, blob, mode }),
+        5 => (r.clone(), b.clone(), mode, rarely()).prop_map(|(repo, blob, mode, corrupt)| Op::PushBlob { repo, blob, mode, corrupt }),
         1 => (r.clone(), b.clone(), any::<bool>()).prop_map(|(repo, blob, cancel)| Op::AbandonUpload { repo, blob, cancel }),
-        2 => (r.clone(), r.clone(), b.clone()).prop_map(|(from, to, blob)| Op::Mount { from, to, blob }),
-        6 => (
+        2 => (r.clone(), r.clone(), b.clone(), mostly()).prop_map(|(from, to, blob, existing)| Op::Mount { from, to, blob, existing }),
+        7 => (
             r.clone(),
             b.clone(),
             prop::collection::vec(b.clone(), 0..3),
-            prop::option::weighted(0.4, any::<u8>()),
+            prop::option::weighted(0.5, any::<u8>()),
             prop::option::weighted(0.5, 0u8..ARTIFACT_TYPES.len() as u8),
             prop::option::weighted(0.7, t.clone()),
             0u8..4,
+            mostly(),
         )
-            .prop_map(|(repo, config, layers, subject, artifact_type, tag, salt)| Op::PushManifest { repo, config, layers, subject, artifact_type, tag, salt }),
-        2 => (r.clone(), t.clone(), t.clone()).prop_map(|(repo, from, to)| Op::Retag { repo, from, to }),
-        2 => (r.clone(), t.clone()).prop_map(|(repo, tag)| Op::DeleteTag { repo, tag }),
+            .prop_map(|(repo, config, layers, subject, artifact_type, tag, salt, prepare)| Op::PushManifest { repo, config, layers, subject, artifact_type, tag, salt, prepare }),
+        2 => (r.clone(), any::<u8>(), prop::option::weighted(0.5, t.clone())).prop_map(|(repo, which, tag)| Op::Repush { repo, which, tag }),
+        3 => (r.clone(), any::<u8>(), t.clone()).prop_map(|(repo, from, to)| Op::Retag { repo, from, to }),
+        2 => (r.clone(), any::<u8>(), mostly()).prop_map(|(repo, tag, existing)| Op::DeleteTag { repo, tag, existing }),
         2 => (r.clone(), any::<u8>()).prop_map(|(repo, which)| Op::DeleteManifest { repo, which }),
-        1 => (r.clone(), b.clone()).prop_map(|(repo, blob)| Op::DeleteBlob { repo, blob }),
+        1 => (r.clone(), any::<u8>(), mostly()).prop_map(|(repo, blob, existing)| Op::DeleteBlob { repo, blob, existing }),
         2 => (r.clone(), prop::option::weighted(0.7, 0u8..6)).prop_map(|(repo, n)| Op::ListTags { repo, n }),
         2 => (r, any::<u8>(), prop::option::weighted(0.5, 0u8..ARTIFACT_TYPES.len() as u8))
             .prop_map(|(repo, subject, filter)| Op::ListReferrers { repo, subject, filter }),
@@ -173,6 +206,8 @@ pub struct ManifestRec {
     /// What a referrers descriptor must carry.
     pub artifact_type: String,
     pub annotation: String,
+    /// Indices (into [`Model::blobs`]) of the config and layers it names.
+    pub blobs: Vec<usize>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -182,6 +217,8 @@ pub struct RepoState {
     pub tags: BTreeMap<String, String>,
     /// Deleted at some point (and not re-added): with lazy deletes these are not checked.
     pub deleted: BTreeSet<String>,
+    /// A write was sent to it (accepted or not): it may exist even when it holds nothing.
+    pub touched: bool,
 }
 
 /// What the spec says the registry holds.
@@ -190,6 +227,8 @@ pub struct Model {
     /// Every manifest any repository accepted, in order (subjects and isolation checks use it).
     pub pushed: Vec<ManifestRec>,
     pub blobs: Vec<Vec<u8>>,
+    /// What the case got to (for the run's coverage table).
+    pub reached: States,
 }
 
 impl Model {
@@ -201,13 +240,102 @@ impl Model {
             repos: vec![RepoState::default(); REPOS],
             pushed: Vec::new(),
             blobs,
+            reached: States::default(),
         }
+    }
+
+    /// What "not there" means in repository `r`: the repository exists (it holds content), it
+    /// certainly does not (nothing was ever written to it), or it may or may not.
+    fn absent(&self, r: usize) -> Situation {
+        let st = &self.repos[r];
+        if !st.blobs.is_empty() || !st.manifests.is_empty() {
+            Situation::Absent
+        } else if !st.touched {
+            Situation::NoRepository
+        } else {
+            Situation::AbsentAnywhere
+        }
+    }
+
+    /// Repository `r` now holds blob `d`.
+    fn add_blob(&mut self, r: usize, d: String) {
+        if self.repos[r].deleted.remove(&d) {
+            self.reached.repushed += 1;
+        }
+        self.repos[r].blobs.insert(d);
+    }
+
+    /// Points tag `t` of repository `r` at manifest `d`.
+    fn set_tag(&mut self, r: usize, t: &str, d: &str) {
+        let st = &mut self.repos[r];
+        st.deleted.remove(t);
+        if let Some(old) = st.tags.insert(t.to_string(), d.to_string()) {
+            if old != d {
+                self.reached.tags_moved += 1;
+            }
+        }
+    }
+
+    /// Repository `r` holds every blob of `blobs` (indices into [`Model::blobs`]).
+    fn complete(&self, r: usize, blobs: &[usize]) -> bool {
+        blobs
+            .iter()
+            .all(|&b| self.repos[r].blobs.contains(&sha256_digest(&self.blobs[b])))
+    }
+
+    /// The model's blob indices repository `r` holds.
+    fn held(&self, r: usize) -> Vec<usize> {
+        (0..self.blobs.len())
+            .filter(|&i| self.repos[r].blobs.contains(&sha256_digest(&self.blobs[i])))
+            .collect()
+    }
+
+    /// A subject for a push to repository `r`: mostly a manifest that was pushed, now and then
+    /// one that never was (which must be accepted too, R-034).
+    fn subject(&self, r: usize, s: u8) -> (String, usize) {
+        if self.pushed.is_empty() || s % 8 == 7 {
+            let ghost = format!("ghost-{s}");
+            return (sha256_digest(ghost.as_bytes()), ghost.len());
+        }
+        // Half the time a subject that already has referrers here, so subjects gather several.
+        let referred: Vec<&str> = self.repos[r]
+            .manifests
+            .values()
+            .filter_map(|m| m.subject.as_deref())
+            .collect();
+        if s % 2 == 0 && !referred.is_empty() {
+            let d = referred[s as usize / 2 % referred.len()];
+            if let Some(p) = self.pushed.iter().find(|p| p.digest == d) {
+                return (p.digest.clone(), p.bytes.len());
+            }
+        }
+        let p = &self.pushed[s as usize % self.pushed.len()];
+        (p.digest.clone(), p.bytes.len())
+    }
+
+    fn states(&self) -> States {
+        let mut s = self.reached;
+        for st in &self.repos {
+            s.most_tags = s.most_tags.max(st.tags.len());
+            let mut per: BTreeMap<&str, usize> = BTreeMap::new();
+            for mr in st.manifests.values() {
+                if let Some(sub) = &mr.subject {
+                    *per.entry(sub.as_str()).or_default() += 1;
+                }
+            }
+            s.most_referrers = s
+                .most_referrers
+                .max(per.values().copied().max().unwrap_or(0));
+        }
+        s
     }
 }
 
 pub struct ModelCtx<'a> {
     pub client: &'a mut Client,
     pub features: &'a Features,
+    /// The spec version answers are judged by.
+    pub version: SpecVersion,
     /// The case's repository names (unique per execution).
     pub names: Vec<String>,
 }
@@ -222,11 +350,17 @@ impl ModelCtx<'_> {
 
 pub fn execute(case: &Case, ctx: &mut ModelCtx) -> Verdict {
     let mut m = Model::new(case.seed);
+    let verdict = run_ops(case, &mut m, ctx);
+    ctx.client.coverage.observe(m.states());
+    verdict
+}
+
+fn run_ops(case: &Case, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
     for (i, op) in case.ops.iter().enumerate() {
-        apply(op, i, &mut m, ctx)?;
+        apply(op, i, m, ctx)?;
         if !matches!(op, Op::ListTags { .. } | Op::ListReferrers { .. }) {
             for r in op.repos() {
-                invariants(r, &m, ctx, op.kind())?;
+                invariants(r, m, ctx, op.kind())?;
             }
         }
     }
@@ -245,13 +379,21 @@ fn loc(j: &Judge, r: &Resp, reqs: &[&'static str]) -> Verdict<String> {
 
 fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
     let f = ctx.features.clone();
+    if !matches!(op, Op::ListTags { .. } | Op::ListReferrers { .. }) {
+        for r in op.repos() {
+            m.repos[r].touched = true;
+        }
+    }
     match op {
-        Op::PushBlob { repo, blob, mode } => {
+        Op::PushBlob {
+            repo,
+            blob,
+            mode,
+            corrupt,
+        } => {
             let (r, b) = (*repo as usize % REPOS, *blob as usize % BLOBS);
-            if push_blob(ctx, r, &m.blobs[b].clone(), *mode)? {
-                let d = sha256_digest(&m.blobs[b]);
-                m.repos[r].deleted.remove(&d);
-                m.repos[r].blobs.insert(d);
+            if push_blob(ctx, r, &m.blobs[b].clone(), *mode, *corrupt)? {
+                m.add_blob(r, sha256_digest(&m.blobs[b]));
             }
         }
         Op::AbandonUpload { repo, blob, cancel } => {
@@ -264,7 +406,13 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 Req::new("POST", format!("/v2/{name}/blobs/uploads/"))
                     .header("Content-Length", "0"),
             );
-            let resp = j.check(&a, &[202], &[], &["R-038"])?;
+            let resp = j.contract(
+                &a,
+                Endpoint::StartUpload,
+                Situation::Exists,
+                ctx.version,
+                None,
+            )?;
             let l = loc(&j, resp, &["R-038"])?;
             let half = (data.len() / 2).max(1);
             let mut j = Judge::new("model.abandon-upload.patch");
@@ -276,45 +424,68 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                     .header("Content-Range", format!("0-{}", half - 1))
                     .body(data[..half].to_vec()),
             );
-            let resp = j.check(&a, &[202], &[], &["R-054"])?;
+            let resp = j.contract(
+                &a,
+                Endpoint::PatchUpload,
+                Situation::Exists,
+                ctx.version,
+                None,
+            )?;
             let l = loc(&j, resp, &["R-054"])?;
             if *cancel {
                 let mut j = Judge::new("model.cancel-upload");
-                let allowed: &[u16] = if f.upload_cancel {
-                    &[204]
+                let situation = if f.upload_cancel {
+                    Situation::Exists
                 } else {
-                    &[204, 400, 404, 405]
+                    Situation::Disabled
                 };
                 let url = ctx.client.resolve(&l);
                 let a = ctx.send(
                     &mut j,
                     Req::new("DELETE", url.clone()).header("Content-Length", "0"),
                 );
-                let resp = j.check(&a, allowed, &[], &["R-063"])?;
+                let resp = j.contract(&a, Endpoint::CancelUpload, situation, ctx.version, None)?;
                 if resp.status == 204 {
                     let mut j = Judge::new("model.cancelled-upload-status");
                     let a = ctx.send(&mut j, Req::new("GET", url));
-                    j.check(&a, &[404], &["BLOB_UPLOAD_UNKNOWN"], &["R-063"])?;
+                    j.contract(
+                        &a,
+                        Endpoint::UploadStatus,
+                        Situation::Absent,
+                        ctx.version,
+                        None,
+                    )?;
                 }
             }
         }
-        Op::Mount { from, to, blob } => {
-            let (fr, tr, b) = (
-                *from as usize % REPOS,
-                *to as usize % REPOS,
-                *blob as usize % BLOBS,
-            );
+        Op::Mount {
+            from,
+            to,
+            blob,
+            existing,
+        } => {
+            let fr = *from as usize % REPOS;
+            let mut tr = *to as usize % REPOS;
             if fr == tr {
-                return Ok(());
+                tr = (fr + 1) % REPOS;
             }
+            if *existing && m.held(fr).is_empty() {
+                push_missing(ctx, m, fr, &[*blob as usize % BLOBS])?;
+            }
+            let held = m.held(fr);
+            let b = if *existing && !held.is_empty() {
+                held[*blob as usize % held.len()]
+            } else {
+                *blob as usize % BLOBS
+            };
             let d = sha256_digest(&m.blobs[b]);
             let in_from = m.repos[fr].blobs.contains(&d);
             let anywhere = m.repos.iter().any(|r| r.blobs.contains(&d));
             let class = if in_from { "present" } else { "absent" };
-            let allowed: &[u16] = if in_from && f.cross_mount {
-                &[201]
+            let situation = if in_from && f.cross_mount {
+                Situation::Mountable
             } else {
-                &[201, 202]
+                Situation::NotMountable
             };
             let mut j = Judge::new(format!("model.mount.{class}"));
             let path = format!(
@@ -324,7 +495,7 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 encode_query(&ctx.names[fr])
             );
             let a = ctx.send(&mut j, Req::new("POST", path).header("Content-Length", "0"));
-            let resp = j.check(&a, allowed, &[], &["R-066", "R-069"])?;
+            let resp = j.contract(&a, Endpoint::Mount, situation, ctx.version, None)?;
             let l = loc(&j, resp, &["R-066", "R-069"])?;
             if resp.status == 201 {
                 // A 201 for content that exists nowhere would be a phantom blob.
@@ -335,8 +506,7 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                         &["R-066"],
                     ));
                 }
-                m.repos[tr].deleted.remove(&d);
-                m.repos[tr].blobs.insert(d);
+                m.add_blob(tr, d);
             } else {
                 // Fallback session: cancel it, ignoring the answer (R-064: clients ignore failures).
                 let url = ctx.client.resolve(&l);
@@ -352,118 +522,68 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
             artifact_type,
             tag,
             salt,
+            prepare,
         } => {
             let r = *repo as usize % REPOS;
-            let cfg = m.blobs[*config as usize % BLOBS].clone();
-            let layer_bytes: Vec<Vec<u8>> = layers
-                .iter()
-                .map(|l| m.blobs[*l as usize % BLOBS].clone())
+            let blobs: Vec<usize> = std::iter::once(config)
+                .chain(layers.iter())
+                .map(|b| *b as usize % BLOBS)
                 .collect();
-            let layer_refs: Vec<&[u8]> = layer_bytes.iter().map(|v| v.as_slice()).collect();
-            let subj: Option<(String, usize)> = subject.map(|s| {
-                if m.pushed.is_empty() || s as usize % (m.pushed.len() + 1) == m.pushed.len() {
-                    // A subject that was never pushed: must still be accepted.
-                    let ghost = format!("ghost-{s}");
-                    (sha256_digest(ghost.as_bytes()), ghost.len())
-                } else {
-                    let p = &m.pushed[s as usize % (m.pushed.len() + 1)];
-                    (p.digest.clone(), p.bytes.len())
-                }
-            });
+            if *prepare {
+                push_missing(ctx, m, r, &blobs)?;
+            }
+            let cfg = &m.blobs[blobs[0]];
+            let layer_refs: Vec<&[u8]> =
+                blobs[1..].iter().map(|&b| m.blobs[b].as_slice()).collect();
+            let subj: Option<(String, usize)> = subject.map(|s| m.subject(r, s));
             let at = artifact_type.map(|a| ARTIFACT_TYPES[a as usize % ARTIFACT_TYPES.len()]);
             let annotation = format!("s{step}-{salt}");
             let bytes = image_manifest(
-                &cfg,
+                cfg,
                 OCI_CONFIG,
                 &layer_refs,
                 subj.as_ref().map(|(d, s)| (d.as_str(), *s)),
                 at,
                 &annotation,
             );
-            let digest = sha256_digest(&bytes);
-            let complete = std::iter::once(&cfg)
-                .chain(layer_bytes.iter())
-                .all(|b| m.repos[r].blobs.contains(&sha256_digest(b)));
-            let reference = tag
-                .map(|t| TAGS[t as usize % TAGS.len()].to_string())
-                .unwrap_or_else(|| digest.clone());
-            let (class, allowed): (&str, &[u16]) = if complete {
-                ("complete", &[201])
-            } else {
-                ("missing-blobs", &[201, 400])
-            };
-            let by = if tag.is_some() { "tag" } else { "digest" };
-            let mut j = Judge::new(format!("model.push-manifest.{by}.{class}"));
-            let a = ctx.send(
-                &mut j,
-                Req::new("PUT", format!("/v2/{}/manifests/{reference}", ctx.names[r]))
-                    .header("Content-Type", OCI_MANIFEST)
-                    .body(bytes.clone()),
-            );
-            let resp = j.check(
-                &a,
-                allowed,
-                if complete {
-                    &[]
-                } else {
-                    &["MANIFEST_BLOB_UNKNOWN"]
-                },
-                &["R-034", "R-035", "R-036", "R-076"],
-            )?;
-            if resp.status != 201 {
-                return Ok(());
-            }
-            loc(&j, resp, &["R-076"])?;
-            if let Some(d) = resp.header("docker-content-digest") {
-                if d != digest {
-                    return Err(j.fail(
-                        "digest-header",
-                        format!("Docker-Content-Digest {d}, manifest digest {digest}"),
-                        &["R-077"],
-                    ));
-                }
-            }
-            if let (Some((sd, _)), true) = (&subj, f.referrers) {
-                if resp.header("oci-subject") != Some(sd.as_str()) {
-                    return Err(j
-                        .fail(
-                            "no-oci-subject",
-                            format!(
-                                "OCI-Subject {:?}, expected {sd}",
-                                resp.header("oci-subject")
-                            ),
-                            &["R-086"],
-                        )
-                        .with_expect(
-                            serde_json::json!({"headers": {"OCI-Subject": {"equals": sd}}}),
-                        ));
-                }
-            }
             let rec = ManifestRec {
-                digest: digest.clone(),
+                digest: sha256_digest(&bytes),
                 bytes,
                 subject: subj.map(|(d, _)| d),
                 artifact_type: at.unwrap_or(OCI_CONFIG).to_string(),
                 annotation,
+                blobs,
             };
-            let st = &mut m.repos[r];
-            st.deleted.remove(&digest);
-            st.manifests.insert(digest.clone(), rec.clone());
-            if tag.is_some() {
-                st.deleted.remove(&reference);
-                st.tags.insert(reference, digest);
+            let tag = tag.map(|t| TAGS[t as usize % TAGS.len()]);
+            put_manifest(ctx, m, r, rec, tag, "push-manifest")?;
+        }
+        Op::Repush { repo, which, tag } => {
+            let r = *repo as usize % REPOS;
+            let st = &m.repos[r];
+            let mut gone: Vec<&ManifestRec> = m
+                .pushed
+                .iter()
+                .filter(|p| st.deleted.contains(&p.digest) && !st.manifests.contains_key(&p.digest))
+                .collect();
+            gone.dedup_by(|a, b| a.digest == b.digest);
+            if gone.is_empty() {
+                return Ok(());
             }
-            m.pushed.push(rec);
+            let rec = gone[*which as usize % gone.len()].clone();
+            push_missing(ctx, m, r, &rec.blobs)?;
+            let tag = tag.map(|t| TAGS[t as usize % TAGS.len()]);
+            put_manifest(ctx, m, r, rec, tag, "repush")?;
         }
         Op::Retag { repo, from, to } => {
             let r = *repo as usize % REPOS;
-            let (tf, tt) = (
-                TAGS[*from as usize % TAGS.len()],
-                TAGS[*to as usize % TAGS.len()],
-            );
-            let Some(d) = m.repos[r].tags.get(tf).cloned() else {
+            ensure_tagged(ctx, m, r, step)?;
+            let tags: Vec<String> = m.repos[r].tags.keys().cloned().collect();
+            if tags.is_empty() {
                 return Ok(());
-            };
+            }
+            let tf = tags[*from as usize % tags.len()].clone();
+            let tt = TAGS[*to as usize % TAGS.len()];
+            let d = m.repos[r].tags[&tf].clone();
             let bytes = m.repos[r].manifests[&d].bytes.clone();
             let mut j = Judge::new("model.retag.get");
             let a = ctx.send(
@@ -471,7 +591,13 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 Req::new("GET", format!("/v2/{}/manifests/{tf}", ctx.names[r]))
                     .header("Accept", OCI_MANIFEST),
             );
-            let resp = j.check(&a, &[200], &[], &["R-017"])?;
+            let resp = j.contract(
+                &a,
+                Endpoint::GetManifest,
+                Situation::Exists,
+                ctx.version,
+                Some(&bytes),
+            )?;
             if resp.body != bytes {
                 return Err(j.fail(
                     "body",
@@ -484,19 +610,44 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("PUT", format!("/v2/{}/manifests/{tt}", ctx.names[r]))
                     .header("Content-Type", OCI_MANIFEST)
-                    .body(bytes),
+                    .body(bytes.clone()),
             );
-            j.check(&a, &[201], &[], &["R-076"])?;
-            m.repos[r].deleted.remove(tt);
-            m.repos[r].tags.insert(tt.to_string(), d);
+            // Its blobs may have been deleted since it was accepted: then it may be refused.
+            let situation = if m.complete(r, &m.repos[r].manifests[&d].blobs) {
+                Situation::Exists
+            } else {
+                Situation::MissingBlobs
+            };
+            let resp = j.contract(
+                &a,
+                Endpoint::PutManifest,
+                situation,
+                ctx.version,
+                Some(&bytes),
+            )?;
+            if resp.status == 201 {
+                m.set_tag(r, tt, &d);
+            }
         }
-        Op::DeleteTag { repo, tag } => {
+        Op::DeleteTag {
+            repo,
+            tag,
+            existing,
+        } => {
             if !f.delete_tags {
                 return Ok(());
             }
             let r = *repo as usize % REPOS;
-            let t = TAGS[*tag as usize % TAGS.len()];
-            let present = m.repos[r].tags.contains_key(t);
+            if *existing {
+                ensure_tagged(ctx, m, r, step)?;
+            }
+            let tags: Vec<String> = m.repos[r].tags.keys().cloned().collect();
+            let t = if *existing && !tags.is_empty() {
+                tags[*tag as usize % tags.len()].clone()
+            } else {
+                TAGS[*tag as usize % TAGS.len()].to_string()
+            };
+            let present = m.repos[r].tags.contains_key(&t);
             let mut j = Judge::new(format!(
                 "model.delete-tag.{}",
                 if present { "present" } else { "absent" }
@@ -505,15 +656,16 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("DELETE", format!("/v2/{}/manifests/{t}", ctx.names[r])),
             );
-            j.check(
-                &a,
-                if present { &[202] } else { &[404] },
-                &[],
-                &["R-114", "R-116"],
-            )?;
+            let situation = if present {
+                Situation::Exists
+            } else {
+                m.absent(r)
+            };
+            j.contract(&a, Endpoint::DeleteTag, situation, ctx.version, None)?;
             if present {
-                m.repos[r].tags.remove(t);
-                m.repos[r].deleted.insert(t.to_string());
+                m.repos[r].tags.remove(&t);
+                m.repos[r].deleted.insert(t);
+                m.reached.deleted += 1;
             }
         }
         Op::DeleteManifest { repo, which } => {
@@ -521,6 +673,9 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 return Ok(());
             }
             let r = *repo as usize % REPOS;
+            if which % 8 != 7 {
+                ensure_tagged(ctx, m, r, step)?;
+            }
             let own: Vec<String> = m.repos[r].manifests.keys().cloned().collect();
             let d = if !own.is_empty() {
                 own[*which as usize % own.len()].clone()
@@ -538,13 +693,14 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("DELETE", format!("/v2/{}/manifests/{d}", ctx.names[r])),
             );
-            j.check(
-                &a,
-                if present { &[202] } else { &[404] },
-                &[],
-                &["R-117", "R-120"],
-            )?;
+            let situation = if present {
+                Situation::Exists
+            } else {
+                m.absent(r)
+            };
+            j.contract(&a, Endpoint::DeleteManifest, situation, ctx.version, None)?;
             if present {
+                m.reached.deleted += 1;
                 let st = &mut m.repos[r];
                 st.manifests.remove(&d);
                 st.deleted.insert(d.clone());
@@ -561,12 +717,26 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 }
             }
         }
-        Op::DeleteBlob { repo, blob } => {
+        Op::DeleteBlob {
+            repo,
+            blob,
+            existing,
+        } => {
             if !f.delete_blobs {
                 return Ok(());
             }
             let r = *repo as usize % REPOS;
-            let d = sha256_digest(&m.blobs[*blob as usize % BLOBS]);
+            if *existing && m.held(r).is_empty() {
+                let b = *blob as usize % BLOBS;
+                push_missing(ctx, m, r, &[b])?;
+            }
+            let held = m.held(r);
+            let b = if *existing && !held.is_empty() {
+                held[*blob as usize % held.len()]
+            } else {
+                *blob as usize % BLOBS
+            };
+            let d = sha256_digest(&m.blobs[b]);
             let present = m.repos[r].blobs.contains(&d);
             let mut j = Judge::new(format!(
                 "model.delete-blob.{}",
@@ -576,13 +746,14 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
                 &mut j,
                 Req::new("DELETE", format!("/v2/{}/blobs/{d}", ctx.names[r])),
             );
-            j.check(
-                &a,
-                if present { &[202] } else { &[404] },
-                &[],
-                &["R-122", "R-123"],
-            )?;
+            let situation = if present {
+                Situation::Exists
+            } else {
+                m.absent(r)
+            };
+            j.contract(&a, Endpoint::DeleteBlob, situation, ctx.version, None)?;
             if present {
+                m.reached.deleted += 1;
                 m.repos[r].blobs.remove(&d);
                 m.repos[r].deleted.insert(d);
             }
@@ -604,17 +775,164 @@ fn apply(op: &Op, step: usize, m: &mut Model, ctx: &mut ModelCtx) -> Verdict {
     Ok(())
 }
 
-/// Pushes a blob the way `mode` says. Ok(true): the blob is now in the repository.
-fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdict<bool> {
+/// Makes sure repository `r` holds a tagged manifest (pushing one, blobs first, if it holds
+/// none), so that an operation meant for existing content has some to aim at.
+fn ensure_tagged(ctx: &mut ModelCtx, m: &mut Model, r: usize, step: usize) -> Verdict {
+    if !m.repos[r].tags.is_empty() {
+        return Ok(());
+    }
+    let blobs = vec![step % BLOBS, (step + 1) % BLOBS];
+    push_missing(ctx, m, r, &blobs)?;
+    let annotation = format!("s{step}-seed");
+    let bytes = image_manifest(
+        &m.blobs[blobs[0]],
+        OCI_CONFIG,
+        &[&m.blobs[blobs[1]]],
+        None,
+        None,
+        &annotation,
+    );
+    let rec = ManifestRec {
+        digest: sha256_digest(&bytes),
+        bytes,
+        subject: None,
+        artifact_type: OCI_CONFIG.to_string(),
+        annotation,
+        blobs,
+    };
+    put_manifest(
+        ctx,
+        m,
+        r,
+        rec,
+        Some(TAGS[step % TAGS.len()]),
+        "seed-manifest",
+    )
+}
+
+/// Pushes (monolithically) the blobs among `blobs` that repository `r` lacks, so that the
+/// manifest naming them is complete.
+fn push_missing(ctx: &mut ModelCtx, m: &mut Model, r: usize, blobs: &[usize]) -> Verdict {
+    for &b in blobs {
+        let d = sha256_digest(&m.blobs[b]);
+        if !m.repos[r].blobs.contains(&d)
+            && push_blob(ctx, r, &m.blobs[b].clone(), PushMode::Monolithic, false)?
+        {
+            m.add_blob(r, d);
+        }
+    }
+    Ok(())
+}
+
+/// PUTs `rec` into repository `r` by `tag`, or by digest, and records what the registry
+/// accepted. A manifest naming blobs the repository lacks may be refused; one it has all
+/// blobs for must be accepted.
+fn put_manifest(
+    ctx: &mut ModelCtx,
+    m: &mut Model,
+    r: usize,
+    rec: ManifestRec,
+    tag: Option<&str>,
+    op: &str,
+) -> Verdict {
+    let f = ctx.features.clone();
+    let digest = rec.digest.clone();
+    let complete = m.complete(r, &rec.blobs);
+    let reference = tag.map_or_else(|| digest.clone(), str::to_string);
+    let (class, situation) = if complete {
+        ("complete", Situation::Exists)
+    } else {
+        ("missing-blobs", Situation::MissingBlobs)
+    };
+    let by = if tag.is_some() { "tag" } else { "digest" };
+    let mut j = Judge::new(format!("model.{op}.{by}.{class}"));
+    let a = ctx.send(
+        &mut j,
+        Req::new("PUT", format!("/v2/{}/manifests/{reference}", ctx.names[r]))
+            .header("Content-Type", OCI_MANIFEST)
+            .body(rec.bytes.clone()),
+    );
+    let resp = j.contract(
+        &a,
+        Endpoint::PutManifest,
+        situation,
+        ctx.version,
+        Some(&rec.bytes),
+    )?;
+    if resp.status != 201 {
+        return Ok(());
+    }
+    loc(&j, resp, &["R-076"])?;
+    if let Some(d) = resp.header("docker-content-digest") {
+        if d != digest {
+            return Err(j.fail(
+                "digest-header",
+                format!("Docker-Content-Digest {d}, manifest digest {digest}"),
+                &["R-077"],
+            ));
+        }
+    }
+    if let (Some(sd), true) = (&rec.subject, f.referrers) {
+        if resp.header("oci-subject") != Some(sd.as_str()) {
+            return Err(j
+                .fail(
+                    "no-oci-subject",
+                    format!(
+                        "OCI-Subject {:?}, expected {sd}",
+                        resp.header("oci-subject")
+                    ),
+                    &["R-086"],
+                )
+                .with_expect(serde_json::json!({"headers": {"OCI-Subject": {"equals": sd}}})));
+        }
+    }
+    if m.repos[r].deleted.remove(&digest) {
+        m.reached.repushed += 1;
+    }
+    m.repos[r].manifests.insert(digest.clone(), rec.clone());
+    if let Some(t) = tag {
+        m.set_tag(r, t, &digest);
+    }
+    m.pushed.push(rec);
+    Ok(())
+}
+
+/// The digest a corrupt push claims for `data`: never the digest of anything pushed.
+fn wrong_digest(data: &[u8]) -> String {
+    let mut other = data.to_vec();
+    other.extend_from_slice(b"/not-this");
+    sha256_digest(&other)
+}
+
+/// Pushes a blob the way `mode` says. Ok(true): the blob is now in the repository. `corrupt`:
+/// the closing request names another digest, which the registry must refuse (400) without
+/// storing anything under it.
+fn push_blob(
+    ctx: &mut ModelCtx,
+    r: usize,
+    data: &[u8],
+    mode: PushMode,
+    corrupt: bool,
+) -> Verdict<bool> {
     let name = ctx.names[r].clone();
-    let digest = sha256_digest(data);
+    let digest = if corrupt {
+        wrong_digest(data)
+    } else {
+        sha256_digest(data)
+    };
     let mode_s = match mode {
         PushMode::Monolithic => "monolithic",
         PushMode::SinglePost => "single-post",
         PushMode::Chunked(_) => "chunked",
         PushMode::Streamed => "streamed",
     };
-    let what = |step: &str| format!("model.push-blob.{mode_s}.{step}");
+    let what = |step: &str| {
+        if corrupt {
+            format!("model.push-blob-mismatch.{mode_s}.{step}")
+        } else {
+            format!("model.push-blob.{mode_s}.{step}")
+        }
+    };
     let post_path = format!("/v2/{name}/blobs/uploads/");
     let mut j = Judge::new(what("post"));
     let a = if let PushMode::SinglePost = mode {
@@ -630,12 +948,15 @@ fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdi
             Req::new("POST", post_path).header("Content-Length", "0"),
         )
     };
-    let allowed: &[u16] = if let PushMode::SinglePost = mode {
-        &[201, 202]
-    } else {
-        &[202]
+    let (endpoint, situation) = match (mode, corrupt) {
+        (PushMode::SinglePost, false) => (Endpoint::SinglePost, Situation::Exists),
+        (PushMode::SinglePost, true) => (Endpoint::SinglePost, Situation::DigestMismatch),
+        _ => (Endpoint::StartUpload, Situation::Exists),
     };
-    let resp = j.check(&a, allowed, &[], &["R-038", "R-044", "R-046"])?;
+    let resp = j.contract(&a, endpoint, situation, ctx.version, Some(data))?;
+    if resp.status == 400 {
+        return corrupt_left_nothing(ctx, &name, &digest);
+    }
     let mut l = loc(&j, resp, &["R-038", "R-047"])?;
     if resp.status == 201 {
         return Ok(true);
@@ -663,7 +984,13 @@ fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdi
                         .header("Content-Range", format!("{sent}-{}", end - 1))
                         .body(data[sent..end].to_vec()),
                 );
-                let resp = j.check(&a, &[202], &[], &["R-054"])?;
+                let resp = j.contract(
+                    &a,
+                    Endpoint::PatchUpload,
+                    Situation::Exists,
+                    ctx.version,
+                    None,
+                )?;
                 l = loc(&j, resp, &["R-054"])?;
                 let want = format!("0-{}", end - 1);
                 if resp.header("range") != Some(want.as_str()) {
@@ -677,7 +1004,13 @@ fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdi
                 let mut j = Judge::new(what("status"));
                 let url = ctx.client.resolve(&l);
                 let a = ctx.send(&mut j, Req::new("GET", url));
-                let resp = j.check(&a, &[204], &[], &["R-061"])?;
+                let resp = j.contract(
+                    &a,
+                    Endpoint::UploadStatus,
+                    Situation::Exists,
+                    ctx.version,
+                    None,
+                )?;
                 if resp.header("range") != Some(want.as_str()) {
                     return Err(j.fail(
                         "range-header",
@@ -717,9 +1050,36 @@ fn push_blob(ctx: &mut ModelCtx, r: usize, data: &[u8], mode: PushMode) -> Verdi
         req = req.body(data[sent..].to_vec());
     }
     let a = ctx.send(&mut j, req);
-    let resp = j.check(&a, &[201], &[], &["R-043", "R-059"])?;
+    if corrupt {
+        j.contract(
+            &a,
+            Endpoint::CloseUpload,
+            Situation::DigestMismatch,
+            ctx.version,
+            None,
+        )?;
+        return corrupt_left_nothing(ctx, &name, &digest);
+    }
+    let resp = j.contract(
+        &a,
+        Endpoint::CloseUpload,
+        Situation::Exists,
+        ctx.version,
+        None,
+    )?;
     loc(&j, resp, &["R-043", "R-059"])?;
     Ok(true)
+}
+
+/// After a refused corrupt push, nothing answers under the digest it claimed.
+fn corrupt_left_nothing(ctx: &mut ModelCtx, name: &str, claimed: &str) -> Verdict<bool> {
+    let mut j = Judge::new("model.push-blob-mismatch.after");
+    let a = ctx.send(
+        &mut j,
+        Req::new("HEAD", format!("/v2/{name}/blobs/{claimed}")),
+    );
+    j.check(&a, &[404], &[], &["R-059", "R-028"])?;
+    Ok(false)
 }
 
 fn list_tags(ctx: &mut ModelCtx, m: &Model, r: usize, n: Option<u64>) -> Verdict {
@@ -734,13 +1094,14 @@ fn list_tags(ctx: &mut ModelCtx, m: &Model, r: usize, n: Option<u64>) -> Verdict
     for page in 0..30 {
         let mut j = Judge::new(format!("model.list-tags.{class}"));
         let a = ctx.send(&mut j, Req::new("GET", target.clone()));
-        // An empty repository may be unknown to the registry (R-088 only covers existing ones).
-        let allowed: &[u16] = if want.is_empty() && page == 0 {
-            &[200, 404]
+        // A repository without tags may be unknown to the registry (R-088 only covers existing
+        // ones); one nothing was ever written to must be.
+        let situation = if want.is_empty() && page == 0 {
+            m.absent(r)
         } else {
-            &[200]
+            Situation::Exists
         };
-        let resp = j.check(&a, allowed, &[], &["R-088"])?;
+        let resp = j.contract(&a, Endpoint::ListTags, situation, ctx.version, None)?;
         if resp.status == 404 {
             return Ok(());
         }
@@ -824,12 +1185,16 @@ fn list_referrers(
     subject: u8,
     filter: Option<u8>,
 ) -> Verdict {
-    let d = if m.pushed.is_empty() || subject as usize % (m.pushed.len() + 1) == m.pushed.len() {
-        sha256_digest(format!("ghost-{subject}").as_bytes())
+    // Mostly a subject that has referrers here, else any subject the model knows.
+    let with_referrers: Vec<&str> = m.repos[r]
+        .manifests
+        .values()
+        .filter_map(|mr| mr.subject.as_deref())
+        .collect();
+    let d = if subject % 2 == 0 && subject % 8 != 6 && !with_referrers.is_empty() {
+        with_referrers[(subject / 2) as usize % with_referrers.len()].to_string()
     } else {
-        m.pushed[subject as usize % (m.pushed.len() + 1)]
-            .digest
-            .clone()
+        m.subject(r, subject).0
     };
     let at = filter.map(|f| ARTIFACT_TYPES[f as usize % ARTIFACT_TYPES.len()]);
     let mut target = format!("/v2/{}/referrers/{d}", ctx.names[r]);
@@ -938,8 +1303,8 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
         );
         match st.tags.get(*t) {
             Some(d) => {
-                let resp = j.check(&a, &[200], &[], &["R-017"])?;
                 let want = &st.manifests[d];
+                let resp = j.check(&a, &[200], &[], &["R-017"])?;
                 if resp.body != want.bytes {
                     return Err(j.fail(
                         "tag-content",
@@ -947,15 +1312,13 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
                         &["R-017", "R-075"],
                     ));
                 }
-                if let Some(h) = resp.header("docker-content-digest") {
-                    if h != d {
-                        return Err(j.fail(
-                            "digest-header",
-                            format!("tag {t}: Docker-Content-Digest {h}, expected {d}"),
-                            &["R-018"],
-                        ));
-                    }
-                }
+                j.contract(
+                    &a,
+                    Endpoint::GetManifest,
+                    Situation::Exists,
+                    ctx.version,
+                    Some(&want.bytes),
+                )?;
             }
             None if lazy && st.deleted.contains(*t) => {}
             None => {
@@ -965,7 +1328,19 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
                     "absent-tag"
                 };
                 j.what = what(k);
-                j.check(&a, &[404], &[], &["R-022", "R-116", "R-120"])?;
+                let deleted: &[&'static str] = if st.deleted.contains(*t) {
+                    &["R-116", "R-120"]
+                } else {
+                    &[]
+                };
+                gone(
+                    &j,
+                    &a,
+                    Endpoint::GetManifest,
+                    m.absent(r),
+                    ctx.version,
+                    deleted,
+                )?;
             }
         }
     }
@@ -996,12 +1371,30 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
             &mut j,
             Req::new("HEAD", format!("/v2/{name}/manifests/{d}")).header("Accept", OCI_MANIFEST),
         );
-        j.check(
-            &a,
-            if present { &[200] } else { &[404] },
-            &[],
-            &["R-030", "R-033", "R-120"],
-        )?;
+        if present {
+            let bytes = &st.manifests[d].bytes;
+            j.contract(
+                &a,
+                Endpoint::HeadManifest,
+                Situation::Exists,
+                ctx.version,
+                Some(bytes),
+            )?;
+        } else {
+            let deleted: &[&'static str] = if st.deleted.contains(d) {
+                &["R-120"]
+            } else {
+                &[]
+            };
+            gone(
+                &j,
+                &a,
+                Endpoint::HeadManifest,
+                m.absent(r),
+                ctx.version,
+                deleted,
+            )?;
+        }
     }
     for b in &m.blobs {
         let d = sha256_digest(b);
@@ -1018,23 +1411,39 @@ fn invariants(r: usize, m: &Model, ctx: &mut ModelCtx, after: &str) -> Verdict {
         };
         let mut j = Judge::new(what(k));
         let a = ctx.send(&mut j, Req::new("HEAD", format!("/v2/{name}/blobs/{d}")));
-        let resp = j.check(
-            &a,
-            if present { &[200] } else { &[404] },
-            &[],
-            &["R-030", "R-033"],
-        )?;
         if present {
-            if let Some(l) = resp.header("content-length") {
-                if l.trim() != b.len().to_string() {
-                    return Err(j.fail(
-                        "content-length",
-                        format!("HEAD Content-Length {l}, size {}", b.len()),
-                        &["R-032"],
-                    ));
-                }
-            }
+            j.contract(
+                &a,
+                Endpoint::HeadBlob,
+                Situation::Exists,
+                ctx.version,
+                Some(b),
+            )?;
+        } else {
+            gone(&j, &a, Endpoint::HeadBlob, m.absent(r), ctx.version, &[])?;
         }
     }
     Ok(())
+}
+
+/// Judges the answer for something absent (`situation` says whether its repository exists);
+/// a breach also cites `extra`, the rules that made it absent (e.g. a delete's R-120).
+fn gone(
+    j: &Judge,
+    a: &Answer,
+    endpoint: Endpoint,
+    situation: Situation,
+    version: SpecVersion,
+    extra: &[&'static str],
+) -> Verdict {
+    j.contract(a, endpoint, situation, version, None)
+        .map(|_| ())
+        .map_err(|mut v| {
+            for r in extra {
+                if !v.requirements.contains(r) {
+                    v.requirements.push(r);
+                }
+            }
+            v
+        })
 }

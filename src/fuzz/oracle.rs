@@ -1,6 +1,8 @@
 //! Judging answers against what the spec allows.
 
 use super::http::{Answer, Resp};
+use crate::contract::responses::{self, Endpoint, Situation};
+use crate::spec::SpecVersion;
 
 /// The 14 error codes of the spec (§1.3): one list, the spec loader's.
 pub use crate::spec::SPEC_ERROR_CODES as SPEC_CODES;
@@ -220,11 +222,41 @@ impl Judge {
         }
         if resp.status >= 400 {
             check_error_body(resp, codes).map_err(|d| {
-                let mut v = self.fail("error-body", d, &["R-143", "R-144", "R-147"]);
+                // A wrong code breaks the rule that names the code, not only the format's.
+                let mut cited = vec!["R-143", "R-144", "R-147"];
+                if !codes.is_empty() {
+                    for r in reqs {
+                        if !cited.contains(r) {
+                            cited.push(r);
+                        }
+                    }
+                }
+                let mut v = self.fail("error-body", d, &cited);
                 v.allowed = allowed.to_vec();
                 v
             })?;
         }
+        Ok(resp)
+    }
+
+    /// Judges an answer by the response contract (`crate::contract::responses`): the statuses,
+    /// error codes and success headers the spec version allows for `endpoint` in `situation`.
+    /// `content` is what a success carries, for its digest and size headers.
+    pub fn contract<'a>(
+        &self,
+        answer: &'a Answer,
+        endpoint: Endpoint,
+        situation: Situation,
+        version: SpecVersion,
+        content: Option<&[u8]>,
+    ) -> Verdict<&'a Resp> {
+        let rule = responses::rule(endpoint, situation, version);
+        let resp = self.check(answer, rule.statuses, rule.codes, rule.requirements)?;
+        responses::check_headers(&rule, resp.status, |n| resp.header(n), content).map_err(|b| {
+            let mut v = self.fail(&b.kind, b.detail, &b.requirements);
+            v.allowed = rule.statuses.to_vec();
+            v
+        })?;
         Ok(resp)
     }
 }

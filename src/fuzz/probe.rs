@@ -15,6 +15,7 @@ use super::push::{
     self, blob_bytes, config_bytes, image_manifest, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
 use super::Features;
+use crate::contract::responses::{Endpoint, Situation};
 
 pub const REFERRER_TYPE: &str = "application/vnd.oci-conformance.fuzz.referrer";
 /// Mixed case and a leading `_` so ASCII order and case-insensitive order differ.
@@ -356,6 +357,8 @@ pub struct ProbeCtx<'a> {
     pub client: &'a mut Client,
     pub fixture: &'a Fixture,
     pub features: &'a Features,
+    /// The spec version answers are judged by.
+    pub version: crate::spec::SpecVersion,
     /// Unique per execution: `<run prefix>/c<N>`, so no probe sees another's leftovers.
     pub fresh: String,
 }
@@ -525,12 +528,29 @@ fn get_manifest(
     }
     let a = ctx.send(&mut j, req);
     let r = j.check(&a, &allowed, &[], &["R-017", "R-022", "R-007"])?;
+    let endpoint = if head {
+        Endpoint::HeadManifest
+    } else {
+        Endpoint::GetManifest
+    };
     if r.status == 200 {
         if let Some(bytes) = known {
             check_content(&j, r, bytes, head, &["R-017", "R-075"])?;
+            j.contract(&a, endpoint, Situation::Exists, ctx.version, Some(bytes))?;
         }
+    } else if r.status == 404 && class.starts_with("absent-") {
+        j.contract(&a, endpoint, absent_in(repo), ctx.version, None)?;
     }
     Ok(())
+}
+
+/// Whether the repository of an absent object exists: the fixture's does, a fresh one (never
+/// written to) does not.
+fn absent_in(repo: &Repo) -> Situation {
+    match repo {
+        Repo::Fixture => Situation::Absent,
+        Repo::Fresh(_) => Situation::NoRepository,
+    }
 }
 
 /// Body (GET) or Content-Length (HEAD) and `Docker-Content-Digest` of a 200 answer.
@@ -692,8 +712,21 @@ fn get_blob(
         &["R-023", "R-028"]
     };
     let r = j.check(&a, &allowed, &[], reqs)?;
+    let endpoint = if head {
+        Endpoint::HeadBlob
+    } else {
+        Endpoint::GetBlob
+    };
     match (r.status, &rc) {
-        (200, _) => check_content(&j, r, &layer, head, &["R-023"])?,
+        (200, _) => {
+            check_content(&j, r, &layer, head, &["R-023"])?;
+            if rc.is_none() {
+                j.contract(&a, endpoint, Situation::Exists, ctx.version, Some(&layer))?;
+            }
+        }
+        (404, _) if class == "absent" => {
+            j.contract(&a, endpoint, absent_in(repo), ctx.version, None)?;
+        }
         (206, Some(RangeClass::Satisfiable(v))) if v.len() == 1 => {
             let (a0, b0) = v[0];
             let want_cr = format!("bytes {a0}-{b0}/{}", layer.len());
@@ -1144,7 +1177,17 @@ fn close_upload(
             .header("Content-Type", "application/octet-stream")
             .body(data.clone()),
         );
-        let r = j.check(&a, &allowed_post, codes, &["R-044", "R-046", "R-037"])?;
+        let r = if class == "digest-mismatch" {
+            j.contract(
+                &a,
+                Endpoint::SinglePost,
+                Situation::DigestMismatch,
+                ctx.version,
+                None,
+            )?
+        } else {
+            j.check(&a, &allowed_post, codes, &["R-044", "R-046", "R-037"])?
+        };
         if r.status == 202 {
             loc = Some(upload_location(&j, r, &["R-046"])?);
         } else {
@@ -1171,7 +1214,17 @@ fn close_upload(
             .header("Content-Type", "application/octet-stream")
             .body(data.clone()),
     );
-    j.check(&a, &allowed, codes, &["R-043", "R-037", "R-058"])?;
+    if class == "digest-mismatch" {
+        j.contract(
+            &a,
+            Endpoint::CloseUpload,
+            Situation::DigestMismatch,
+            ctx.version,
+            None,
+        )?;
+    } else {
+        j.check(&a, &allowed, codes, &["R-043", "R-037", "R-058"])?;
+    }
     after_close(ctx, &j, &a, &name, &d, &data)
 }
 
@@ -1224,8 +1277,10 @@ fn list_tags(ctx: &mut ProbeCtx, repo: &Repo, n: Option<&str>, last: Option<&Tar
     let fixture = matches!(repo, Repo::Fixture);
     let (class, allowed): (&str, Vec<u16>) = if let Some(nc) = name_class(&name) {
         (nc, vec![400, 404])
+    } else if !fixture && (matches!(n_val, Some(Err(_))) || !last_ok) {
+        ("unknown-repo-bad-query", vec![400, 404])
     } else if !fixture {
-        ("unknown-repo", vec![200, 400, 404])
+        ("unknown-repo", vec![404])
     } else if matches!(n_val, Some(Err(_))) {
         ("bad-n", vec![200, 400])
     } else if !last_ok {
@@ -1247,7 +1302,16 @@ fn list_tags(ctx: &mut ProbeCtx, repo: &Repo, n: Option<&str>, last: Option<&Tar
     };
     let mut j = Judge::new(format!("list-tags.{class}"));
     let a = ctx.send(&mut j, Req::new("GET", path));
-    let r = j.check(&a, &allowed, &[], &["R-088", "R-091", "R-092"])?;
+    let r = j.check(&a, &allowed, &[], &["R-088", "R-082", "R-091", "R-092"])?;
+    if class == "unknown-repo" {
+        j.contract(
+            &a,
+            Endpoint::ListTags,
+            Situation::NoRepository,
+            ctx.version,
+            None,
+        )?;
+    }
     if r.status != 200 {
         return Ok(());
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 
+use super::coverage::Coverage;
 use super::http::{Answer, Client, Exchange, Req};
 use super::model::{self, Case, ModelCtx};
 use super::oracle::{Verdict, Violation};
@@ -26,6 +27,10 @@ pub struct Finding {
     pub path: PathBuf,
     /// How many generated cases hit it (the first one, then every later one that was skipped).
     pub hits: u32,
+    /// Requirement ids it breaks (those a conformance case for the same bug names).
+    pub requirements: Vec<&'static str>,
+    /// Generated cases (both layers) up to and including the first one that hit it.
+    pub found_after: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -39,6 +44,8 @@ pub struct RunSummary {
     pub requests: u64,
     pub elapsed: Duration,
     pub findings: Vec<Finding>,
+    /// Answers per operation and states reached (generated cases only, not shrinking).
+    pub coverage: Coverage,
 }
 
 impl RunSummary {
@@ -50,6 +57,18 @@ impl RunSummary {
     }
     pub fn requests_per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    /// Layers that ran cases yet never had a write accepted: they reached no state worth
+    /// judging, whatever their verdict.
+    pub fn starved_layers(&self) -> Vec<&'static str> {
+        let mut ran = Vec::new();
+        if self.request_cases > 0 {
+            ran.push("request");
+        }
+        if self.model_cases > 0 {
+            ran.push("model");
+        }
+        self.coverage.starved_layers(&ran)
     }
 }
 
@@ -69,16 +88,24 @@ impl std::fmt::Display for RunSummary {
             self.cases_per_sec(),
             self.requests_per_sec()
         )?;
+        write!(f, "{}", self.coverage)?;
+        for l in self.starved_layers() {
+            writeln!(
+                f,
+                "WARNING: the {l} layer had no write accepted: it never reached the states it is meant to test"
+            )?;
+        }
         if self.findings.is_empty() {
             writeln!(f, "no spec violations found")?;
         }
         for x in &self.findings {
             writeln!(
                 f,
-                "FAIL [{}] {} ({} hits) -> {}\n     {}",
+                "FAIL [{}] {} ({} hits, first in case {}) -> {}\n     {}",
                 x.level,
                 crate::report::printable(&x.signature),
                 x.hits,
+                x.found_after,
                 x.path.display(),
                 crate::report::printable(&x.message)
             )?;
@@ -137,6 +164,7 @@ fn exec_probe(
         client: &mut st.client,
         fixture,
         features: &cfg.features,
+        version: cfg.version,
         fresh,
     };
     (probe::execute(p, &mut ctx), names)
@@ -156,6 +184,7 @@ fn exec_model(
     let mut ctx = ModelCtx {
         client: &mut st.client,
         features: &cfg.features,
+        version: cfg.version,
         names,
     };
     (model::execute(c, &mut ctx), tmpl)
@@ -327,9 +356,13 @@ fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
         if st.borrow().generated == before {
             break; // out of time before the batch generated anything
         }
+        if cfg.stop_at_first_finding && !st.borrow().findings.is_empty() {
+            break;
+        }
     }
-    let s = st.into_inner();
+    let mut s = st.into_inner();
     Ok(RunSummary {
+        coverage: std::mem::take(&mut s.client.coverage),
         seed: cfg.seed,
         run_id,
         request_cases: req_done,
@@ -356,7 +389,9 @@ fn step(
         }
         s.generated += 1;
     }
+    s.client.coverage.layer = s.target.is_none().then_some(layer);
     let (verdict, names) = exec(&mut s);
+    s.client.coverage.layer = None;
     let Err(v) = verdict else { return Ok(()) };
     let sig = v.signature(layer);
     if let Some(&i) = s.known.get(&sig) {
@@ -429,6 +464,8 @@ fn record(
         message: v.to_string(),
         path,
         hits: 1,
+        requirements: v.requirements.clone(),
+        found_after: s.generated,
     });
     Ok(())
 }

@@ -91,23 +91,31 @@ struct RunLimits {
     stop_after_timeouts: u32,
     timeouts_in_a_row: AtomicU32,
     stopped: OnceLock<String>,
-    /// Requests sent again after a 429 or 503 with `Retry-After` (see [`retry_wait`]).
+    /// Requests sent again after a 429, or a 503 with `Retry-After`.
     retried: AtomicU32,
+    /// Every 429 met, judged by the spec's rules for it (R-148).
+    too_many: crate::rate_limit::TooManyRequests,
 }
 
-/// Retries of one request after 429/503 before its answer is taken as final.
+/// Retries of one request after 429/503 before the run gives up on the registry.
 const MAX_RETRIES: u32 = 5;
-/// A longer `Retry-After` is not waited out: the answer is taken as final.
+/// Without a run deadline, the longest `Retry-After` waited out.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+/// The first wait after a 429 that names none (doubled for each retry of the same request).
+const BACKOFF: Duration = Duration::from_secs(1);
 
-/// How long a rate-limited answer (429, or 503, with `Retry-After` in seconds) asks the client to
-/// wait before sending the request again; None for any other answer.
-pub fn retry_wait(ex: &Exchange) -> Option<Duration> {
-    if !matches!(ex.status, Some(429 | 503)) {
-        return None;
+/// How long a rate-limited answer asks the client to wait before sending the request again:
+/// a 503 with a valid `Retry-After`, or any 429 (without a valid `Retry-After`, a doubling
+/// back-off from [`BACKOFF`]: the registry still asked to slow down). None: not rate-limited.
+pub fn retry_wait(ex: &Exchange, tries: u32) -> Option<Duration> {
+    let asked = ex
+        .header("Retry-After")
+        .and_then(|v| crate::rate_limit::parse_retry_after(v, std::time::SystemTime::now()).ok());
+    match ex.status {
+        Some(429) => Some(asked.unwrap_or(BACKOFF * 2u32.saturating_pow(tries))),
+        Some(503) => asked,
+        _ => None,
     }
-    let secs: u64 = ex.header("Retry-After")?.trim().parse().ok()?;
-    Some(Duration::from_secs(secs)).filter(|w| *w <= MAX_RETRY_WAIT)
 }
 
 #[derive(Clone)]
@@ -129,6 +137,10 @@ pub struct Http {
     /// `--trust-origin`: origins besides the registry's that may receive the credentials.
     trusted_origins: Vec<reqwest::Url>,
     limits: Arc<RunLimits>,
+    /// `--rate`: shared by every clone, so the cap holds for the whole run.
+    pacer: Option<Arc<crate::rate_limit::Pacer>>,
+    /// What the registry acknowledged creating, for `--cleanup`; shared by every clone.
+    created: Arc<crate::cleanup::Ledger>,
     /// Asked for in every token request of the run's flow (the official suite's
     /// `OCI_AUTH_SCOPE`, for registries whose challenge scope is unusable).
     forced_scopes: Vec<String>,
@@ -318,6 +330,8 @@ impl Http {
             allow_http_realm: tls.insecure,
             trusted_origins: Vec::new(),
             limits: Arc::default(),
+            pacer: None,
+            created: Arc::default(),
             forced_scopes: Vec::new(),
         })
     }
@@ -351,7 +365,23 @@ impl Http {
         self
     }
 
-    /// Requests sent again because the registry answered 429/503 with `Retry-After`.
+    /// Starts no more than `per_second` requests in any second (`--rate`; None: no cap).
+    pub fn with_rate(mut self, per_second: Option<f64>) -> Http {
+        self.pacer = per_second.map(|r| Arc::new(crate::rate_limit::Pacer::new(r)));
+        self
+    }
+
+    /// The tags, manifests and blobs the registry acknowledged creating through this client.
+    pub fn created(&self) -> &crate::cleanup::Ledger {
+        &self.created
+    }
+
+    /// How many 429 answers the run met, and what was wrong with them (R-148).
+    pub fn too_many_requests(&self) -> (u32, Vec<String>) {
+        self.limits.too_many.verdict()
+    }
+
+    /// Requests sent again because the registry answered 429, or 503 with `Retry-After`.
     pub fn retried(&self) -> u32 {
         self.limits.retried.load(Ordering::SeqCst)
     }
@@ -400,18 +430,55 @@ impl Http {
         realm: Option<&reqwest::Url>,
     ) -> Exchange {
         // A rate limit is the registry's operations, not its conformance: waited out (within
-        // the run's deadline) and counted, never handed to a case as its answer.
+        // the run's deadline) and counted, never handed to a case as its answer. Only the 429's
+        // own form is judged (R-148), once for the run.
         let mut tries = 0;
         loop {
             let ex = self.exchange_once(req, credentials, bearer, realm).await;
-            let Some(wait) = retry_wait(&ex) else {
+            if ex.status == Some(429) {
+                let at = reqwest::Url::parse(&ex.url)
+                    .map(|u| format!("{} {}", ex.method, u.path()))
+                    .unwrap_or_else(|_| ex.method.clone());
+                self.limits
+                    .too_many
+                    .record(&at, ex.header("Retry-After"), ex.json().as_ref());
+            }
+            let Some(wait) = retry_wait(&ex, tries) else {
+                self.created.observe(&ex);
                 return ex;
             };
-            let past_deadline = self
-                .limits
-                .deadline
-                .is_some_and(|(at, _)| Instant::now() + wait >= at);
-            if tries >= MAX_RETRIES || past_deadline {
+            let give_up = if tries >= MAX_RETRIES {
+                Some(format!(
+                    "the registry answered {} to the same request {} times in a row, waiting as \
+                     it asked (--rate caps the requests per second)",
+                    ex.status.unwrap_or_default(),
+                    tries + 1
+                ))
+            } else {
+                match self.limits.deadline {
+                    Some((at, total)) if Instant::now() + wait >= at => Some(format!(
+                        "the registry asked to wait {} s (Retry-After), past the run's deadline \
+                         (--deadline {} s)",
+                        wait.as_secs(),
+                        total.as_secs()
+                    )),
+                    None if wait > MAX_RETRY_WAIT => Some(format!(
+                        "the registry asked to wait {} s (Retry-After), longer than {} s",
+                        wait.as_secs(),
+                        MAX_RETRY_WAIT.as_secs()
+                    )),
+                    _ => None,
+                }
+            };
+            if let Some(why) = give_up {
+                // A 503 is an answer a case may judge; a 429 only says "not now", so the run
+                // stops rather than fail cases on it.
+                if ex.status == Some(429) {
+                    self.stop(why.clone());
+                    let mut ex = ex;
+                    ex.error = Some(format!("{RUN_STOPPED}: {why}"));
+                    return ex;
+                }
                 return ex;
             }
             tries += 1;
@@ -427,8 +494,22 @@ impl Http {
         bearer: Option<&str>,
         realm: Option<&reqwest::Url>,
     ) -> Exchange {
-        let started = Instant::now();
         let mut ex = new_exchange(req);
+        if let Some(pacer) = &self.pacer {
+            let slot = pacer.reserve();
+            if let Some((at, total)) = self.limits.deadline {
+                if slot >= at {
+                    self.stop(format!(
+                        "its deadline (--deadline {} s) passed",
+                        total.as_secs()
+                    ));
+                }
+            }
+            if self.stopped().is_none() {
+                tokio::time::sleep_until(slot.into()).await;
+            }
+        }
+        let started = Instant::now();
         if let Some(why) = self.stopped() {
             ex.error = Some(format!("not sent: {RUN_STOPPED}: {why}"));
             ex.failure = Some(Failure::Stopped);

@@ -10,7 +10,10 @@
 //!               "case_set": {"source": "embedded"|DIR, "digest": "sha256:…", "cases": n}},
 //!   "summary": {"passed", "failed", "errors", "skipped", "unsupported", "expected_failures",
 //!               "unexpected_passes", "soft_failures": n, "retried_requests": n (sent again
-//!               after 429/503 with Retry-After), "duration_ms": n},
+//!               after 429, or 503 with Retry-After), "duration_ms": n,
+//!               "preflight": [str] (only when the probe found a cause behind many cases),
+//!               "cleanup": {"created": n, "deleted": n, "left": [{"repository", "kind":
+//!                           "tag"|"manifest"|"blob", "reference", "reason"}]}},
 //!   "cases": [ // sorted by id
 //!     {"id", "title", "workflow": "pull"|"push"|"discovery"|"management",
 //!      "level": "MUST"|"SHOULD"|"MAY",

@@ -11,8 +11,9 @@ pub struct Terminal {
     want_bar: bool,
     strict: bool,
     failures: Vec<CaseResult>,
-    /// Cases not run because the run stopped early (one line for all), and why.
-    not_run: Option<(usize, String)>,
+    /// Cases not run (the run stopped early, or a cause the preflight found): how many, for
+    /// each reason (one line per reason).
+    not_run: Vec<(usize, String)>,
 }
 
 impl Terminal {
@@ -22,7 +23,7 @@ impl Terminal {
             want_bar: progress && std::io::stderr().is_terminal(),
             strict,
             failures: Vec::new(),
-            not_run: None,
+            not_run: Vec::new(),
         }
     }
 
@@ -72,7 +73,10 @@ impl Reporter for Terminal {
                     .and_then(|m| m.strip_prefix(crate::results::NOT_RUN))
                     .and_then(|m| m.strip_prefix(": "));
                 if let (Outcome::Error, Some(why)) = (r.outcome, not_run) {
-                    self.not_run.get_or_insert_with(|| (0, why.to_string())).0 += 1;
+                    match self.not_run.iter_mut().find(|(_, w)| w == why) {
+                        Some((n, _)) => *n += 1,
+                        None => self.not_run.push((1, why.to_string())),
+                    }
                     return;
                 }
                 if matches!(
@@ -99,7 +103,7 @@ impl Reporter for Terminal {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
-                if let Some((n, why)) = &self.not_run {
+                for (n, why) in &self.not_run {
                     eprintln!(
                         "oci-conformance: {n} cases not run (reported as errors): {}",
                         printable(why)
@@ -121,9 +125,12 @@ impl Reporter for Terminal {
                 if s.retried_requests > 0 {
                     eprintln!(
                         "oci-conformance: the registry rate-limited the run: {} requests were sent \
-                         again after 429/503 with Retry-After",
+                         again after 429, or 503 with Retry-After",
                         s.retried_requests
                     );
+                }
+                if s.cleanup.created > 0 {
+                    eprintln!("oci-conformance: {}", printable(&s.cleanup.line()));
                 }
                 // The closing line, alone, on stdout: CI log readers key on it.
                 println!("{}", s.line());

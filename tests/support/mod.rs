@@ -1,4 +1,5 @@
-//! Shared by the integration tests that need an authenticating or TLS reference server.
+//! Shared by the integration tests: the harness binary, and authenticating or TLS reference
+//! servers.
 #![allow(dead_code)] // each test binary uses its own part
 
 use oci_reference_server::{AuthConfig, AuthMode, Config, Htpasswd, TlsConfig};
@@ -51,3 +52,36 @@ pub fn auth_config(mode: AuthMode, tls_dir: Option<&Path>) -> (Config, Option<Pa
     });
     (c, ca)
 }
+
+/// The harness binary, with none of the developer's own `OCI_*` variables steering it.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_oci-conformance"));
+    // The developer's own environment must not steer the tests.
+    for k in OFFICIAL_VARS {
+        c.env_remove(k);
+    }
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OCI_CONFORMANCE_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("OCI_CONFORMANCE_NO_PROGRESS", "1");
+    c
+}
+
+const OFFICIAL_VARS: [&str; 14] = [
+    "OCI_ROOT_URL",
+    "OCI_REGISTRY",
+    "OCI_TLS",
+    "OCI_NAMESPACE",
+    "OCI_REPO1",
+    "OCI_CROSSMOUNT_NAMESPACE",
+    "OCI_REPO2",
+    "OCI_USERNAME",
+    "OCI_PASSWORD",
+    "OCI_TEST_PULL",
+    "OCI_TEST_PUSH",
+    "OCI_TEST_CONTENT_DISCOVERY",
+    "OCI_TEST_CONTENT_MANAGEMENT",
+    "OCI_VERSION",
+];

@@ -46,8 +46,9 @@ pub struct Outcome {
     pub tracks: Vec<Track>,
     /// Setup failed: the race was not staged (reason).
     pub skipped: Option<String>,
-    /// The first finding (crash and content checks first, then history), if any.
-    pub found: Option<Found>,
+    /// What broke: answer-level findings in the order they were seen (one per endpoint and
+    /// kind), then one per object whose history cannot be explained.
+    pub found: Vec<Found>,
     /// Some history was too large to decide.
     pub inconclusive: bool,
 }
@@ -142,8 +143,15 @@ impl Actor<'_> {
             Answer::Broken(_) => Some("connection-broken"),
         };
         if let Some(kind) = crash {
-            let detail = format!("{what} answered {} while racing", a.describe());
+            let said = match &a {
+                Answer::Response(r) => error_text(r),
+                _ => String::new(),
+            };
+            let detail = format!("{what} answered {} while racing{said}", a.describe());
             self.found(what, kind, detail, &["R-140"], at);
+            if let Some(f) = self.track.found.last_mut() {
+                f.allowed = allowed(what).to_vec();
+            }
         }
         (a, at)
     }
@@ -270,15 +278,14 @@ impl Actor<'_> {
                 let k = ack(&a, &[202]);
                 let o = Object::Manifests(repo);
                 match (a.status(), &k) {
-                    (Some(202), _) | (_, Ack::Unknown) => self.delete_event(
-                        o,
-                        at,
-                        Action::DeleteManifest {
-                            m: manifest,
-                            found: true,
-                        },
-                        &k,
-                    ),
+                    (Some(202), _) | (_, Ack::Unknown) => {
+                        let found = true;
+                        let m = manifest;
+                        self.delete_event(o, at, Action::DeleteManifest { m, found }, &k);
+                        for t in 0..self.tags.len() as u8 {
+                            self.delete_event(o, at, Action::Untag { t, m }, &k);
+                        }
+                    }
                     (Some(404), _) if !self.features.lazy_deletes => self.event(
                         o,
                         at,
@@ -799,6 +806,44 @@ impl Actor<'_> {
     }
 }
 
+/// What the registry said about its error, for the finding (` (CODE: message: detail)`, cut).
+fn error_text(r: &Resp) -> String {
+    let Some(e) = r.json().and_then(|v| v.get("errors")?.get(0).cloned()) else {
+        return String::new();
+    };
+    let part = |k: &str| match e.get(k) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => None,
+        Some(v) => Some(v.to_string()),
+    };
+    let t = ["code", "message", "detail"]
+        .into_iter()
+        .filter_map(part)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if t.is_empty() {
+        t
+    } else {
+        format!(" ({})", t.chars().take(240).collect::<String>())
+    }
+}
+
+/// Statuses the spec allows each request of the race layer, whatever the interleaving (the
+/// failing step of a crash's reproducer expects one of them).
+fn allowed(what: &str) -> &'static [u16] {
+    match what {
+        "post-upload" => &[202],
+        "patch-upload" => &[202, 404, 416],
+        "put-upload" => &[201, 400, 404, 416],
+        "cancel-upload" | "get-upload" => &[204, 404],
+        "get-blob" | "head-blob" | "get-manifest" | "list-tags" | "list-referrers" => &[200, 404],
+        "delete-blob" | "delete-manifest" | "delete-tag" => &[202, 400, 404, 405],
+        "mount" => &[201, 202],
+        "put-manifest" => &[201],
+        _ => &[200],
+    }
+}
+
 /// 404 with BLOB_UPLOAD_UNKNOWN: the session is gone. Other refusals (a stale Location's
 /// BLOB_UPLOAD_INVALID, say) say nothing about the session, so they constrain nothing.
 fn unknown_upload(r: &Resp) -> bool {
@@ -842,7 +887,7 @@ pub fn execute(
         if let Err(reason) = coord.run(op) {
             let mut track = std::mem::take(&mut coord.track);
             track.transcript = std::mem::take(&mut coord.client.transcript);
-            let found = track.found.first().cloned();
+            let found = track.found.clone();
             return Outcome {
                 tracks: vec![track],
                 skipped: Some(reason),
@@ -912,15 +957,20 @@ pub fn execute(
     }
 }
 
-/// The first answer-level finding, else the first object whose history cannot be explained.
-fn judge(tracks: &[Track]) -> (Option<Found>, bool) {
+/// Every answer-level finding (one per endpoint and kind, earliest first), then every object
+/// whose history cannot be explained. A crash does not stop the history check: the write that
+/// crashed is an event of unknown outcome, and what the others saw must still add up.
+fn judge(tracks: &[Track]) -> (Vec<Found>, bool) {
     let mut direct: Vec<&Found> = tracks.iter().flat_map(|t| &t.found).collect();
     direct.sort_by_key(|f| {
         let (c, i) = f.origin.unwrap_or((0, 0));
         tracks[c].times.get(i).map(|t| t.0).unwrap_or(0)
     });
-    if let Some(f) = direct.first() {
-        return (Some((*f).clone()), false);
+    let mut found: Vec<Found> = Vec::new();
+    for f in direct {
+        if !found.iter().any(|g| g.what == f.what && g.kind == f.kind) {
+            found.push(f.clone());
+        }
     }
     let mut objects: Vec<Object> = tracks
         .iter()
@@ -937,13 +987,10 @@ fn judge(tracks: &[Track]) -> (Option<Found>, bool) {
         match lin::check(&evs) {
             lin::Verdict::Linearizable => {}
             lin::Verdict::Unknown => inconclusive = true,
-            lin::Verdict::Violated => {
-                let c = lin::culprit(&evs);
-                return (Some(explain(o, &evs, c)), inconclusive);
-            }
+            lin::Verdict::Violated => found.push(explain(o, &evs, lin::culprit(&evs))),
         }
     }
-    (None, inconclusive)
+    (found, inconclusive)
 }
 
 fn fmt_interval(e: &Event) -> String {
@@ -968,6 +1015,7 @@ fn describe(a: &Action) -> String {
         Action::DeleteTag { t, found } => {
             format!("delete tag {t} → {}", if *found { 202 } else { 404 })
         }
+        Action::Untag { t, m } => format!("(that delete drops tag {t} if on manifest {m})"),
         Action::ReadTag { t, got: Some(m) } => format!("GET tag {t} → manifest {m}"),
         Action::ReadTag { t, got: None } => format!("GET tag {t} → 404"),
         Action::ReadManifest { m, present } => {
@@ -1008,6 +1056,9 @@ fn describe(a: &Action) -> String {
 /// A finding for an unexplained history, named after what the culprit saw.
 fn explain(o: Object, evs: &[Event], c: usize) -> Found {
     let e = &evs[c];
+    let cancelled = evs
+        .iter()
+        .any(|x| matches!(x.action, Action::Cancel { found: true }));
     let (what, kind, reqs): (&str, &str, &[&'static str]) = match e.action {
         Action::ReadTag { got: None, .. } => ("tag", "lost", &["R-017"]),
         Action::ReadTag { got: Some(_), .. } => ("tag", "wrong-manifest", &["R-017", "R-116"]),
@@ -1025,7 +1076,11 @@ fn explain(o: Object, evs: &[Event], c: usize) -> Found {
             ..
         } => ("upload", "chunk-after-cancel", &["R-063"]),
         Action::Close { done: true, .. } => ("upload", "completed-after-cancel", &["R-063"]),
-        Action::Status { .. } | Action::Cancel { .. } => ("upload", "status", &["R-061", "R-063"]),
+        // An upload still there after its cancel was acknowledged: the cancel is a SHOULD.
+        Action::Status { open: true } if cancelled => ("upload", "outlives-cancel", &["R-063"]),
+        Action::Status { open: false } | Action::Cancel { .. } => {
+            ("upload", "status", &["R-061", "R-063"])
+        }
         _ => match o {
             Object::Manifests(_) => ("manifests", "not-linearizable", &["R-017"]),
             Object::Blob(..) => ("blob", "not-linearizable", &["R-023"]),
@@ -1037,7 +1092,9 @@ fn explain(o: Object, evs: &[Event], c: usize) -> Found {
     ordered.sort_by_key(|e| e.start);
     let history: Vec<String> = ordered
         .iter()
-        .filter(|x| !x.is_read() || std::ptr::eq(**x, e))
+        // Writes, and what was seen before the culprit was answered: what it contradicts.
+        .filter(|x| !x.is_read() || x.start <= e.end.unwrap_or(u64::MAX))
+        .filter(|x| !matches!(x.action, Action::Untag { .. }))
         .map(|x| {
             let unsure = if x.maybe { " (outcome unknown)" } else { "" };
             format!("{} [{}]{unsure}", describe(&x.action), fmt_interval(x))

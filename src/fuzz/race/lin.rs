@@ -36,11 +36,18 @@ pub enum Action {
         m: u8,
         tag: Option<u8>,
     },
-    /// DELETE by digest: `found` (202) removes the manifest and every tag on it; 404 says it
-    /// was not there.
+    /// DELETE by digest: `found` (202) removes the manifest; 404 says it was not there. The
+    /// tags on it go with [`Action::Untag`] events of the same interval: a registry may drop
+    /// them one at a time while the delete is in flight (nothing in the spec makes the delete
+    /// atomic), but all are gone once it is answered.
     DeleteManifest {
         m: u8,
         found: bool,
+    },
+    /// Tag `t` dropped if it names manifest `m` (part of a manifest delete).
+    Untag {
+        t: u8,
+        m: u8,
     },
     DeleteTag {
         t: u8,
@@ -180,20 +187,22 @@ fn step(s: &State, a: &Action) -> Vec<State> {
                 n.set_tag(t, Some(m));
             }
         }
+        // An acknowledged delete asks nothing of the state: two deletes racing may both be
+        // answered 202 (DELETE is idempotent in HTTP; neither client is misled). A 404 says
+        // the content was absent at some point while the delete was in flight.
         Action::DeleteManifest { m, found } => {
-            let had = s.present & bit(m) != 0;
-            if had != found {
+            if !found && s.present & bit(m) != 0 {
                 return vec![];
             }
             n.present &= !bit(m);
-            for t in n.tags.iter_mut() {
-                if *t == m {
-                    *t = NONE;
-                }
+        }
+        Action::Untag { t, m } => {
+            if s.tag(t) == Some(m) {
+                n.set_tag(t, None);
             }
         }
         Action::DeleteTag { t, found } => {
-            if s.tag(t).is_some() != found {
+            if !found && s.tag(t).is_some() {
                 return vec![];
             }
             n.set_tag(t, None);
@@ -215,7 +224,7 @@ fn step(s: &State, a: &Action) -> Vec<State> {
         }
         Action::BlobWrite => n.present = 1,
         Action::BlobDelete { found } => {
-            if (s.present != 0) != found {
+            if !found && s.present != 0 {
                 return vec![];
             }
             n.present = 0;
@@ -455,14 +464,36 @@ mod tests {
         let h = [
             ev(0, 1, Action::PutManifest { m: 0, tag: Some(0) }),
             ev(2, 10, Action::DeleteManifest { m: 0, found: true }),
+            ev(2, 10, Action::Untag { t: 0, m: 0 }),
             ev(3, 9, Action::PutManifest { m: 1, tag: Some(0) }),
             ev(20, 21, Action::ReadTag { t: 0, got: None }),
         ];
         // Whichever order the delete and the push took, the tag ends on manifest 1.
         assert_eq!(check(&h), Verdict::Violated);
         let mut h2 = h.clone();
-        h2[3] = ev(20, 21, Action::ReadTag { t: 0, got: Some(1) });
+        h2[4] = ev(20, 21, Action::ReadTag { t: 0, got: Some(1) });
         assert_eq!(check(&h2), Verdict::Linearizable);
+        // Once the delete is answered, a tag on the deleted manifest is gone.
+        let mut h3 = h.clone();
+        h3[3] = ev(0, 1, Action::PutManifest { m: 0, tag: Some(1) });
+        h3[2] = ev(2, 10, Action::Untag { t: 1, m: 0 });
+        h3[4] = ev(20, 21, Action::ReadTag { t: 1, got: Some(0) });
+        assert_eq!(check(&h3), Verdict::Violated);
+    }
+
+    #[test]
+    fn racing_deletes_may_both_be_acknowledged() {
+        let mut h = vec![
+            ev(0, 1, Action::BlobWrite),
+            ev(2, 10, Action::BlobDelete { found: true }),
+            ev(3, 9, Action::BlobDelete { found: true }),
+            ev(20, 21, Action::BlobRead { present: false }),
+        ];
+        assert_eq!(check(&h), Verdict::Linearizable);
+        // A 404 while the blob was there all along is not.
+        h[1] = ev(12, 13, Action::BlobDelete { found: true });
+        h[2] = ev(3, 9, Action::BlobDelete { found: false });
+        assert_eq!(check(&h), Verdict::Violated);
     }
 
     #[test]
