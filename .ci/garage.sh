@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A three-node Garage cluster on 127.0.0.1 (replication factor 3), for the S3 backend's tests.
 #   .ci/garage.sh start DIR   -> installs Garage if missing (cargo install --locked garage; it
-#                                builds for about 20 minutes on 2 cores), starts three nodes with
+#                                built in 100 minutes on a loaded 2-core machine), starts three nodes with
 #                                their own directories and ports under DIR, lays the cluster out,
 #                                creates a bucket and a key, and writes DIR/env: the endpoint,
 #                                bucket, region and credentials as shell exports (`. DIR/env`).
@@ -42,7 +42,7 @@ dir=$(mkdir -p "${2:?usage: garage.sh start DIR}" && cd "$2" && pwd)
 
 if ! command -v garage >/dev/null; then
   command -v cargo >/dev/null || die "garage is missing and cargo is not installed"
-  say "installing Garage (cargo install --locked garage; about 20 minutes on 2 cores)"
+  say "installing Garage (cargo install --locked garage; up to 100 minutes on 2 cores)"
   start=$SECONDS
   cargo install --locked garage >"$dir/install.log" 2>&1 || { tail -20 "$dir/install.log" >&2; die "cargo install garage failed"; }
   say "Garage built in $((SECONDS - start)) s"
