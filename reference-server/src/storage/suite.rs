@@ -287,6 +287,25 @@ pub async fn records_are_listed_only_under_their_prefix(st: Arc<dyn Storage>) {
     );
 }
 
+/// Writers at once (the filesystem backend commits them in groups) all land, each call whole.
+pub async fn concurrent_record_writes_all_land(st: Arc<dyn Storage>) {
+    let mut tasks = Vec::new();
+    for w in 0..32 {
+        let st = st.clone();
+        tasks.push(tokio::spawn(async move {
+            let ops = (0..10)
+                .map(|i| put(&format!("c/{w:02}/{i}"), "v"))
+                .collect();
+            st.write_records(ops).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let keys = st.list_records("c/", None, 1000).await.unwrap();
+    assert_eq!(keys.len(), 320);
+}
+
 macro_rules! suite {
     ($modname:ident, $make:expr) => {
         mod $modname {
@@ -312,6 +331,7 @@ macro_rules! suite {
             case!(records_round_trip);
             case!(records_list_in_byte_order_after_a_key_within_a_limit);
             case!(records_are_listed_only_under_their_prefix);
+            case!(concurrent_record_writes_all_land);
         }
     };
 }
