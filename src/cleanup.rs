@@ -213,9 +213,23 @@ impl CleanupReport {
     }
 }
 
-/// Deletes what `ledger` holds, except the kinds `disabled` (or `off`: nothing at all), and
-/// reports what is left.
-pub async fn clean(http: &Http, ledger: &Ledger, disabled: &[Feature], off: bool) -> CleanupReport {
+/// Blobs whose content anyone may have pushed: the empty blob and the empty JSON object (OCI's
+/// empty descriptor). In a repository the run did not create, they may belong to other images.
+const SHARED_BLOBS: [&str; 2] = [
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+];
+
+/// Deletes what `ledger` holds, except the kinds `disabled` (or `off`: nothing at all) and,
+/// when the repositories are the user's own (`shared`, the fixed layout), blobs that other
+/// content there may use; reports what is left.
+pub async fn clean(
+    http: &Http,
+    ledger: &Ledger,
+    disabled: &[Feature],
+    off: bool,
+    shared: bool,
+) -> CleanupReport {
     let items = ledger.items();
     let mut report = CleanupReport {
         created: items.len(),
@@ -254,6 +268,15 @@ pub async fn clean(http: &Http, ledger: &Ledger, disabled: &[Feature], off: bool
     for c in ordered {
         if let Some((_, why)) = refused.iter().find(|(k, _)| *k == c.kind) {
             undeleted.push((c.clone(), why.clone()));
+            continue;
+        }
+        if shared && c.kind == Kind::Blob && SHARED_BLOBS.contains(&c.reference.as_str()) {
+            report.left.push(Leftover {
+                item: c.clone(),
+                reason: "content any image may hold, in a repository the run did not create \
+                         (--repository-layout fixed): kept"
+                    .into(),
+            });
             continue;
         }
         let ex = http.send(request("DELETE", url(c))).await;

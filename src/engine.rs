@@ -1357,6 +1357,7 @@ pub async fn run(
         engine.http.created(),
         &options.cleanup_disabled,
         !options.cleanup,
+        engine.ctx.layout == crate::config::RepositoryLayout::Fixed,
     )
     .await;
     summary.duration_ms = started.elapsed().as_millis() as u64;

@@ -807,3 +807,29 @@ fn each_single_bug_registry_is_caught_within_300_cases() {
     eprintln!("{}", report.join("\n"));
     assert!(missed.is_empty(), "{}", missed.join("\n"));
 }
+
+/// Pins a false failure: on a registry that leaves `Link` off a full tags page (the permissive
+/// profile's `page_links` off, a MAY), the model took that page for the last one and reported
+/// tags missing; a client goes on with `last`. The reproducer the false finding
+/// wrote must now pass against the same profile.
+#[test]
+fn full_tag_page_without_link_is_followed_with_last() {
+    use oci_conformance::spec::Feature;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz-full-tag-page-without-link.json");
+    let out = tempdir("full-page");
+    let outcome =
+        with_reference_server(oci_reference_server::Config::memory().permissive(), |url| {
+            let mut c = FuzzConfig::new(url);
+            c.out_dir = out.clone();
+            c.features = fuzz::Features::without(&[
+                Feature::DeleteTag,
+                Feature::Mount,
+                Feature::SinglePost,
+                Feature::TagParam,
+            ]);
+            fuzz::replay(&path, &c).expect("replay")
+        });
+    std::fs::remove_dir_all(&out).ok();
+    assert!(matches!(outcome, ReplayOutcome::Passes), "{outcome:?}");
+}

@@ -355,3 +355,38 @@ fn rate_caps_requests_per_second() {
     assert_eq!(out.status.code(), Some(2));
     rt.block_on(server.shutdown());
 }
+
+/// In the fixed layout the repositories are the user's: the cleanup deletes what the run made
+/// there, but keeps blobs any image may hold (the empty JSON object), and says so.
+#[test]
+fn fixed_layout_cleanup_keeps_shared_blobs() {
+    let mut config = Config::memory();
+    config.name_components = Some(2);
+    let (rt, server) = serve(config);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        &server.url(),
+        dir.path(),
+        &[
+            "--repository-layout",
+            "fixed",
+            "--namespace",
+            "org/app",
+            "--crossmount-namespace",
+            "org/mount",
+            "--filter",
+            "manifests/artifact",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let cleanup = &r.report["summary"]["cleanup"];
+    let left = cleanup["left"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{cleanup}");
+    assert_eq!(
+        left[0]["reference"],
+        "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    );
+    assert!(left[0]["reason"].as_str().unwrap().contains("kept"));
+    assert!(cleanup["deleted"].as_u64().unwrap() > 3, "{cleanup}");
+    rt.block_on(server.shutdown());
+}

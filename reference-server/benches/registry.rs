@@ -6,6 +6,10 @@
 //! blob downloaded, N manifest GETs by tag on 1 and on 16 connections (req/s, p50, p99), and the
 //! server's peak RSS (`VmHWM` of `--pid`, Linux). Every loop is bounded by its count.
 //!
+//! Replicas: `--also-url URL` names a second server on the same store; the blob is then
+//! downloaded through it (read-after-write across replicas) and the manifest GET connections
+//! alternate between the two.
+//!
 //! Over TLS and with auth: `--url https://…  --ca-cert ca.pem` trusts a private CA, and the
 //! environment variable `BENCH_TOKEN` is sent as `Authorization: Bearer …` on every request
 //! (fetch one for `repository:bench/repo:pull,push` from the registry's token endpoint first).
@@ -22,11 +26,12 @@ struct Args {
     requests: usize,
     repo: String,
     ca_cert: Option<std::path::PathBuf>,
+    also_url: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: registry --url URL [--pid SERVER_PID] [--blob-mib 1024] [--requests 2000] [--repo bench/repo] [--ca-cert PEM]"
+        "usage: registry --url URL [--pid SERVER_PID] [--blob-mib 1024] [--requests 2000] [--repo bench/repo] [--ca-cert PEM] [--also-url URL]"
     );
     std::process::exit(2)
 }
@@ -39,6 +44,7 @@ fn parse_args() -> Args {
         requests: 2000,
         repo: "bench/repo".into(),
         ca_cert: None,
+        also_url: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -50,6 +56,7 @@ fn parse_args() -> Args {
             "--requests" => a.requests = v().parse().unwrap_or_else(|_| usage()),
             "--repo" => a.repo = v(),
             "--ca-cert" => a.ca_cert = Some(v().into()),
+            "--also-url" => a.also_url = Some(v().trim_end_matches('/').to_string()),
             "--bench" => {} // passed by `cargo bench`
             _ => usage(),
         }
@@ -151,11 +158,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn manifest_gets(a: &Args, conns: usize, tag: &str) -> (f64, Duration, Duration) {
     let per = a.requests / conns;
-    let url = format!("{}/v2/{}/manifests/{}", a.url, a.repo, tag);
+    let bases: Vec<&String> = std::iter::once(&a.url).chain(&a.also_url).collect();
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let url = url.clone();
+    for i in 0..conns {
+        let url = format!("{}/v2/{}/manifests/{}", bases[i % bases.len()], a.repo, tag);
         // One client per task: one keep-alive connection each.
         let c = client(a, 1);
         tasks.push(tokio::spawn(async move {
@@ -248,7 +255,12 @@ async fn main() {
     let cpu_down0 = a.pid.and_then(cpu_ticks);
     let t0 = Instant::now();
     let r = c
-        .get(format!("{}/v2/{}/blobs/{}", a.url, a.repo, blob_digest))
+        .get(format!(
+            "{}/v2/{}/blobs/{}",
+            a.also_url.as_ref().unwrap_or(&a.url),
+            a.repo,
+            blob_digest
+        ))
         .send()
         .await
         .unwrap();
@@ -289,6 +301,9 @@ async fn main() {
 
     let mib = |d: Duration| size as f64 / (1 << 20) as f64 / d.as_secs_f64();
     println!("registry: {} ({protocol:?})", a.url);
+    if let Some(also) = &a.also_url {
+        println!("second replica: {also} (blob download and half the GET connections)");
+    }
     println!(
         "blob upload   {} MiB (POST + PUT): {:.2} s = {:.0} MiB/s",
         a.blob_mib,

@@ -19,6 +19,8 @@ pub struct TlsConfig {
 pub enum StorageConfig {
     Memory,
     Filesystem(PathBuf),
+    /// A bucket shared by any number of server processes (replicas).
+    S3(crate::storage::S3Config),
 }
 
 #[derive(Clone, Debug)]
@@ -261,11 +263,27 @@ impl Config {
                 self.storage = StorageConfig::Filesystem(root)
             }
             (Some("filesystem") | None, None) => {}
+            (Some(url), _) if url.starts_with("s3://") => {
+                let s3 = crate::storage::S3Config::parse_url(url).ok_or_else(|| {
+                    Error::Config(format!("storage {url:?}: expected s3://bucket[/prefix]"))
+                })?;
+                self.storage = StorageConfig::S3(s3);
+            }
             (Some(other), _) => {
                 return Err(Error::Config(format!(
-                    "storage must be \"memory\" or \"filesystem\", not {other:?}"
+                    "storage must be \"memory\", \"filesystem\" or s3://bucket[/prefix], \
+                     not {other:?}"
                 )))
             }
+        }
+        if let StorageConfig::S3(s3) = &mut self.storage {
+            s3.endpoint = f.s3_endpoint.or(s3.endpoint.take());
+            s3.region = f.s3_region.or(s3.region.take());
+            s3.allow_http = f.s3_allow_http.unwrap_or(s3.allow_http);
+        } else if f.s3_endpoint.is_some() || f.s3_region.is_some() || f.s3_allow_http.is_some() {
+            return Err(Error::Config(
+                "s3_endpoint, s3_region and s3_allow_http need storage = \"s3://...\"".into(),
+            ));
         }
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
@@ -393,13 +411,18 @@ struct FileTls {
 }
 
 /// The TOML file: every key optional, same names as the `Config` fields, plus `storage`
-/// (`"memory"` or `"filesystem"`) and `root`. A size of 0 means "unset" for the optional sizes.
+/// (`"memory"`, `"filesystem"` or `"s3://bucket[/prefix]"`), `root`, and for S3 `s3_endpoint`,
+/// `s3_region`, `s3_allow_http` (credentials only from the environment). A size of 0 means
+/// "unset" for the optional sizes.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
     storage: Option<String>,
     root: Option<PathBuf>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_allow_http: Option<bool>,
     delete_manifests: Option<bool>,
     delete_tags: Option<bool>,
     delete_blobs: Option<bool>,
@@ -455,6 +478,30 @@ mod tests {
         assert!(c.delete_tags);
         assert_eq!(c.chunk_min_length, Some(1024));
         assert_eq!(c.storage, StorageConfig::Filesystem("/tmp/x".into()));
+    }
+
+    #[test]
+    fn toml_selects_an_s3_bucket() {
+        let mut c = Config::memory();
+        c.apply_toml(
+            "storage = \"s3://reg/a/b/\"\ns3_endpoint = \"http://127.0.0.1:3900\"\n\
+             s3_region = \"garage\"\ns3_allow_http = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage,
+            StorageConfig::S3(crate::storage::S3Config {
+                bucket: "reg".into(),
+                prefix: "a/b".into(),
+                endpoint: Some("http://127.0.0.1:3900".into()),
+                region: Some("garage".into()),
+                allow_http: true,
+            })
+        );
+        assert!(Config::memory().apply_toml("storage = \"s3://\"").is_err());
+        assert!(Config::memory()
+            .apply_toml("s3_endpoint = \"http://x\"")
+            .is_err());
     }
 
     #[test]

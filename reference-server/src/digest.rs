@@ -1,6 +1,8 @@
 //! Digests (image-spec descriptor grammar) and the incremental hashers behind them.
 
-use sha2::{Digest as _, Sha256, Sha512};
+// sha2 0.11: its hashers can export and import their running state (see `Hasher::state`).
+use sha2_state::digest::common::hazmat::SerializableState;
+use sha2_state::{Digest as _, Sha256, Sha512};
 use std::fmt;
 
 /// Algorithms this registry can verify. Other grammatical algorithms are rejected with
@@ -188,6 +190,27 @@ impl Hasher {
         self.clone().finish()
     }
 
+    /// The running state (a few hundred bytes, whatever was hashed): persisted with an upload
+    /// session so any process can continue it without reading the data back.
+    pub fn state(&self) -> Vec<u8> {
+        match self {
+            Hasher::Sha256(h) => h.serialize().to_vec(),
+            Hasher::Sha512(h) => h.serialize().to_vec(),
+        }
+    }
+
+    /// A hasher from [`Hasher::state`]; None if `state` is not one of `alg`.
+    pub fn from_state(alg: Algorithm, state: &[u8]) -> Option<Hasher> {
+        match alg {
+            Algorithm::Sha256 => Sha256::deserialize(state.try_into().ok()?)
+                .ok()
+                .map(Hasher::Sha256),
+            Algorithm::Sha512 => Sha512::deserialize(state.try_into().ok()?)
+                .ok()
+                .map(|h| Hasher::Sha512(Box::new(h))),
+        }
+    }
+
     pub fn finish(self) -> Digest {
         let (alg, hex) = match self {
             Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
@@ -200,6 +223,25 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any process can finish an upload another began: the exported state hashes on exactly
+    /// as the hasher it came from, for both algorithms and at any position within a block.
+    #[test]
+    fn hasher_state_round_trips_mid_block() {
+        for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+            let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+            for cut in [0, 1, 63, 64, 65, 127, 128, 129, 999] {
+                let mut h = alg.hasher();
+                h.update(&data[..cut]);
+                let mut resumed = Hasher::from_state(alg, &h.state()).expect("state");
+                resumed.update(&data[cut..]);
+                assert_eq!(resumed.finish(), alg.digest_of(&data), "{alg:?} at {cut}");
+            }
+            assert!(Hasher::from_state(alg, b"short").is_none());
+        }
+        let sha256_state = Algorithm::Sha256.hasher().state();
+        assert!(Hasher::from_state(Algorithm::Sha512, &sha256_state).is_none());
+    }
 
     const EMPTY256: &str =
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -394,8 +394,24 @@ impl Drop for RunningServer {
 }
 
 /// Opens the configured backend (importing repository documents of earlier versions).
-pub async fn open_registry(config: Config) -> Result<Arc<Registry>, Error> {
+pub async fn open_registry(mut config: Config) -> Result<Arc<Registry>, Error> {
     let (storage, fs): (Arc<dyn Storage>, _) = match &config.storage {
+        StorageConfig::S3(s3) => {
+            let failed = |source| Error::Storage {
+                path: s3.url().into(),
+                source,
+            };
+            let st = storage::S3Storage::open(s3).map_err(failed)?;
+            st.probe().await.map_err(failed)?;
+            // Parts of a multipart upload have a minimum size: tell clients (they may still
+            // send smaller chunks; the backend keeps them until a part is full).
+            config.chunk_min_length.get_or_insert(storage::s3::MIN_PART);
+            // Online garbage collection guards the window between "blob stored" and "blob
+            // linked" with a lock only this process sees; another replica may be inside that
+            // window. So it is off on shared storage: run `gc` while the replicas are stopped.
+            config.limits.gc_interval = None;
+            (Arc::new(st), None)
+        }
         StorageConfig::Memory => (Arc::new(MemoryStorage::new()), None),
         StorageConfig::Filesystem(p) => {
             let fs = Arc::new(FsStorage::open(p).await.map_err(|source| Error::Storage {

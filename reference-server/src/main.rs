@@ -26,6 +26,25 @@ struct Cli {
     /// Keep everything in memory (lost on exit).
     #[arg(long, env = "OCI_SERVER_MEMORY", conflicts_with = "root")]
     memory: bool,
+    /// Object storage, `s3://bucket[/prefix]`: any number of servers may share it (replicas).
+    /// Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the other AWS
+    /// environment variables), never from flags.
+    #[arg(
+        long,
+        env = "OCI_SERVER_STORAGE",
+        conflicts_with = "root",
+        global = true
+    )]
+    storage: Option<String>,
+    /// S3 API endpoint, e.g. http://127.0.0.1:3900 (default: AWS, or AWS_ENDPOINT).
+    #[arg(long, env = "OCI_SERVER_S3_ENDPOINT", global = true)]
+    s3_endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION, else us-east-1).
+    #[arg(long, env = "OCI_SERVER_S3_REGION", global = true)]
+    s3_region: Option<String>,
+    /// Allow a plain-HTTP S3 endpoint (loopback test clusters).
+    #[arg(long, env = "OCI_SERVER_S3_ALLOW_HTTP", global = true)]
+    s3_allow_http: bool,
     /// TOML file with the same keys as the flags (snake_case); flags override it.
     #[arg(long, env = "OCI_SERVER_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -283,6 +302,24 @@ impl Cli {
         }
         if self.memory {
             c.storage = StorageConfig::Memory;
+        }
+        if let Some(url) = &self.storage {
+            anyhow::ensure!(!self.memory, "--storage and --memory exclude each other");
+            c.storage = StorageConfig::S3(
+                oci_reference_server::storage::S3Config::parse_url(url)
+                    .with_context(|| format!("--storage {url:?}: expected s3://bucket[/prefix]"))?,
+            );
+        }
+        if let StorageConfig::S3(s3) = &mut c.storage {
+            if let Some(e) = self.s3_endpoint {
+                s3.endpoint = Some(e);
+            }
+            if let Some(r) = self.s3_region {
+                s3.region = Some(r);
+            }
+            s3.allow_http |= self.s3_allow_http;
+        } else if self.s3_endpoint.is_some() || self.s3_region.is_some() || self.s3_allow_http {
+            anyhow::bail!("--s3-endpoint, --s3-region and --s3-allow-http need --storage s3://...");
         }
         // Flags can only switch features off (or set sizes): the file or defaults say "on".
         c.delete_manifests &= !self.no_delete_manifests;

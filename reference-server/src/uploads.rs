@@ -20,7 +20,7 @@ use crate::errors::{Code, RegistryError};
 use crate::registry::{now_secs, Registry, Session, SessionRef, SessionSlot};
 use crate::respond;
 use crate::routes::{is_valid_name, query_get};
-use crate::storage::UploadMeta;
+use crate::storage::{HashState, UploadMeta};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -122,7 +122,6 @@ pub async fn receive(
     let mut writer = reg.storage.upload_writer(id, offset).await?;
     type Batch = Arc<Vec<Bytes>>;
     let (htx, mut hrx) = tokio::sync::mpsc::channel::<Batch>(IN_FLIGHT);
-    let (wtx, mut wrx) = tokio::sync::mpsc::channel::<Batch>(IN_FLIGHT);
     let hashing = tokio::task::spawn_blocking(move || {
         while let Some(batch) = hrx.blocking_recv() {
             for b in batch.iter() {
@@ -131,9 +130,16 @@ pub async fn receive(
         }
         hasher
     });
+    // `None` after the last batch says the whole body arrived: only then does the writer store
+    // what it still buffers (a failed chunk's leftovers are dropped with the writer).
+    let (wtx, mut wrx) = tokio::sync::mpsc::channel::<Option<Batch>>(IN_FLIGHT);
     let writing = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
         let mut n = 0u64;
-        while let Some(batch) = wrx.blocking_recv() {
+        while let Some(item) = wrx.blocking_recv() {
+            let Some(batch) = item else {
+                writer.finish()?;
+                break;
+            };
             for b in batch.iter() {
                 writer.write_all(b)?;
                 n += b.len() as u64;
@@ -182,13 +188,16 @@ pub async fn receive(
         if batch_len >= BATCH || (end && !batch.is_empty()) {
             batch_len = 0;
             let b: Batch = Arc::new(std::mem::take(&mut batch));
-            if htx.send(b.clone()).await.is_err() || wtx.send(b).await.is_err() {
+            if htx.send(b.clone()).await.is_err() || wtx.send(Some(b)).await.is_err() {
                 break; // a worker failed; its error is reported below
             }
         }
         if end {
             break;
         }
+    }
+    if failure.is_none() && expected.is_none_or(|e| e == received) {
+        let _ = wtx.send(None).await; // a failed writer reports its own error below
     }
     drop(htx);
     drop(wtx);
@@ -230,10 +239,22 @@ async fn rehash(
     Ok(h)
 }
 
+/// A session loaded from storage (after a restart, or moved on by another replica) gets its
+/// hasher back from the stored hash state, or else by hashing the stored data again.
 async fn ensure_hasher(reg: &Registry, s: &mut Session) -> Result<(), RegistryError> {
     if s.hasher.is_none() {
         let alg = Algorithm::parse(&s.meta.algorithm).unwrap_or(Algorithm::Sha256);
-        s.hasher = Some(rehash(reg, &s.id, s.meta.offset, alg).await?);
+        let saved = s
+            .meta
+            .hash_state
+            .as_ref()
+            .filter(|h| h.at == s.meta.offset)
+            .and_then(|h| hex::decode(&h.state).ok())
+            .and_then(|state| Hasher::from_state(alg, &state));
+        s.hasher = match saved {
+            Some(h) => Some(h),
+            None => Some(rehash(reg, &s.id, s.meta.offset, alg).await?),
+        };
     }
     Ok(())
 }
@@ -250,6 +271,7 @@ async fn open_session(
         offset: 0,
         created: now_secs(),
         touched: 0,
+        hash_state: None,
     };
     reg.storage.create_upload(&id, &meta).await?;
     reg.session_insert(Session {
@@ -339,6 +361,7 @@ pub async fn start(
         offset: 0,
         created: now_secs(),
         touched: 0,
+        hash_state: None,
     };
     reg.storage.create_upload(&id, &meta).await?;
     let body = body.take().unwrap_or_default();
@@ -376,13 +399,33 @@ fn session_unknown() -> RegistryError {
 }
 
 /// The session, locked for a request that changes it. Ended sessions are unknown, also when
-/// they ended while this request waited for the lock.
+/// they ended while this request waited for the lock. On shared storage the stored state is the
+/// truth: another replica may have moved the session on (its hasher is then rebuilt from the
+/// stored hash state) or ended it.
 async fn locked_session<'a>(
+    reg: &Registry,
     s: &'a SessionRef,
 ) -> Result<tokio::sync::MutexGuard<'a, Session>, RegistryError> {
-    let g = s.state.lock().await;
+    let mut g = s.state.lock().await;
     if s.is_gone() {
         return Err(session_unknown());
+    }
+    if reg.storage.shared() {
+        match reg.storage.get_upload(&s.id).await? {
+            None => {
+                s.end();
+                reg.session_forget(&s.id);
+                return Err(session_unknown());
+            }
+            Some(m) if m != g.meta => {
+                s.offset
+                    .store(m.offset, std::sync::atomic::Ordering::Release);
+                g.meta = m;
+                g.hasher = None;
+                g.last_chunk_short = false;
+            }
+            Some(_) => {}
+        }
     }
     Ok(g)
 }
@@ -391,13 +434,18 @@ async fn locked_session<'a>(
 /// lock, so it answers while a chunk is still arriving (with the progress before that chunk).
 pub async fn status(reg: &Registry, name: &str, id: &str) -> Result<Response, RegistryError> {
     let s = reg.session(name, id).await?;
+    let offset = if reg.storage.shared() {
+        // Another replica may be receiving this session's chunks.
+        match reg.storage.get_upload(&s.id).await? {
+            Some(m) => m.offset,
+            None => return Err(session_unknown()),
+        }
+    } else {
+        s.offset.load(std::sync::atomic::Ordering::Acquire)
+    };
     Ok(respond(
         StatusCode::NO_CONTENT,
-        progress_headers(
-            name,
-            &s.id,
-            s.offset.load(std::sync::atomic::Ordering::Acquire),
-        ),
+        progress_headers(name, &s.id, offset),
         Body::empty(),
     ))
 }
@@ -474,8 +522,12 @@ async fn append(
         // Length was unknown up front (streamed body): refuse now; the next writer truncates.
         return Err(short_chunk_error(reg, name, g));
     }
-    g.hasher = Some(hasher);
     g.meta.offset += n;
+    g.meta.hash_state = Some(HashState {
+        at: g.meta.offset,
+        state: hex::encode(hasher.state()),
+    });
+    g.hasher = Some(hasher);
     g.meta.touched = now_secs();
     slot.offset
         .store(g.meta.offset, std::sync::atomic::Ordering::Release);
@@ -493,7 +545,7 @@ pub async fn patch(
 ) -> Result<Response, RegistryError> {
     read_only(reg)?;
     let s = reg.session(name, id).await?;
-    let mut g = locked_session(&s).await?;
+    let mut g = locked_session(reg, &s).await?;
     if append(reg, name, &s, &mut g, headers, body).await? > 0 {
         reg.storage.set_upload(&g.id, &g.meta).await?;
     }
@@ -524,7 +576,7 @@ pub async fn finish(
         }
     };
     let s = reg.session(name, id).await?;
-    let mut g = locked_session(&s).await?;
+    let mut g = locked_session(reg, &s).await?;
     append(reg, name, &s, &mut g, headers, body).await?;
     let total = g.meta.offset;
     let hasher = match g.hasher.clone() {
@@ -551,7 +603,7 @@ pub async fn cancel(reg: &Registry, name: &str, id: &str) -> Result<Response, Re
     read_only(reg)?;
     let s = reg.session(name, id).await?;
     s.cancel.send_replace(true);
-    let g = locked_session(&s).await?;
+    let g = locked_session(reg, &s).await?;
     s.end();
     reg.session_forget(&g.id);
     reg.storage.delete_upload(&g.id).await?;

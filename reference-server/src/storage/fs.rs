@@ -47,6 +47,80 @@ pub const INDEX_FILE: &str = "index.redb";
 pub struct FsStorage {
     root: Arc<PathBuf>,
     db: Arc<redb::Database>,
+    commits: Arc<Commits>,
+}
+
+type CommitResult = Result<(), (io::ErrorKind, String)>;
+
+/// Group commit. redb commits one write transaction at a time, each with its fsync; requests
+/// writing at once would queue for one fsync each. Instead, writers queue their changes and one
+/// of them (the leader) commits everything queued in one transaction, then hands the role on:
+/// one fsync for the whole group, each request still answered only once its changes are
+/// durable. A failed commit fails every request of its group, none is half applied.
+#[derive(Default)]
+struct Commits {
+    state: std::sync::Mutex<CommitState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct CommitState {
+    next: u64,
+    queue: Vec<(u64, Vec<RecordOp>)>,
+    done: std::collections::HashMap<u64, CommitResult>,
+    leading: bool,
+}
+
+impl Commits {
+    fn write(&self, db: &redb::Database, ops: Vec<RecordOp>) -> io::Result<()> {
+        fn lock(m: &std::sync::Mutex<CommitState>) -> std::sync::MutexGuard<'_, CommitState> {
+            m.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        let mut st = lock(&self.state);
+        let id = st.next;
+        st.next += 1;
+        st.queue.push((id, ops));
+        loop {
+            if let Some(r) = st.done.remove(&id) {
+                return r.map_err(|(kind, msg)| io::Error::new(kind, msg));
+            }
+            if st.leading {
+                st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            st.leading = true;
+            let group = std::mem::take(&mut st.queue);
+            drop(st);
+            let r = commit_ops(db, group.iter().flat_map(|(_, ops)| ops))
+                .map_err(|e| (e.kind(), e.to_string()));
+            st = lock(&self.state);
+            for (i, _) in group {
+                st.done.insert(i, r.clone());
+            }
+            st.leading = false;
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// One transaction, committed with the default `Durability::Immediate`: fsynced before
+/// `commit` returns, all of `ops` or none of them.
+fn commit_ops<'a>(db: &redb::Database, ops: impl Iterator<Item = &'a RecordOp>) -> io::Result<()> {
+    let w = db.begin_write().map_err(db_error)?;
+    {
+        let mut t = w.open_table(RECORDS).map_err(db_error)?;
+        for op in ops {
+            match op {
+                RecordOp::Put(k, v) => {
+                    t.insert(k.as_str(), v.as_ref()).map_err(db_error)?;
+                }
+                RecordOp::Delete(k) => {
+                    t.remove(k.as_str()).map_err(db_error)?;
+                }
+            }
+        }
+    }
+    w.commit().map_err(db_error)
 }
 
 fn db_error(e: impl Into<redb::Error>) -> io::Error {
@@ -173,6 +247,7 @@ impl FsStorage {
         Ok(FsStorage {
             root: Arc::new(root),
             db: Arc::new(db),
+            commits: Arc::default(),
         })
     }
 
@@ -415,72 +490,23 @@ mod mmap {
     use bytes::Bytes;
     use std::fs::File;
     use std::io;
-    use std::os::unix::io::AsRawFd;
 
-    /// A read-only mapping, unmapped when the last `Bytes` sharing it is dropped.
-    struct Mapping {
-        ptr: *mut libc::c_void,
-        map_len: usize,
-        skip: usize,
-        len: usize,
-    }
-
-    // SAFETY: the mapping is read-only and owned; nothing else aliases it mutably.
-    unsafe impl Send for Mapping {}
-    unsafe impl Sync for Mapping {}
-
-    impl AsRef<[u8]> for Mapping {
-        fn as_ref(&self) -> &[u8] {
-            // SAFETY: [ptr, ptr + map_len) is mapped readable for the life of self, and
-            // skip + len <= map_len. Blob files are immutable once renamed into place (never
-            // truncated or rewritten, only unlinked), so the pages stay valid.
-            unsafe { std::slice::from_raw_parts((self.ptr as *const u8).add(self.skip), self.len) }
-        }
-    }
-
-    impl Drop for Mapping {
-        fn drop(&mut self) {
-            // SAFETY: ptr/map_len come from a successful mmap and are unmapped once.
-            unsafe {
-                libc::munmap(self.ptr, self.map_len);
-            }
-        }
-    }
-
-    /// Maps `len > 0` bytes of `file` at `offset`, faulting the pages in now (on the calling
-    /// blocking thread) rather than later on an async worker.
+    /// Maps `len > 0` bytes of `file` at `offset` read-only, faulting the pages in now (on the
+    /// calling blocking thread) rather than later on an async worker; unmapped when the last
+    /// `Bytes` sharing it is dropped.
     pub fn map(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
-        let aligned = offset - offset % page;
-        let skip = (offset - aligned) as usize;
-        let map_len = skip + len;
-        #[cfg(target_os = "linux")]
-        let flags = libc::MAP_SHARED | libc::MAP_POPULATE;
-        #[cfg(not(target_os = "linux"))]
-        let flags = libc::MAP_SHARED;
-        let off = libc::off_t::try_from(aligned).map_err(io::Error::other)?;
-        // SAFETY: a fresh read-only shared mapping of an open file descriptor; the result is
-        // checked against MAP_FAILED before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ,
-                flags,
-                file.as_raw_fd(),
-                off,
-            )
+        // SAFETY: a mapping is only sound while nobody truncates or rewrites the file. Blob
+        // files are immutable once renamed into place (never truncated or rewritten, only
+        // unlinked, which keeps mapped pages valid), and upload data, which a writer may still
+        // truncate, is never mapped (`stream_file`'s `map` is false for it).
+        let m = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .populate()
+                .map(file)?
         };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Bytes::from_owner(Mapping {
-            ptr,
-            map_len,
-            skip,
-            len,
-        }))
+        Ok(Bytes::from_owner(m))
     }
 }
 
@@ -836,31 +862,12 @@ impl Storage for FsStorage {
     }
 
     fn write_records(&self, ops: Vec<RecordOp>) -> BoxFuture<'_, io::Result<()>> {
-        let db = self.db.clone();
+        let (db, commits) = (self.db.clone(), self.commits.clone());
         Box::pin(async move {
             if ops.is_empty() {
                 return Ok(());
             }
-            blocking(move || {
-                // One transaction, committed with the default `Durability::Immediate`: fsynced
-                // before `commit` returns, all of `ops` or none of them.
-                let w = db.begin_write().map_err(db_error)?;
-                {
-                    let mut t = w.open_table(RECORDS).map_err(db_error)?;
-                    for op in &ops {
-                        match op {
-                            RecordOp::Put(k, v) => {
-                                t.insert(k.as_str(), v.as_ref()).map_err(db_error)?;
-                            }
-                            RecordOp::Delete(k) => {
-                                t.remove(k.as_str()).map_err(db_error)?;
-                            }
-                        }
-                    }
-                }
-                w.commit().map_err(db_error)
-            })
-            .await
+            blocking(move || commits.write(&db, ops)).await
         })
     }
 

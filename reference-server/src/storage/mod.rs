@@ -16,9 +16,11 @@ use std::pin::Pin;
 
 pub mod fs;
 pub mod memory;
+pub mod s3;
 
 pub use fs::FsStorage;
 pub use memory::MemoryStorage;
+pub use s3::{S3Config, S3Storage};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -35,6 +37,20 @@ pub struct UploadMeta {
     /// Unix seconds of the last accepted chunk (0: none yet); sessions expire by idle time.
     #[serde(default)]
     pub touched: u64,
+    /// The hasher's running state after the first `offset` bytes, so whichever process gets
+    /// the next chunk continues the hash without reading the data back (object storage cannot
+    /// read back the parts of an unfinished multipart upload). Absent in sessions written by
+    /// earlier versions: the data is hashed again then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_state: Option<HashState>,
+}
+
+/// A hasher's exported state (`digest::Hasher::state`), valid for exactly `at` bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashState {
+    pub at: u64,
+    /// Hex of the exported state.
+    pub state: String,
 }
 
 impl UploadMeta {
@@ -59,9 +75,20 @@ pub const LIST_LIMIT: usize = 1000;
 /// together with the hasher, so hashing and disk writes overlap with receiving the body.
 pub trait UploadWriter: Send {
     fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Called once after the last `write_all` of a chunk that arrived whole: what was written
+    /// must be stored when it returns (object storage keeps the tail of a chunk in memory until
+    /// then). A writer dropped without `finish` belongs to a failed chunk.
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 pub trait Storage: Send + Sync + 'static {
+    /// Other processes may change this storage (replicas on one bucket): what this process
+    /// holds in memory about a session must be checked against the stored state before use.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Size of a stored blob, None if absent.
     fn blob_len<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<Option<u64>>>;
     /// `len` bytes from `start` (the caller checked the bounds against `blob_len`).

@@ -367,3 +367,40 @@ async fn request_log_shows_queries_but_no_secrets() {
     let signature = token.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "the token is in the log: {log}");
 }
+
+/// `--storage s3://…` with an endpoint that does not answer: start-up fails with one clear
+/// error naming the bucket (not later, on the first push), and the credentials taken from the
+/// environment appear nowhere in the output.
+#[test]
+fn s3_storage_that_does_not_answer_fails_start_up_and_never_shows_credentials() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let out = Command::new(env!("CARGO_BIN_EXE_oci-reference-server"))
+        .args([
+            "--storage",
+            "s3://oci-test/prefix",
+            "--s3-endpoint",
+            &endpoint,
+        ])
+        .args(["--s3-allow-http", "--listen", "127.0.0.1:0"])
+        .env("AWS_ACCESS_KEY_ID", "GKexampleaccesskeyid")
+        .env("AWS_SECRET_ACCESS_KEY", "do-not-print-this-secret")
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("s3://oci-test/prefix"), "{all}");
+    assert!(!all.contains("do-not-print-this-secret"), "{all}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_oci-reference-server"))
+        .args(["--storage", "s3://", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected s3://bucket[/prefix]"));
+}

@@ -15,6 +15,7 @@ mod management;
 mod manifests;
 mod persistence;
 mod profiles;
+mod replicas;
 mod storage_full;
 mod tls;
 mod uploads;

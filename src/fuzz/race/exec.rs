@@ -46,8 +46,9 @@ pub struct Outcome {
     pub tracks: Vec<Track>,
     /// Setup failed: the race was not staged (reason).
     pub skipped: Option<String>,
-    /// The first finding (crash and content checks first, then history), if any.
-    pub found: Option<Found>,
+    /// What broke: answer-level findings in the order they were seen (one per endpoint and
+    /// kind), then one per object whose history cannot be explained.
+    pub found: Vec<Found>,
     /// Some history was too large to decide.
     pub inconclusive: bool,
 }
@@ -886,7 +887,7 @@ pub fn execute(
         if let Err(reason) = coord.run(op) {
             let mut track = std::mem::take(&mut coord.track);
             track.transcript = std::mem::take(&mut coord.client.transcript);
-            let found = track.found.first().cloned();
+            let found = track.found.clone();
             return Outcome {
                 tracks: vec![track],
                 skipped: Some(reason),
@@ -956,15 +957,20 @@ pub fn execute(
     }
 }
 
-/// The first answer-level finding, else the first object whose history cannot be explained.
-fn judge(tracks: &[Track]) -> (Option<Found>, bool) {
+/// Every answer-level finding (one per endpoint and kind, earliest first), then every object
+/// whose history cannot be explained. A crash does not stop the history check: the write that
+/// crashed is an event of unknown outcome, and what the others saw must still add up.
+fn judge(tracks: &[Track]) -> (Vec<Found>, bool) {
     let mut direct: Vec<&Found> = tracks.iter().flat_map(|t| &t.found).collect();
     direct.sort_by_key(|f| {
         let (c, i) = f.origin.unwrap_or((0, 0));
         tracks[c].times.get(i).map(|t| t.0).unwrap_or(0)
     });
-    if let Some(f) = direct.first() {
-        return (Some((*f).clone()), false);
+    let mut found: Vec<Found> = Vec::new();
+    for f in direct {
+        if !found.iter().any(|g| g.what == f.what && g.kind == f.kind) {
+            found.push(f.clone());
+        }
     }
     let mut objects: Vec<Object> = tracks
         .iter()
@@ -981,13 +987,10 @@ fn judge(tracks: &[Track]) -> (Option<Found>, bool) {
         match lin::check(&evs) {
             lin::Verdict::Linearizable => {}
             lin::Verdict::Unknown => inconclusive = true,
-            lin::Verdict::Violated => {
-                let c = lin::culprit(&evs);
-                return (Some(explain(o, &evs, c)), inconclusive);
-            }
+            lin::Verdict::Violated => found.push(explain(o, &evs, lin::culprit(&evs))),
         }
     }
-    (None, inconclusive)
+    (found, inconclusive)
 }
 
 fn fmt_interval(e: &Event) -> String {
@@ -1053,6 +1056,9 @@ fn describe(a: &Action) -> String {
 /// A finding for an unexplained history, named after what the culprit saw.
 fn explain(o: Object, evs: &[Event], c: usize) -> Found {
     let e = &evs[c];
+    let cancelled = evs
+        .iter()
+        .any(|x| matches!(x.action, Action::Cancel { found: true }));
     let (what, kind, reqs): (&str, &str, &[&'static str]) = match e.action {
         Action::ReadTag { got: None, .. } => ("tag", "lost", &["R-017"]),
         Action::ReadTag { got: Some(_), .. } => ("tag", "wrong-manifest", &["R-017", "R-116"]),
@@ -1070,7 +1076,11 @@ fn explain(o: Object, evs: &[Event], c: usize) -> Found {
             ..
         } => ("upload", "chunk-after-cancel", &["R-063"]),
         Action::Close { done: true, .. } => ("upload", "completed-after-cancel", &["R-063"]),
-        Action::Status { .. } | Action::Cancel { .. } => ("upload", "status", &["R-061", "R-063"]),
+        // An upload still there after its cancel was acknowledged: the cancel is a SHOULD.
+        Action::Status { open: true } if cancelled => ("upload", "outlives-cancel", &["R-063"]),
+        Action::Status { open: false } | Action::Cancel { .. } => {
+            ("upload", "status", &["R-061", "R-063"])
+        }
         _ => match o {
             Object::Manifests(_) => ("manifests", "not-linearizable", &["R-017"]),
             Object::Blob(..) => ("blob", "not-linearizable", &["R-023"]),

@@ -49,8 +49,6 @@ pub struct RaceSummary {
     pub requests: u64,
     pub elapsed: Duration,
     pub findings: Vec<Finding>,
-    /// Index of the scenario that first met each finding (parallel to `findings`).
-    pub found_at: Vec<u64>,
 }
 
 impl RaceSummary {
@@ -97,13 +95,14 @@ impl std::fmt::Display for RaceSummary {
         if self.findings.is_empty() {
             writeln!(f, "no race violations found")?;
         }
-        for (x, at) in self.findings.iter().zip(&self.found_at) {
+        for x in &self.findings {
             writeln!(
                 f,
-                "FAIL [{}] {} ({} hits, first in scenario {at}) -> {}\n     {}",
+                "FAIL [{}] {} ({} hits, first after {} scenarios) -> {}\n     {}",
                 x.level,
                 crate::report::printable(&x.signature),
                 x.hits,
+                x.found_after,
                 x.path.display(),
                 crate::report::printable(&x.message)
             )?;
@@ -187,34 +186,39 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
             s.skip_reason.get_or_insert_with(|| r.clone());
         }
         s.inconclusive += out.inconclusive as u64;
-        let Some(found) = &out.found else { continue };
-        let v = violation(&out, found);
-        let signature = v.0.signature("race");
-        if let Some(&k) = known.get(&signature) {
-            s.findings[k].hits += 1;
-            continue;
+        let mut seen: Vec<String> = Vec::new();
+        for found in &out.found {
+            let v = violation(&out, found);
+            let signature = v.0.signature("race");
+            if seen.contains(&signature) {
+                continue; // one scenario, one hit per signature
+            }
+            seen.push(signature.clone());
+            if let Some(&k) = known.get(&signature) {
+                s.findings[k].hits += 1;
+                continue;
+            }
+            let path = write(cfg, &sc, &out, &v, &signature, &names)?;
+            if cfg.verbose {
+                eprintln!(
+                    "fuzz: FAIL [{}] {}\n      reproducer: {}",
+                    v.0.level(),
+                    crate::report::printable(&format!("{signature}: {}", v.0)),
+                    path.display()
+                );
+            }
+            known.insert(signature.clone(), s.findings.len());
+            s.findings.push(Finding {
+                signature,
+                level: v.0.level(),
+                layer: "race",
+                message: v.0.to_string(),
+                path,
+                hits: 1,
+                requirements: v.0.requirements.clone(),
+                found_after: i + 1,
+            });
         }
-        let path = write(cfg, &sc, &out, &v, &signature, &names)?;
-        if cfg.verbose {
-            eprintln!(
-                "fuzz: FAIL [{}] {}\n      reproducer: {}",
-                v.0.level(),
-                crate::report::printable(&format!("{signature}: {}", v.0)),
-                path.display()
-            );
-        }
-        known.insert(signature.clone(), s.findings.len());
-        s.found_at.push(i);
-        s.findings.push(Finding {
-            signature,
-            level: v.0.level(),
-            layer: "race",
-            message: v.0.to_string(),
-            path,
-            hits: 1,
-            requirements: v.0.requirements.clone(),
-            found_after: i + 1,
-        });
     }
     s.requests = pool.iter().map(|c| c.requests).sum();
     s.elapsed = start.elapsed();
@@ -343,11 +347,11 @@ pub struct ReplayReport {
     pub tries: u32,
     /// Tries that found any violation.
     pub reproduced: u32,
-    /// Tries that found the recorded one.
+    /// Tries that found the recorded one (among whatever else they found).
     pub same: u32,
     /// The first violation met, when any.
     pub first: Option<(String, String)>,
-    /// How many tries failed with each signature.
+    /// How many tries met each signature (a try may meet several).
     pub signatures: BTreeMap<String, u32>,
     pub skipped: u32,
 }
@@ -412,14 +416,19 @@ pub fn replay(path: &Path, cfg: &FuzzConfig, tries: u32) -> Result<ReplayReport,
         let names = repos(&prefix, &format!("r{t}"));
         let out = exec::execute(&sc, &mut pool, &names, &cfg.features);
         r.skipped += out.skipped.is_some() as u32;
-        if let Some(f) = &out.found {
+        let mut sigs: Vec<String> = Vec::new();
+        for f in &out.found {
             let v = violation(&out, f);
             let sig = v.0.signature("race");
-            r.reproduced += 1;
-            r.same += (sig == loaded.signature) as u32;
-            *r.signatures.entry(sig.clone()).or_default() += 1;
-            r.first.get_or_insert_with(|| (sig, v.0.to_string()));
+            if !sigs.contains(&sig) {
+                r.first
+                    .get_or_insert_with(|| (sig.clone(), v.0.to_string()));
+                *r.signatures.entry(sig.clone()).or_default() += 1;
+                sigs.push(sig);
+            }
         }
+        r.reproduced += !sigs.is_empty() as u32;
+        r.same += sigs.contains(&loaded.signature) as u32;
     }
     Ok(r)
 }
