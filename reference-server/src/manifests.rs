@@ -504,15 +504,24 @@ pub async fn delete(
             reg.delete_manifest(name, &d, || manifest_unknown(reference))
                 .await?;
         }
-        Ok(Reference::Tag(_)) | Ok(Reference::InvalidTag(_)) => {
+        Ok(r @ (Reference::Tag(_) | Reference::InvalidTag(_))) => {
             if !reg.config.delete_tags {
                 return Err(RegistryError::disabled(
                     reg.config.disabled_status_400,
                     "tag deletion is disabled",
                 ));
             }
-            reg.delete_tag(name, reference, || manifest_unknown(reference))
-                .await?;
+            match r {
+                Reference::Tag(t) => {
+                    reg.delete_tag(name, &t, || manifest_unknown(reference))
+                        .await?
+                }
+                // No such tag can exist; its text never becomes a record key.
+                _ if !reg.repo_exists(name).await? => {
+                    return Err(crate::registry::name_unknown(name))
+                }
+                _ => return Err(manifest_unknown(reference)),
+            }
         }
         Err(e) => {
             if !reg.config.delete_manifests {

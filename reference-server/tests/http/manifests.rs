@@ -510,3 +510,28 @@ async fn retagging_moves_the_tag() {
     assert_eq!(header(&r, "docker-content-digest").unwrap(), d2);
     assert_eq!(t.get(&format!("/v2/a/manifests/{d1}")).await.status(), 200);
 }
+
+/// A DELETE of a reference that is neither a tag nor a digest is 404 without its text ever
+/// becoming a storage key (`MANIFEST_UNKNOWN` in a repository that exists, `NAME_UNKNOWN`
+/// otherwise).
+#[tokio::test]
+async fn deleting_an_invalid_tag_is_unknown() {
+    let t = start().await;
+    t.push_image("r", "v1", json!({})).await;
+    let bad = format!("-{}", "x".repeat(200));
+    expect_error(
+        t.req(Method::DELETE, &format!("/v2/r/manifests/{bad}"))
+            .await,
+        404,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+    expect_error(
+        t.req(Method::DELETE, &format!("/v2/none/manifests/{bad}"))
+            .await,
+        404,
+        "NAME_UNKNOWN",
+    )
+    .await;
+    assert_eq!(t.get("/v2/r/manifests/v1").await.status(), 200);
+}
