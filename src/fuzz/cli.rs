@@ -171,36 +171,27 @@ pub fn with_target<T: Send>(
 /// was found, 1 when findings were written, 2 when the run could not be done.
 pub fn fuzz_command(a: &FuzzArgs) -> i32 {
     if a.concurrency > 1 {
-        return race_command(a);
+        let r = with_target(&a.target, |t, url| {
+            a.config(t, url).and_then(|c| super::race::run(&c))
+        });
+        return finish(r.and_then(|x| x), |s| s.findings.is_empty());
     }
     let r = with_target(&a.target, |t, url| {
         a.config(t, url).and_then(|c| super::run(&c))
     });
-    match r.and_then(|x| x) {
-        Ok(s) => {
-            print!("{s}");
-            if s.findings.is_empty() {
-                exit::OK
-            } else {
-                exit::FAILURES
-            }
-        }
-        Err(e) => {
-            eprintln!("fuzz: {}", crate::report::printable(&e.to_string()));
-            exit::SETUP
-        }
-    }
+    finish(r.and_then(|x| x), |s| s.findings.is_empty())
 }
 
-/// `fuzz --concurrency N`: same exit codes as the sequential layers.
-fn race_command(a: &FuzzArgs) -> i32 {
-    let r = with_target(&a.target, |t, url| {
-        a.config(t, url).and_then(|c| super::race::run(&c))
-    });
-    match r.and_then(|x| x) {
+/// Prints a fuzz summary and turns it into the exit code; the sequential layers and
+/// `--concurrency` share the same codes.
+fn finish<S: std::fmt::Display, E: std::fmt::Display>(
+    r: Result<S, E>,
+    clean: impl Fn(&S) -> bool,
+) -> i32 {
+    match r {
         Ok(s) => {
             print!("{s}");
-            if s.findings.is_empty() {
+            if clean(&s) {
                 exit::OK
             } else {
                 exit::FAILURES
