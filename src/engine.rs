@@ -54,6 +54,8 @@ struct CaseRun<'a> {
     not_applicable: Vec<String>,
     /// Chunk size for fixtures and bodies sized in chunks.
     chunk: u64,
+    /// Every answer judged by the response contract too (`crate::contract::answers`).
+    contract: crate::contract::answers::Ledger,
 }
 
 /// The smallest chunk cases use: also what they were written with.
@@ -215,6 +217,7 @@ impl Engine {
             signals: HashMap::new(),
             not_applicable: Vec::new(),
             chunk,
+            contract: crate::contract::answers::Ledger::new(self.ctx.spec_version),
         };
         for ex in probe {
             run.observe(&ex);
@@ -238,6 +241,7 @@ impl Engine {
             result.outcome = Outcome::Unsupported;
             result.message = Some(run.not_applicable.join("; "));
         }
+        run.contract.settle(&mut result, &self.suite.catalog);
         result.transcript = run.transcript;
         result.duration_ms = started.elapsed().as_millis() as u64;
         result
@@ -393,6 +397,7 @@ impl CaseRun<'_> {
         let mut trail = self.engine.http.send_traced(req).await;
         let ex = trail.pop().expect("at least one exchange");
         self.observe(&ex);
+        self.contract.judge(&ex);
         self.transcript
             .extend(trail.into_iter().map(Exchange::slimmed));
         self.transcript.push(ex.clone().slimmed());

@@ -172,6 +172,7 @@ fn engine(url: &str, timeout: Duration) -> Engine {
             run_id: "r".into(),
             seed: 1,
             layout: Default::default(),
+            spec_version: oci_conformance::spec::SpecVersion::Dev,
         },
         suite: Arc::new(Suite::load(test_specs().path()).unwrap()),
     }

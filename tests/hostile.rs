@@ -195,6 +195,7 @@ fn engine(http: Http, specs: &std::path::Path) -> Engine {
             run_id: "r".into(),
             seed: 1,
             layout: Default::default(),
+            spec_version: oci_conformance::spec::SpecVersion::Dev,
         },
         suite: Arc::new(Suite::load(specs).unwrap()),
     }
