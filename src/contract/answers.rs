@@ -232,18 +232,38 @@ fn success(endpoint: Endpoint, status: u16, ex: &Exchange, v: SpecVersion) -> Op
     if ex.url.contains(" (redirected to ") {
         return None;
     }
-    // Digest and size are checked against what the success carries, when the whole of it is
-    // at hand: the body of a full GET, the manifest a PUT sent.
+    // Digest and size are checked against what the success carries: the body of a full GET,
+    // the manifest a PUT sent.
+    let full_get =
+        matches!(endpoint, Endpoint::GetManifest | Endpoint::GetBlob) && status == 200 && !ranged;
     let content: Option<&[u8]> = match endpoint {
-        Endpoint::GetManifest | Endpoint::GetBlob
-            if status == 200 && !ranged && ex.body_complete() =>
-        {
-            Some(&ex.body)
-        }
+        _ if full_get && ex.body_complete() => Some(&ex.body),
         Endpoint::PutManifest => ex.request_bytes.as_deref(),
         _ => None,
     };
-    responses::check_headers(&rule, status, |n| ex.header(n), content).err()
+    if let Err(b) = responses::check_headers(&rule, status, |n| ex.header(n), content) {
+        return Some(b);
+    }
+    // A body too large to keep whole is known by its streamed digests.
+    let name = "Docker-Content-Digest";
+    match (full_get && !ex.body_complete(), ex.header(name)) {
+        (true, Some(v)) if v != ex.body_digest("sha256") && v != ex.body_digest("sha512") => {
+            Some(Breach {
+                kind: "wrong-docker-content-digest".into(),
+                detail: format!(
+                    "{name}: {v}, the content's digest is {}",
+                    ex.body_digest("sha256")
+                ),
+                requirements: rule
+                    .headers
+                    .iter()
+                    .find(|h| h.name == name)
+                    .map(|h| h.requirements.to_vec())
+                    .unwrap_or_default(),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// a 4xx body that is JSON is a spec error body.
@@ -338,5 +358,60 @@ mod tests {
         let mut text = answer("GET", "/v2/a/manifests/v1", 404, &[]);
         text.body = bytes::Bytes::from_static(b"404 page not found");
         assert!(judge(&text, SpecVersion::Dev).is_none());
+    }
+
+    /// The cases and the contract agree on what success looks like: every 2xx a case step
+    /// admits is a success the contract admits for that request (else a registry could pass
+    /// the case and fail the contract on the same answer, or the other way round).
+    #[test]
+    fn every_success_a_case_admits_the_contract_admits() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+        let mut disagree = Vec::new();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            let doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            for case in doc["cases"].as_array().into_iter().flatten() {
+                for step in case["steps"].as_array().into_iter().flatten() {
+                    let r = &step["request"];
+                    // A `url` is a captured location: what it names is known only at run time.
+                    let (Some(method), Some(p)) = (r["method"].as_str(), r["path"].as_str()) else {
+                        continue;
+                    };
+                    let keys: Vec<&str> = r["query"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|kv| kv[0].as_str())
+                        .collect();
+                    let target = format!("http://h{p}?{}", keys.join("=x&"));
+                    let headers: Vec<(String, String)> = r["headers"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                        .collect();
+                    let statuses = step["expect"]["status"].as_array().cloned();
+                    for s in statuses.into_iter().flatten().filter_map(|s| s.as_u64()) {
+                        if !(200..300).contains(&s) {
+                            continue;
+                        }
+                        seen += 1;
+                        let mut ex = answer(method, &target, s as u16, &[]);
+                        ex.request_headers = headers.clone();
+                        let b = judge(&ex, SpecVersion::Dev);
+                        if b.as_ref().is_some_and(|b| b.kind.starts_with("status-")) {
+                            disagree.push(format!("{} {method} {p}: {s}", case["id"]));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen > 100, "only {seen} successes found in the cases");
+        assert!(disagree.is_empty(), "{disagree:#?}");
     }
 }
