@@ -495,9 +495,14 @@ enum Bug {
     DigestMismatchAccepted,
     /// A manifest delete answers 200 where the spec requires 202.
     OkInsteadOfAccepted,
-    /// Mount answers (201 and 202) lack `Location`. (Upload starts keep it: without it the
-    /// fuzzer cannot push its fixture, which ends the run with a setup error, not a finding.)
+    /// Mount answers (201 and 202) lack `Location`.
     NoLocation,
+    /// Upload starts (`POST …/blobs/uploads/`, no mount) answer 202 without `Location`: the
+    /// fuzzer's own fixture push meets it first, and must report it, not stop.
+    NoUploadLocation,
+    /// Every upload start is refused with 403: a registry that will not take our writes, which
+    /// is a setup error (exit 2), not a finding.
+    RefusesWrites,
     /// Manifest GET and HEAD answers lack `Docker-Content-Digest` (a MUST on main).
     NoDigestHeader,
     /// `MANIFEST_UNKNOWN` is answered as `NAME_UNKNOWN`, in repositories that exist too.
@@ -679,6 +684,16 @@ async fn buggy_front(
         Bug::NoLocation if upload_post && pq.contains("mount=") => {
             headers.retain(|(k, _)| !k.eq_ignore_ascii_case("location"))
         }
+        Bug::NoUploadLocation if upload_post && !pq.contains("mount=") && status == 202 => {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("location"))
+        }
+        Bug::RefusesWrites if upload_post => {
+            (status, headers, out) = (
+                403,
+                vec![("Content-Type".into(), "application/json".into())],
+                bytes::Bytes::from_static(br#"{"errors":[{"code":"DENIED","message":""}]}"#),
+            );
+        }
         Bug::NoDigestHeader
             if manifest_ref.is_some() && (method == Method::GET || method == Method::HEAD) =>
         {
@@ -751,6 +766,7 @@ fn each_single_bug_registry_is_caught_within_300_cases() {
         (Bug::DigestMismatchAccepted, &["R-059"]),
         (Bug::OkInsteadOfAccepted, &["R-117"]),
         (Bug::NoLocation, &["R-066"]),
+        (Bug::NoUploadLocation, &["R-038"]),
         (Bug::NoDigestHeader, &["R-018"]),
         (Bug::WrongErrorCode, &["R-022"]),
         (Bug::TagNotMoved, &["R-017"]),
@@ -773,7 +789,7 @@ fn each_single_bug_registry_is_caught_within_300_cases() {
                                 c.time = Some(Duration::from_secs(120));
                                 c.layer = Layer::Both;
                                 c.out_dir = out.clone();
-                                c.max_shrink_iters = 256;
+                                c.max_shrink_iters = 32;
                                 c.batch = 16;
                                 c.stop_at_first_finding = true;
                                 fuzz::run(&c).expect("run")
@@ -832,4 +848,60 @@ fn full_tag_page_without_link_is_followed_with_last() {
         });
     std::fs::remove_dir_all(&out).ok();
     assert!(matches!(outcome, ReplayOutcome::Passes), "{outcome:?}");
+}
+
+/// Issue 12: a registry whose upload start answers 202 without `Location` ended the run with a
+/// setup error (exit 2) because the fixture push could not go on. The fixture push is judged by
+/// the response contract, so it is a finding naming R-038, with the push as its reproducer, and
+/// `replay` confirms it against the same registry and passes against a correct one.
+#[test]
+fn upload_start_without_location_in_the_fixture_push_is_a_finding_not_a_setup_error() {
+    let out = tempdir("setup-finding");
+    with_buggy_server(Bug::NoUploadLocation, |url| {
+        let mut c = FuzzConfig::new(url);
+        c.seed = 7;
+        c.cases = 20;
+        c.layer = Layer::Request;
+        c.out_dir = out.clone();
+        let summary = fuzz::run(&c).expect("a finding, not a setup error");
+        let f = summary
+            .findings
+            .first()
+            .unwrap_or_else(|| panic!("no finding: {summary}"));
+        assert_eq!(f.requirements, ["R-038"], "{summary}");
+        assert!(f.signature.starts_with("setup-start-upload"), "{summary}");
+        assert_loads_as_case(&f.path);
+        let case = read_case(&f.path);
+        let last = case["steps"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["request"]["method"], "POST", "{last}");
+        assert_eq!(last["expect"]["status"], serde_json::json!([202]), "{last}");
+        match fuzz::replay(&f.path, &c).expect("replay") {
+            ReplayOutcome::Fails { same, .. } => assert!(same),
+            ReplayOutcome::Passes => panic!("replay against the buggy server passed"),
+        }
+        let fixed = with_reference_server(oci_reference_server::Config::memory(), |url| {
+            fuzz::replay(&f.path, &FuzzConfig::new(url)).expect("replay")
+        });
+        assert!(matches!(fixed, ReplayOutcome::Passes), "{fixed:?}");
+    });
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// The other side: a registry that refuses our writes (403 on every upload start) is not a
+/// registry we can fuzz, and says so as a setup error.
+#[test]
+fn a_registry_that_refuses_the_fixture_push_is_a_setup_error() {
+    let out = tempdir("refused");
+    let result = with_buggy_server(Bug::RefusesWrites, |url| {
+        let mut c = FuzzConfig::new(url);
+        c.cases = 10;
+        c.layer = Layer::Request;
+        c.out_dir = out.clone();
+        fuzz::run(&c)
+    });
+    match result {
+        Err(fuzz::FuzzError::Setup(e)) => assert!(e.contains("403"), "{e}"),
+        other => panic!("wanted a setup error, got {other:?}"),
+    }
+    std::fs::remove_dir_all(&out).ok();
 }

@@ -40,7 +40,9 @@ const MAX_AUTH_HEADER: usize = 16 * 1024;
 /// Largest form body accepted by `POST /token`.
 const MAX_TOKEN_FORM: usize = 64 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Spelled `basic` / `token` in flags, environment and the TOML file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// Every request carries `Authorization: Basic` checked against the htpasswd users.
     Basic,

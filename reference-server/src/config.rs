@@ -1,8 +1,13 @@
-//! Server configuration: defaults, TOML file, and the switches for every optional behaviour.
+//! Server configuration: every setting declared once in [`Settings`] (flag, environment
+//! variable, TOML key), layered as defaults < TOML file < environment < flags, and resolved
+//! into the checked [`Config`] the server runs with.
 
 use crate::auth::{AccessRule, AuthConfig, AuthMode, Htpasswd};
 use crate::errors::Error;
-use crate::limits::{FileLimits, Limits};
+use crate::limits::{LimitSettings, Limits};
+use crate::storage::S3Config;
+use clap::builder::{BoolValueParser, TypedValueParser};
+use clap::{ArgMatches, FromArgMatches};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -237,58 +242,346 @@ impl Config {
         self.defects.contains(&d)
     }
 
-    /// Applies a TOML document over `self`; unknown keys are an error (typos must not be
-    /// silently ignored in a test target's configuration).
+    /// Applies a TOML document over `self`: only the keys it names change; unknown keys are an
+    /// error (typos must not be silently ignored in a test target's configuration).
     pub fn apply_toml(&mut self, text: &str) -> Result<(), Error> {
-        let f: FileConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
-        // The profile first, so the file's other keys refine it.
-        match f.profile.as_deref() {
+        Settings::from_toml(text)?.apply(self)
+    }
+}
+
+/// A starting point that other settings refine (see [`Config::permissive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    Permissive,
+    PermissivePreMain,
+}
+
+/// A switch given as a bare flag (`--read-only`) or as `true`/`false` in its variable.
+const ON: &str = "true";
+
+/// The value of a `--no-…` flag or its `OCI_SERVER_NO_…` variable is the negation of the
+/// setting it names (`--no-catalog` is `catalog = false`).
+fn negated() -> impl TypedValueParser<Value = bool> {
+    BoolValueParser::new().map(|no| !no)
+}
+
+/// Every setting of the server, declared once: its flag, its `OCI_SERVER_*` variable, its TOML
+/// key (the field name; `[auth]`, `[tls]` and `[limits]` are tables) and its help. Every field
+/// is optional, so one layer names only what it sets: [`Settings::from_toml`] reads the file,
+/// [`Settings::update_from`] lays the environment and flags over it (flags beat environment,
+/// both beat the file), [`Settings::resolve`] applies them over the defaults and checks them.
+#[derive(clap::Args, Deserialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "OCI_SERVER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Filesystem storage root (default ./data).
+    #[arg(long, env = "OCI_SERVER_ROOT", global = true)]
+    pub root: Option<PathBuf>,
+    /// Keep everything in memory (lost on exit). TOML: `storage = "memory"`.
+    #[arg(long, env = "OCI_SERVER_MEMORY", num_args = 0, default_missing_value = ON,
+          conflicts_with_all = ["root", "storage"])]
+    #[serde(skip)]
+    pub memory: Option<bool>,
+    /// Object storage, `s3://bucket[/prefix]`: any number of servers may share it (replicas).
+    /// Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the other AWS
+    /// environment variables), never from flags. Also `memory` or `filesystem`.
+    #[arg(
+        long,
+        env = "OCI_SERVER_STORAGE",
+        conflicts_with = "root",
+        global = true
+    )]
+    pub storage: Option<String>,
+    /// S3 API endpoint, e.g. http://127.0.0.1:3900 (default: AWS, or AWS_ENDPOINT).
+    #[arg(long, env = "OCI_SERVER_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION, else us-east-1).
+    #[arg(long, env = "OCI_SERVER_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// Allow a plain-HTTP S3 endpoint (loopback test clusters).
+    #[arg(long, env = "OCI_SERVER_S3_ALLOW_HTTP", global = true, num_args = 0,
+          default_missing_value = ON)]
+    pub s3_allow_http: Option<bool>,
+    /// Start from a permissive profile: the other branch of every MAY and "either X or Y"
+    /// (README: "Permissive and broken profiles"), for the spec's main branch or the versions
+    /// before it. Other switches apply on top.
+    #[arg(long, env = "OCI_SERVER_PROFILE", value_enum)]
+    pub profile: Option<Profile>,
+    /// Refuse manifest deletion (405 UNSUPPORTED).
+    #[arg(long = "no-delete-manifests", env = "OCI_SERVER_NO_DELETE_MANIFESTS", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub delete_manifests: Option<bool>,
+    /// Refuse tag deletion (405 UNSUPPORTED).
+    #[arg(long = "no-delete-tags", env = "OCI_SERVER_NO_DELETE_TAGS", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub delete_tags: Option<bool>,
+    /// Refuse blob deletion (405 UNSUPPORTED).
+    #[arg(long = "no-delete-blobs", env = "OCI_SERVER_NO_DELETE_BLOBS", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub delete_blobs: Option<bool>,
+    /// Disable the referrers API (404) and OCI-Subject.
+    #[arg(long = "no-referrers", env = "OCI_SERVER_NO_REFERRERS", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub referrers: Option<bool>,
+    /// Disable the _catalog extension (GET /v2/_catalog answers 404 UNSUPPORTED).
+    #[arg(long = "no-catalog", env = "OCI_SERVER_NO_CATALOG", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub catalog: Option<bool>,
+    /// Mount without `from` opens an upload session instead of searching every repository.
+    #[arg(long = "no-auto-mount", env = "OCI_SERVER_NO_AUTO_MOUNT", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub auto_mount: Option<bool>,
+    /// Mount with `from` opens an upload session instead of mounting.
+    #[arg(long = "no-cross-mount", env = "OCI_SERVER_NO_CROSS_MOUNT", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub cross_mount: Option<bool>,
+    /// POST ?digest= opens an upload session instead of completing the upload.
+    #[arg(long = "no-single-post", env = "OCI_SERVER_NO_SINGLE_POST", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub single_post: Option<bool>,
+    /// Minimum non-final chunk size, advertised as OCI-Chunk-Min-Length. 0: none
+    #[arg(long, env = "OCI_SERVER_CHUNK_MIN_LENGTH")]
+    pub chunk_min_length: Option<u64>,
+    /// Largest accepted manifest in bytes (413 above; default 4 MiB).
+    #[arg(long, env = "OCI_SERVER_MAX_MANIFEST_SIZE")]
+    pub max_manifest_size: Option<u64>,
+    /// Refuse every write (405 UNSUPPORTED).
+    #[arg(long, env = "OCI_SERVER_READ_ONLY", num_args = 0, default_missing_value = ON)]
+    pub read_only: Option<bool>,
+    /// Accept manifests whose blobs or child manifests are missing.
+    #[arg(long, env = "OCI_SERVER_SPARSE_MANIFESTS", num_args = 0, default_missing_value = ON)]
+    pub sparse_manifests: Option<bool>,
+    /// Ignore ?tag= on manifest pushes by digest (no OCI-Tag).
+    #[arg(long = "no-tag-param", env = "OCI_SERVER_NO_TAG_PARAM", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub tag_param: Option<bool>,
+    /// Most ?tag= values in one push (414 above; default 100).
+    #[arg(long, env = "OCI_SERVER_MAX_TAGS_PER_PUSH")]
+    pub max_tags_per_push: Option<usize>,
+    /// Cap on tags per page (a capped page carries Link). 0: no cap
+    #[arg(long, env = "OCI_SERVER_TAG_PAGE_SIZE")]
+    pub tag_page_size: Option<usize>,
+    /// Referrers per page (pages carry Link). 0: one page
+    #[arg(long, env = "OCI_SERVER_REFERRERS_PAGE_SIZE")]
+    pub referrers_page_size: Option<usize>,
+    /// Tags and catalog pages cut by `n` carry no Link (clients continue with `last`).
+    #[arg(long = "no-page-links", env = "OCI_SERVER_NO_PAGE_LINKS", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub page_links: Option<bool>,
+    /// Error bodies: json (default), bare (code only) or text (text/plain).
+    #[arg(long, env = "OCI_SERVER_ERROR_BODIES", value_enum)]
+    pub error_bodies: Option<ErrorBodies>,
+    /// Send no Docker-Content-Digest (a SHOULD before the spec's main branch).
+    #[arg(long = "no-digest-header", env = "OCI_SERVER_NO_DIGEST_HEADER", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub digest_header: Option<bool>,
+    /// A mount with `from` finds the blob in any repository.
+    #[arg(long, env = "OCI_SERVER_MOUNT_FROM_ANYWHERE", num_args = 0, default_missing_value = ON)]
+    pub mount_from_anywhere: Option<bool>,
+    /// Disabled deletes answer 400 instead of 405.
+    #[arg(long, env = "OCI_SERVER_DISABLED_STATUS_400", num_args = 0, default_missing_value = ON)]
+    pub disabled_status_400: Option<bool>,
+    /// Ignore an unsatisfiable or reversed byte range (200) instead of answering 416.
+    #[arg(long, env = "OCI_SERVER_IGNORE_UNSATISFIABLE_RANGE", num_args = 0,
+          default_missing_value = ON)]
+    pub ignore_unsatisfiable_range: Option<bool>,
+    /// `_oci/ext/discover` answers 404 UNSUPPORTED.
+    #[arg(long = "no-discovery", env = "OCI_SERVER_NO_DISCOVERY", num_args = 0,
+          default_missing_value = ON, value_parser = negated())]
+    pub discovery: Option<bool>,
+    /// Location headers are absolute URLs (default: absolute paths).
+    #[arg(long, env = "OCI_SERVER_ABSOLUTE_LOCATIONS", num_args = 0, default_missing_value = ON)]
+    pub absolute_locations: Option<bool>,
+    /// List tags in case-insensitive lexical order instead of ASCII order.
+    #[arg(long, env = "OCI_SERVER_LEXICAL_TAGS", num_args = 0, default_missing_value = ON)]
+    pub lexical_tags: Option<bool>,
+    /// A manifest or blob of an unknown repository is NAME_UNKNOWN, not MANIFEST_/BLOB_UNKNOWN.
+    #[arg(long, env = "OCI_SERVER_NAME_UNKNOWN", num_args = 0, default_missing_value = ON)]
+    pub name_unknown: Option<bool>,
+    /// Only repository names of exactly this many components exist (e.g. 2: `org/repo`, like
+    /// registries that accept nothing deeper); others answer 404 NAME_UNKNOWN. 0: any depth
+    #[arg(long, env = "OCI_SERVER_NAME_COMPONENTS")]
+    pub name_components: Option<usize>,
+    /// Every Nth request answers 429 TOOMANYREQUESTS, like a rate-limited registry, with
+    /// `Retry-After` as seconds and as an HTTP-date by turns. 0: never
+    #[arg(long, env = "OCI_SERVER_TOO_MANY_REQUESTS_EVERY")]
+    pub too_many_requests_every: Option<u64>,
+    /// Send this `Warning` header value on every answer (e.g. `299 - "text"`). Empty: none
+    #[arg(long, env = "OCI_SERVER_WARNING")]
+    pub warning: Option<String>,
+    /// Deliberate spec violations for testing clients and the harness (comma list).
+    #[arg(
+        long = "defect",
+        env = "OCI_SERVER_DEFECTS",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "DEFECT"
+    )]
+    pub defects: Option<Vec<Defect>>,
+    /// The `[auth]` table.
+    #[command(flatten)]
+    #[serde(default)]
+    pub auth: AuthSettings,
+    /// The `[tls]` table.
+    #[command(flatten)]
+    #[serde(default)]
+    pub tls: TlsSettings,
+    /// The `[limits]` table.
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// Authentication: `--auth` with `--htpasswd` (or `mode` and `htpasswd` in `[auth]`) turns it
+/// on; the other keys refine it and are refused without it.
+#[derive(clap::Args, Deserialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Require authentication: `basic` (htpasswd users) or `token` (bearer tokens from /token).
+    #[arg(long = "auth", env = "OCI_SERVER_AUTH", value_enum)]
+    pub mode: Option<AuthMode>,
+    /// htpasswd file with bcrypt hashes (required with --auth).
+    #[arg(long, env = "OCI_SERVER_HTPASSWD")]
+    pub htpasswd: Option<PathBuf>,
+    /// Access rule USERS:REPOSITORY-GLOB:ACTIONS (repeatable; `;` separates rules in the env
+    /// variable). None: every user may do everything.
+    #[arg(
+        long = "access",
+        env = "OCI_SERVER_ACCESS",
+        value_delimiter = ';',
+        value_name = "RULE"
+    )]
+    pub rules: Option<Vec<String>>,
+    /// Callers without credentials may pull every repository.
+    #[arg(long, env = "OCI_SERVER_ANONYMOUS_PULL", num_args = 0, default_missing_value = ON)]
+    pub anonymous_pull: Option<bool>,
+    /// Service name: Basic realm, token audience (default oci-reference-server).
+    #[arg(
+        long = "auth-service",
+        env = "OCI_SERVER_AUTH_SERVICE",
+        value_name = "NAME"
+    )]
+    pub service: Option<String>,
+    /// Token endpoint URL for the Bearer challenge (default: this server's /token).
+    #[arg(long = "auth-realm", env = "OCI_SERVER_AUTH_REALM", value_name = "URL")]
+    pub realm: Option<String>,
+    /// Token lifetime in seconds (default 300).
+    #[arg(long, env = "OCI_SERVER_TOKEN_TTL", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_ttl: Option<u64>,
+}
+
+/// HTTPS: both files or neither.
+#[derive(clap::Args, Deserialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(
+        long = "tls-cert",
+        env = "OCI_SERVER_TLS_CERT",
+        requires = "key",
+        value_name = "FILE"
+    )]
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(
+        long = "tls-key",
+        env = "OCI_SERVER_TLS_KEY",
+        requires = "cert",
+        value_name = "FILE"
+    )]
+    pub key: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The settings a TOML file names; unknown keys are an error.
+    pub fn from_toml(text: &str) -> Result<Settings, Error> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Lays the environment and flags of `matches` (a command that flattens `Settings`) over
+    /// `self`: each setting they name replaces this one. Where the data lives is one choice,
+    /// so naming any of `--root`, `--memory`, `--storage` replaces the whole of `self`'s.
+    pub fn update_from(mut self, matches: &ArgMatches) -> Result<Settings, clap::Error> {
+        if ["root", "memory", "storage"]
+            .iter()
+            .any(|id| matches.contains_id(id))
+        {
+            (self.root, self.memory, self.storage) = (None, None, None);
+        }
+        self.update_from_arg_matches(matches)?;
+        Ok(self)
+    }
+
+    /// The defaults with these settings applied, checked.
+    pub fn resolve(self) -> Result<Config, Error> {
+        let mut c = Config::default();
+        self.apply(&mut c)?;
+        Ok(c)
+    }
+
+    /// Sets what `self` names on `c` (its profile first, so the other settings refine it).
+    /// A 0 (or empty warning) clears an optional size.
+    fn apply(self, c: &mut Config) -> Result<(), Error> {
+        // Destructured so that a setting added above but never applied does not compile.
+        let Settings {
+            listen,
+            root,
+            memory,
+            storage,
+            s3_endpoint,
+            s3_region,
+            s3_allow_http,
+            profile,
+            delete_manifests,
+            delete_tags,
+            delete_blobs,
+            referrers,
+            catalog,
+            auto_mount,
+            cross_mount,
+            single_post,
+            chunk_min_length,
+            max_manifest_size,
+            read_only,
+            sparse_manifests,
+            tag_param,
+            max_tags_per_push,
+            tag_page_size,
+            referrers_page_size,
+            page_links,
+            error_bodies,
+            digest_header,
+            mount_from_anywhere,
+            disabled_status_400,
+            ignore_unsatisfiable_range,
+            discovery,
+            absolute_locations,
+            lexical_tags,
+            name_unknown,
+            name_components,
+            too_many_requests_every,
+            warning,
+            defects,
+            auth,
+            tls,
+            limits,
+        } = self;
+        match profile {
             None => {}
-            Some("permissive") => *self = self.clone().permissive(),
-            Some("permissive-pre-main") => *self = self.clone().permissive_pre_main(),
-            Some(other) => {
-                return Err(Error::Config(format!(
-                    "profile must be \"permissive\" or \"permissive-pre-main\", not {other:?}"
-                )))
-            }
-        }
-        if let Some(v) = f.listen {
-            self.listen = v
-                .parse()
-                .map_err(|e| Error::Config(format!("listen {v:?}: {e}")))?;
-        }
-        match (f.storage.as_deref(), f.root) {
-            (Some("memory"), _) => self.storage = StorageConfig::Memory,
-            (Some("filesystem") | None, Some(root)) => {
-                self.storage = StorageConfig::Filesystem(root)
-            }
-            (Some("filesystem") | None, None) => {}
-            (Some(url), _) if url.starts_with("s3://") => {
-                let s3 = crate::storage::S3Config::parse_url(url).ok_or_else(|| {
-                    Error::Config(format!("storage {url:?}: expected s3://bucket[/prefix]"))
-                })?;
-                self.storage = StorageConfig::S3(s3);
-            }
-            (Some(other), _) => {
-                return Err(Error::Config(format!(
-                    "storage must be \"memory\", \"filesystem\" or s3://bucket[/prefix], \
-                     not {other:?}"
-                )))
-            }
-        }
-        if let StorageConfig::S3(s3) = &mut self.storage {
-            s3.endpoint = f.s3_endpoint.or(s3.endpoint.take());
-            s3.region = f.s3_region.or(s3.region.take());
-            s3.allow_http = f.s3_allow_http.unwrap_or(s3.allow_http);
-        } else if f.s3_endpoint.is_some() || f.s3_region.is_some() || f.s3_allow_http.is_some() {
-            return Err(Error::Config(
-                "s3_endpoint, s3_region and s3_allow_http need storage = \"s3://...\"".into(),
-            ));
+            Some(Profile::Permissive) => *c = c.clone().permissive(),
+            Some(Profile::PermissivePreMain) => *c = c.clone().permissive_pre_main(),
         }
         macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
+            ($($field:ident),*) => { $( if let Some(v) = $field { c.$field = v; } )* };
+        }
+        macro_rules! set_unless_zero {
+            ($($field:ident),*) => { $( if let Some(v) = $field { c.$field = (v > 0).then_some(v); } )* };
         }
         set!(
+            listen,
             delete_manifests,
             delete_tags,
             delete_blobs,
@@ -311,152 +604,145 @@ impl Config {
             discovery,
             absolute_locations,
             lexical_tags,
-            name_unknown,
-            defects
+            name_unknown
         );
-        if let Some(w) = f.warning {
-            self.warning = (!w.is_empty()).then_some(w);
+        set_unless_zero!(
+            chunk_min_length,
+            tag_page_size,
+            referrers_page_size,
+            name_components,
+            too_many_requests_every
+        );
+        if let Some(w) = warning {
+            c.warning = (!w.is_empty()).then_some(w);
         }
-        if let Some(v) = f.chunk_min_length {
-            self.chunk_min_length = (v > 0).then_some(v);
+        if let Some(d) = defects {
+            c.defects.clear();
+            for d in d {
+                if !c.defects.contains(&d) {
+                    c.defects.push(d);
+                }
+            }
         }
-        if let Some(v) = f.tag_page_size {
-            self.tag_page_size = (v > 0).then_some(v);
+        match (storage.as_deref(), memory, root) {
+            (Some("memory"), _, _) | (None, Some(true), _) => c.storage = StorageConfig::Memory,
+            (Some("filesystem") | None, _, Some(root)) => {
+                c.storage = StorageConfig::Filesystem(root)
+            }
+            (Some("filesystem") | None, _, None) => {}
+            (Some(url), _, _) if url.starts_with("s3://") => {
+                let s3 = S3Config::parse_url(url).ok_or_else(|| {
+                    Error::Config(format!("storage {url:?}: expected s3://bucket[/prefix]"))
+                })?;
+                c.storage = StorageConfig::S3(s3);
+            }
+            (Some(other), _, _) => {
+                return Err(Error::Config(format!(
+                    "storage must be \"memory\", \"filesystem\" or s3://bucket[/prefix], \
+                     not {other:?}"
+                )))
+            }
         }
-        if let Some(v) = f.too_many_requests_every {
-            self.too_many_requests_every = (v > 0).then_some(v);
+        if let StorageConfig::S3(s3) = &mut c.storage {
+            s3.endpoint = s3_endpoint.or(s3.endpoint.take());
+            s3.region = s3_region.or(s3.region.take());
+            s3.allow_http = s3_allow_http.unwrap_or(s3.allow_http);
+        } else if s3_endpoint.is_some() || s3_region.is_some() || s3_allow_http == Some(true) {
+            return Err(Error::Config(
+                "--s3-endpoint, --s3-region and --s3-allow-http (s3_endpoint, s3_region, \
+                 s3_allow_http) need --storage s3://... (storage = \"s3://...\")"
+                    .into(),
+            ));
         }
-        if let Some(v) = f.name_components {
-            self.name_components = (v > 0).then_some(v);
+        auth.apply(&mut c.auth)?;
+        match (tls.cert, tls.key, &mut c.tls) {
+            (None, None, _) => {}
+            (Some(cert), Some(key), t) => *t = Some(TlsConfig { cert, key }),
+            (cert, key, Some(t)) => {
+                t.cert = cert.unwrap_or(t.cert.clone());
+                t.key = key.unwrap_or(t.key.clone());
+            }
+            (_, _, None) => {
+                return Err(Error::Config(
+                    "HTTPS needs both --tls-cert and --tls-key ([tls] cert and key)".into(),
+                ))
+            }
         }
-        if let Some(v) = f.referrers_page_size {
-            self.referrers_page_size = (v > 0).then_some(v);
-        }
-        if let Some(a) = f.auth {
-            self.auth = Some(a.into_config()?);
-        }
-        if let Some(t) = f.tls {
-            self.tls = Some(TlsConfig {
-                cert: t.cert,
-                key: t.key,
-            });
-        }
-        if let Some(l) = f.limits {
-            self.limits.apply(l)?;
-        }
-        Ok(())
+        c.limits.apply(limits)
     }
 }
 
-/// `basic` or `token` (flag, environment and TOML spelling).
-pub fn parse_auth_mode(s: &str) -> Result<AuthMode, Error> {
-    match s {
-        "basic" => Ok(AuthMode::Basic),
-        "token" => Ok(AuthMode::Token),
-        other => Err(Error::Config(format!(
-            "auth mode must be \"basic\" or \"token\", not {other:?}"
-        ))),
-    }
-}
-
-/// The `[auth]` table: complete on its own (`mode` and `htpasswd` are required), so the file
-/// never depends on flags to make sense.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAuth {
-    mode: String,
-    htpasswd: PathBuf,
-    #[serde(default)]
-    rules: Vec<String>,
-    #[serde(default)]
-    anonymous_pull: bool,
-    service: Option<String>,
-    realm: Option<String>,
-    token_ttl: Option<u64>,
-}
-
-impl FileAuth {
-    fn into_config(self) -> Result<AuthConfig, Error> {
-        let mut a = AuthConfig::new(
-            parse_auth_mode(&self.mode)?,
-            Htpasswd::load(&self.htpasswd)?,
-        );
-        a.rules = self
-            .rules
-            .iter()
-            .map(|r| r.parse::<AccessRule>().map_err(Error::Config))
-            .collect::<Result<_, _>>()?;
-        a.anonymous_pull = self.anonymous_pull;
-        if let Some(s) = self.service {
+impl AuthSettings {
+    fn apply(self, auth: &mut Option<AuthConfig>) -> Result<(), Error> {
+        let AuthSettings {
+            mode,
+            htpasswd,
+            rules,
+            anonymous_pull,
+            service,
+            realm,
+            token_ttl,
+        } = self;
+        if mode.is_none() && auth.is_none() {
+            let named = htpasswd.is_some()
+                || rules.is_some()
+                || anonymous_pull.is_some()
+                || service.is_some()
+                || realm.is_some()
+                || token_ttl.is_some();
+            if named {
+                return Err(Error::Config(
+                    "authentication options need --auth basic|token (OCI_SERVER_AUTH, or \
+                     mode in the [auth] table of the config file)"
+                        .into(),
+                ));
+            }
+            return Ok(());
+        }
+        let mut users = htpasswd.as_deref().map(Htpasswd::load).transpose()?;
+        let a = match auth {
+            Some(a) => a,
+            None => {
+                let (Some(mode), Some(users)) = (mode, users.take()) else {
+                    return Err(Error::Config(
+                        "--auth needs --htpasswd FILE (OCI_SERVER_HTPASSWD, [auth] htpasswd), \
+                         the users and their bcrypt hashes"
+                            .into(),
+                    ));
+                };
+                auth.insert(AuthConfig::new(mode, users))
+            }
+        };
+        if let Some(m) = mode {
+            a.mode = m;
+        }
+        if let Some(u) = users {
+            a.users = u;
+        }
+        if let Some(rules) = rules {
+            a.rules = rules
+                .iter()
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| r.parse::<AccessRule>().map_err(Error::Config))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = anonymous_pull {
+            a.anonymous_pull = v;
+        }
+        if let Some(s) = service {
             a.service = s;
         }
-        a.realm = self.realm;
-        if let Some(t) = self.token_ttl {
+        if let Some(r) = realm {
+            a.realm = Some(r);
+        }
+        if let Some(t) = token_ttl {
             if t == 0 {
-                return Err(Error::Config(
-                    "auth token_ttl must be at least 1 second".into(),
-                ));
+                return Err(Error::Config("token_ttl must be at least 1 second".into()));
             }
             a.token_ttl = Duration::from_secs(t);
         }
-        Ok(a)
+        Ok(())
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTls {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-/// The TOML file: every key optional, same names as the `Config` fields, plus `storage`
-/// (`"memory"`, `"filesystem"` or `"s3://bucket[/prefix]"`), `root`, and for S3 `s3_endpoint`,
-/// `s3_region`, `s3_allow_http` (credentials only from the environment). A size of 0 means
-/// "unset" for the optional sizes.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    storage: Option<String>,
-    root: Option<PathBuf>,
-    s3_endpoint: Option<String>,
-    s3_region: Option<String>,
-    s3_allow_http: Option<bool>,
-    delete_manifests: Option<bool>,
-    delete_tags: Option<bool>,
-    delete_blobs: Option<bool>,
-    referrers: Option<bool>,
-    catalog: Option<bool>,
-    auto_mount: Option<bool>,
-    cross_mount: Option<bool>,
-    single_post: Option<bool>,
-    chunk_min_length: Option<u64>,
-    max_manifest_size: Option<u64>,
-    read_only: Option<bool>,
-    sparse_manifests: Option<bool>,
-    tag_param: Option<bool>,
-    max_tags_per_push: Option<usize>,
-    tag_page_size: Option<usize>,
-    referrers_page_size: Option<usize>,
-    auth: Option<FileAuth>,
-    tls: Option<FileTls>,
-    limits: Option<FileLimits>,
-    profile: Option<String>,
-    page_links: Option<bool>,
-    error_bodies: Option<ErrorBodies>,
-    digest_header: Option<bool>,
-    mount_from_anywhere: Option<bool>,
-    disabled_status_400: Option<bool>,
-    ignore_unsatisfiable_range: Option<bool>,
-    discovery: Option<bool>,
-    warning: Option<String>,
-    absolute_locations: Option<bool>,
-    lexical_tags: Option<bool>,
-    name_unknown: Option<bool>,
-    name_components: Option<usize>,
-    too_many_requests_every: Option<u64>,
-    defects: Option<Vec<Defect>>,
 }
 
 #[cfg(test)]
@@ -490,7 +776,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.storage,
-            StorageConfig::S3(crate::storage::S3Config {
+            StorageConfig::S3(S3Config {
                 bucket: "reg".into(),
                 prefix: "a/b".into(),
                 endpoint: Some("http://127.0.0.1:3900".into()),
@@ -555,6 +841,74 @@ mod tests {
             .apply_toml("[limits]\nidle_timeout = 0\n")
             .is_err());
         assert!(Config::memory().apply_toml("[limits]\nidle = 5\n").is_err());
+    }
+
+    /// What the binary does: a file layer, then the flags of a command flattening `Settings`.
+    fn layered(file: &str, flags: &[&str]) -> Result<Config, Error> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let m = <Cli as clap::CommandFactory>::command()
+            .try_get_matches_from(std::iter::once("server").chain(flags.iter().copied()))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Settings::from_toml(file)?
+            .update_from(&m)
+            .map_err(|e| Error::Config(e.to_string()))?
+            .resolve()
+    }
+
+    #[test]
+    fn flags_override_the_file_one_setting_at_a_time() {
+        let file = "catalog = false\nread_only = true\nchunk_min_length = 1024\n\
+                    delete_blobs = true\nstorage = \"s3://b\"\n[limits]\nbody_timeout = 5\n";
+        let c = layered(file, &[]).unwrap();
+        assert!(!c.catalog && c.read_only && c.delete_blobs);
+        assert_eq!(c.chunk_min_length, Some(1024));
+        assert!(matches!(c.storage, StorageConfig::S3(_)));
+        let c = layered(
+            file,
+            &[
+                "--no-delete-blobs",
+                "--root",
+                "/x",
+                "--chunk-min-length",
+                "0",
+            ],
+        )
+        .unwrap();
+        assert!(!c.catalog && c.read_only && !c.delete_blobs, "{c:?}");
+        assert_eq!(c.chunk_min_length, None);
+        assert_eq!(c.storage, StorageConfig::Filesystem("/x".into()));
+        assert_eq!(c.limits.body_timeout, Duration::from_secs(5));
+        let c = layered("storage = \"memory\"", &["--idle-timeout", "9"]).unwrap();
+        assert_eq!(c.storage, StorageConfig::Memory);
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn negated_flags_and_defaults() {
+        let c = layered(
+            "",
+            &[
+                "--no-catalog",
+                "--read-only",
+                "--defect",
+                "ignore-range,ignore-range",
+            ],
+        )
+        .unwrap();
+        assert!(!c.catalog && c.read_only && c.delete_tags);
+        assert_eq!(c.defects, [Defect::IgnoreRange]);
+        let d = layered("", &[]).unwrap();
+        assert!(d.catalog && !d.read_only && d.defects.is_empty());
+        assert_eq!(d.listen, Config::default().listen);
+        assert!(layered("", &["--no-catalog=false"]).is_err());
+        assert!(layered("", &["--memory", "--root", "/x"]).is_err());
+        assert!(layered("", &["--s3-region", "x"]).is_err());
+        assert!(layered("", &["--token-ttl", "5"]).is_err());
+        assert!(layered("", &["--storage", "s3://"]).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What one client may hold of the server: connections, time, buffered memory, password
 //! guesses. Every limit has a flag, an `OCI_SERVER_*` variable and a key of the `[limits]`
-//! table; the defaults are far above what real clients use (see the README's "Limits").
+//! table, all declared by [`LimitSettings`]; the defaults are far above what real clients use (see the README's "Limits").
 
 use crate::errors::Error;
 use serde::Deserialize;
@@ -53,26 +53,52 @@ impl Default for Limits {
     }
 }
 
-/// The `[limits]` table: durations in seconds; `gc_interval = 0` turns collection off.
-#[derive(Deserialize, Default)]
+/// The `[limits]` table and its flags (see [`crate::config::Settings`]): durations in seconds;
+/// `gc_interval = 0` turns collection off.
+#[derive(clap::Args, Deserialize, Clone, Debug, Default)]
 #[serde(deny_unknown_fields)]
-pub struct FileLimits {
+pub struct LimitSettings {
+    /// Most open connections (one more is answered 503 TOOMANYREQUESTS; default 1000).
+    #[arg(long, env = "OCI_SERVER_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Seconds to receive a request head, TLS handshake included; also the HTTP/1.1 keep-alive
+    /// idle limit (default 30).
+    #[arg(long, env = "OCI_SERVER_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: Option<u64>,
+    /// Seconds without a byte either way before a connection is closed (default 300).
+    #[arg(long, env = "OCI_SERVER_IDLE_TIMEOUT")]
     pub idle_timeout: Option<u64>,
+    /// Longest wait in seconds for the next piece of a request body (default 60).
+    #[arg(long, env = "OCI_SERVER_BODY_TIMEOUT")]
     pub body_timeout: Option<u64>,
+    /// Bytes of manifest bodies buffered at once, all requests together (default 256 MiB; above
+    /// it 429 TOOMANYREQUESTS).
+    #[arg(long, env = "OCI_SERVER_MANIFEST_MEMORY")]
     pub manifest_memory: Option<u64>,
+    /// Seconds allowed to receive a whole manifest body (default 120).
+    #[arg(long, env = "OCI_SERVER_MANIFEST_BODY_TIMEOUT")]
     pub manifest_body_timeout: Option<u64>,
+    /// Seconds an upload session may stay unused before it is purged (default 86400).
+    #[arg(long, env = "OCI_SERVER_UPLOAD_EXPIRY")]
     pub upload_expiry: Option<u64>,
+    /// Seconds between online garbage collections of unreferenced blobs (default 3600; 0: off).
+    #[arg(long, env = "OCI_SERVER_GC_INTERVAL")]
     pub gc_interval: Option<u64>,
+    /// Failed logins per client address per window before it is refused (default 20).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURES_PER_ADDRESS")]
     pub auth_failures_per_address: Option<u32>,
+    /// Failed logins per user name per window before that user is refused from addresses
+    /// it never logged in from (default 10).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURES_PER_USER")]
     pub auth_failures_per_user: Option<u32>,
+    /// Seconds over which failed logins are counted (default 60).
+    #[arg(long, env = "OCI_SERVER_AUTH_FAILURE_WINDOW")]
     pub auth_failure_window: Option<u64>,
 }
 
 impl Limits {
-    /// Applies what the table names (flags and env build the same table).
-    pub fn apply(&mut self, f: FileLimits) -> Result<(), Error> {
+    /// Applies what `f` names, checked.
+    pub fn apply(&mut self, f: LimitSettings) -> Result<(), Error> {
         let secs = |name: &str, v: u64| {
             if v == 0 {
                 Err(Error::Config(format!("{name} must be at least 1 second")))

@@ -48,8 +48,8 @@ impl Coverage {
         let op = Endpoint::of(method, target);
         let key = match answer {
             Answer::Response(r) => r.status.to_string(),
-            Answer::Timeout => "timeout".into(),
-            Answer::Broken(_) => "broken".into(),
+            a if a.timed_out() => "timeout".into(),
+            Answer::Failed(..) => "broken".into(),
         };
         *self.answers.entry(op).or_default().entry(key).or_default() += 1;
         if op.is_write() {

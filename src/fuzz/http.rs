@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 
 use super::FuzzError;
+pub use crate::http::Failure;
 
 /// A request as the fuzzer builds it: `target` is either a path relative to the base URL
 /// (starting with `/`) or an absolute URL (an upload `Location` or a `Link` target).
@@ -73,26 +74,38 @@ impl Resp {
     }
 }
 
-/// What came back: an answer, or a transport failure (timeout, reset, malformed HTTP).
+/// What came back: an answer, or the harness client's typed transport failure (its kind, and
+/// the transcript's sentence for it).
 #[derive(Debug, Clone)]
 pub enum Answer {
     Response(Resp),
-    Timeout,
-    Broken(String),
+    Failed(Failure, String),
 }
 
 impl Answer {
     pub fn status(&self) -> Option<u16> {
         match self {
             Answer::Response(r) => Some(r.status),
-            _ => None,
+            Answer::Failed(..) => None,
         }
+    }
+    /// No answer within the timeout (the oracle's `timeout`, not a broken connection).
+    pub fn timed_out(&self) -> bool {
+        matches!(self, Answer::Failed(Failure::Timeout, _))
+    }
+    /// The registry could not be reached at all (refused, unresolvable, TLS handshake failed):
+    /// a setup problem, not a finding.
+    pub fn unreachable(&self) -> bool {
+        matches!(
+            self,
+            Answer::Failed(Failure::Connect | Failure::Tls | Failure::NotSent, _)
+        )
     }
     pub fn describe(&self) -> String {
         match self {
             Answer::Response(r) => format!("{}", r.status),
-            Answer::Timeout => "timeout".into(),
-            Answer::Broken(e) => format!("connection error: {e}"),
+            Answer::Failed(Failure::Timeout, _) => "timeout".into(),
+            Answer::Failed(_, e) => format!("connection error: {e}"),
         }
     }
 }
@@ -209,13 +222,12 @@ impl Client {
         // retried once on a fresh connection, so the failure is charged to the request that
         // caused it. A registry that fails again on a fresh connection is still caught, and a
         // response cut short after it started is never retried: that is a finding.
-        if matches!(&answer, Answer::Broken(e) if e.contains("(SendRequest)") && !e.contains("reading a body"))
-        {
+        if matches!(&answer, Answer::Failed(Failure::NoAnswer, _)) {
             self.fresh_pool();
             self.requests += 1;
             answer = self.perform(&url, &req);
         }
-        if matches!(answer, Answer::Broken(_)) {
+        if matches!(&answer, Answer::Failed(f, _) if *f != Failure::Timeout) {
             // Never hand a connection in an unknown state to the next request.
             self.fresh_pool();
         }
@@ -257,17 +269,16 @@ impl Client {
             auth: Default::default(),
         };
         let ex = self.rt.block_on(self.http.send(request));
-        if ex.timed_out() {
-            return Answer::Timeout;
-        }
-        match (ex.status, &ex.error) {
-            (Some(status), None) => Answer::Response(Resp {
+        match (ex.status, ex.error, ex.failure) {
+            (Some(status), None, None) => Answer::Response(Resp {
                 status,
                 headers: ex.response_headers,
                 body: ex.body.to_vec(),
             }),
-            (_, Some(e)) => Answer::Broken(e.clone()),
-            (None, None) => Answer::Broken("no answer".into()),
+            (_, e, failure) => Answer::Failed(
+                failure.unwrap_or(Failure::NoAnswer),
+                e.unwrap_or_else(|| "no answer".into()),
+            ),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Judging answers against what the spec allows.
 
-use super::http::{Answer, Resp};
+use super::http::{Answer, Failure, Resp};
 use crate::contract::responses::{self, Endpoint, Situation};
 use crate::spec::SpecVersion;
 
@@ -180,14 +180,14 @@ impl Judge {
         };
         let resp = match answer {
             Answer::Response(r) => r,
-            Answer::Timeout => {
+            Answer::Failed(Failure::Timeout, _) => {
                 return Err(with_allowed(self.fail(
                     "timeout",
                     "no answer within the timeout",
                     reqs,
                 )))
             }
-            Answer::Broken(e) => {
+            Answer::Failed(_, e) => {
                 return Err(with_allowed(self.fail(
                     "connection-broken",
                     format!("no HTTP answer: {e}"),

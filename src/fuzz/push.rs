@@ -6,6 +6,9 @@ use serde_json::json;
 
 use super::grammar::{encode_query, sha256_digest};
 use super::http::{Answer, Client, Req};
+use super::oracle::{Judge, Verdict};
+use crate::contract::responses::{Endpoint, Situation};
+use crate::spec::SpecVersion;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -63,45 +66,67 @@ pub fn image_manifest(
     serde_json::to_vec(&m).expect("serialise manifest")
 }
 
-/// POST then PUT `?digest=`; Err carries a description of what went wrong.
-pub fn push_blob(c: &mut Client, name: &str, bytes: &[u8]) -> Result<(), String> {
-    let a = c
-        .send(Req::new("POST", format!("/v2/{name}/blobs/uploads/")).header("Content-Length", "0"));
-    let loc = match &a {
-        Answer::Response(r) if r.status == 202 => r
-            .header("location")
-            .ok_or("POST upload: 202 without Location")?
-            .to_string(),
-        other => return Err(format!("POST upload: {}", other.describe())),
-    };
+/// Sends a setup request and points the judge at its exchange in the case transcript.
+fn send(c: &mut Client, j: &mut Judge, req: Req) -> Answer {
+    let a = c.send(req);
+    j.exchange = Some(c.transcript.len() - 1);
+    a
+}
+
+/// A plain blob push (POST, then PUT `?digest=`), judged by the same response contract as every
+/// fuzzed request: a registry that answers a setup push against the spec gets a finding (with
+/// the push as its reproducer), not a run that stops with a setup error.
+pub fn push_blob(c: &mut Client, version: SpecVersion, name: &str, bytes: &[u8]) -> Verdict {
+    let mut j = Judge::new("start-upload.setup");
+    let a = send(
+        c,
+        &mut j,
+        Req::new("POST", format!("/v2/{name}/blobs/uploads/")).header("Content-Length", "0"),
+    );
+    let r = j.contract(&a, Endpoint::StartUpload, Situation::Exists, version, None)?;
+    // The contract requires the Location of a 202; this only guards against a rule change.
+    let loc = r
+        .header("location")
+        .ok_or_else(|| j.fail("no-location", "202 without Location", &["R-038"]))?
+        .to_string();
+    let mut j = Judge::new("close-upload.setup");
     let url = with_query(&c.resolve(&loc), "digest", &sha256_digest(bytes));
-    let a = c.send(
+    let a = send(
+        c,
+        &mut j,
         Req::new("PUT", url)
             .header("Content-Type", "application/octet-stream")
             .body(bytes.to_vec()),
     );
-    match a.status() {
-        Some(201) => Ok(()),
-        _ => Err(format!("PUT blob: {}", a.describe())),
-    }
+    j.contract(&a, Endpoint::CloseUpload, Situation::Exists, version, None)?;
+    Ok(())
 }
 
+/// A plain manifest push whose blobs are in the repository, judged like [`push_blob`].
 pub fn push_manifest(
     c: &mut Client,
+    version: SpecVersion,
     name: &str,
     reference: &str,
     media_type: &str,
     bytes: &[u8],
-) -> Result<(), String> {
-    let a = c.send(
+) -> Verdict {
+    let mut j = Judge::new("put-manifest.setup");
+    let a = send(
+        c,
+        &mut j,
         Req::new("PUT", format!("/v2/{name}/manifests/{reference}"))
             .header("Content-Type", media_type)
             .body(bytes.to_vec()),
     );
-    match a.status() {
-        Some(201) => Ok(()),
-        _ => Err(format!("PUT manifest {reference}: {}", a.describe())),
-    }
+    j.contract(
+        &a,
+        Endpoint::PutManifest,
+        Situation::Exists,
+        version,
+        Some(bytes),
+    )?;
+    Ok(())
 }
 
 /// Appends a query parameter to a URL that may already carry a query (upload locations may).

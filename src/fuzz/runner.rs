@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
+use serde_json::json;
 
 use super::coverage::Coverage;
 use super::http::{Answer, Client, Exchange, Req};
@@ -208,6 +209,29 @@ fn connect(cfg: &FuzzConfig) -> Result<Client, FuzzError> {
     }
 }
 
+/// The layer name of findings made while pushing the request layer's fixture.
+const SETUP: &str = "setup";
+
+/// Pushes the request layer's fixture. Outer Err: the registry refused it (no connection, or
+/// 401/403: it will not take our writes), so the run cannot be done; inner Err: it answered
+/// against the spec, a finding like any other.
+fn push_fixture(st: &mut State, cfg: &FuzzConfig, f: &Fixture) -> Result<Verdict, FuzzError> {
+    st.client.transcript.clear();
+    let verdict = f.push(&mut st.client, cfg.version);
+    let Err(v) = &verdict else {
+        return Ok(verdict);
+    };
+    let failed = v.exchange.and_then(|i| st.client.transcript.get(i));
+    let refused = failed
+        .is_some_and(|ex| ex.answer.unreachable() || matches!(ex.answer.status(), Some(401 | 403)));
+    if refused {
+        return Err(FuzzError::Setup(format!(
+            "the registry did not take the fixture push: {v}"
+        )));
+    }
+    Ok(verdict)
+}
+
 /// Runs a fuzz campaign. Blocking: call it from a plain thread or `spawn_blocking`, not from
 /// inside an async task.
 pub fn run(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
@@ -253,13 +277,21 @@ fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
     });
     let fixture = if cfg.layer != Layer::Model {
         let f = Fixture::new(format!("{prefix}/fixture"), cfg.seed);
-        f.push(&mut st.borrow_mut().client)
-            .map_err(FuzzError::Setup)?;
-        Some(f)
+        let mut s = st.borrow_mut();
+        match push_fixture(&mut s, cfg, &f)? {
+            Ok(()) => Some(f),
+            // A finding: the request layer has nothing to probe, the model layer may still run.
+            Err(v) => {
+                s.target = Some(v.shrink_key(SETUP));
+                let names = vec![(f.name.clone(), "repo")];
+                record(&mut s, cfg, SETUP, json!(SETUP), (Err(v), names))?;
+                None
+            }
+        }
     } else {
         None
     };
-    let (req_share, model_share) = match cfg.layer {
+    let (mut req_share, model_share) = match cfg.layer {
         Layer::Request => (cfg.cases as u64, 0),
         Layer::Model => (0, cfg.cases as u64),
         // Model cases cost ~20x more requests; a 3:1 split keeps both layers exercised.
@@ -268,6 +300,10 @@ fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
             (cfg.cases as u64 - m, m)
         }
     };
+    if fixture.is_none() {
+        // The request layer probes the fixture: without one it has nothing to do.
+        req_share = 0;
+    }
     let (mut req_done, mut model_done) = (0u64, 0u64);
     let mut batch = 0u64;
     while (req_done < req_share || model_done < model_share) && !st.borrow().out_of_time() {
@@ -330,7 +366,7 @@ fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
                 let rf = Fixture::new(format!("{}/fixture{id}", s.prefix), cfg.seed);
                 s.client.transcript.clear();
                 let pushed = if minimal.uses_fixture() {
-                    rf.push(&mut s.client)
+                    rf.push(&mut s.client, cfg.version)
                 } else {
                     Ok(())
                 };
@@ -511,8 +547,14 @@ fn replay_inner(path: &Path, cfg: &FuzzConfig) -> Result<ReplayOutcome, FuzzErro
         "request" => {
             let p: Probe = serde_json::from_value(loaded.input).map_err(bad)?;
             let f = Fixture::new(format!("{}/fixture", st.prefix), cfg.seed);
-            f.push(&mut st.client).map_err(FuzzError::Setup)?;
-            ("request", exec_probe(&mut st, &f, cfg, &p).0)
+            match push_fixture(&mut st, cfg, &f)? {
+                Ok(()) => ("request", exec_probe(&mut st, &f, cfg, &p).0),
+                Err(v) => (SETUP, Err(v)),
+            }
+        }
+        SETUP => {
+            let f = Fixture::new(format!("{}/fixture", st.prefix), cfg.seed);
+            (SETUP, push_fixture(&mut st, cfg, &f)?)
         }
         "model" => {
             let c: Case = serde_json::from_value(loaded.input).map_err(bad)?;

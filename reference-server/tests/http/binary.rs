@@ -103,6 +103,41 @@ async fn flags_env_and_config_file_switch_features_off() {
     assert!(terminate(child).success());
 }
 
+/// Layers: the environment overrides the file in both directions, not only to switch off.
+#[tokio::test]
+async fn environment_overrides_the_config_file_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("server.toml");
+    std::fs::write(&cfg, "read_only = true\ncatalog = true\n").unwrap();
+    let (child, url) = start(
+        &[
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[
+            ("OCI_SERVER_READ_ONLY", "false"),
+            ("OCI_SERVER_NO_CATALOG", "true"),
+        ],
+    );
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{url}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        202,
+        "read_only = true undone by the environment"
+    );
+    let r = c.get(format!("{url}/v2/_catalog")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "catalog switched off by the environment");
+    assert!(terminate(child).success());
+}
+
 #[test]
 fn help_lists_every_switch() {
     let out = Command::new(env!("CARGO_BIN_EXE_oci-reference-server"))

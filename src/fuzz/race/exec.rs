@@ -134,13 +134,13 @@ impl Actor<'_> {
         let a = self.client.send(req);
         let end = self.now();
         let at = self.client.transcript.len() - 1;
-        let end = (!matches!(a, Answer::Timeout)).then_some(end);
+        let end = (!a.timed_out()).then_some(end);
         self.track.times.push((start, end));
         let crash = match &a {
             Answer::Response(r) if r.status >= 500 => Some("5xx"),
             Answer::Response(_) => None,
-            Answer::Timeout => Some("timeout"),
-            Answer::Broken(_) => Some("connection-broken"),
+            a if a.timed_out() => Some("timeout"),
+            Answer::Failed(..) => Some("connection-broken"),
         };
         if let Some(kind) = crash {
             let said = match &a {
