@@ -242,7 +242,26 @@ impl Engine {
             result.outcome = Outcome::Unsupported;
             result.message = Some(run.not_applicable.join("; "));
         }
-        run.contract.settle(&mut result, &self.suite.catalog);
+        let failed = result.outcome == Outcome::Fail;
+        let message = result.message.as_deref();
+        if let Some(s) = run
+            .contract
+            .settle(failed, result.level, message, &self.suite.catalog)
+        {
+            result.outcome = Outcome::Fail;
+            result.level = s.level;
+            result.message = Some(s.message);
+            for id in s.requirements {
+                if !result.requirements.iter().any(|r| r.id == id) {
+                    let r = self.suite.catalog.get(id);
+                    result.requirements.push(RequirementRef {
+                        id: id.to_string(),
+                        level: r.map(|r| r.level.clone()).unwrap_or_default(),
+                        statement: r.map(|r| r.statement.clone()).unwrap_or_default(),
+                    });
+                }
+            }
+        }
         result.transcript = run.transcript;
         result.duration_ms = started.elapsed().as_millis() as u64;
         result

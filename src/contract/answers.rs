@@ -1,6 +1,6 @@
 //! The response contract ([`super::responses`]) applied to every answer a case receives: the
-//! engine hands each answer to a [`Ledger`] as it arrives, and the ledger settles the case's
-//! result at the end. The fuzz oracle judges its answers by the same rules, so a failed case
+//! engine hands each answer to a [`Ledger`] as it arrives, and at the end of the case folds
+//! what [`Ledger::settle`] says into the result. The fuzz oracle judges its answers by the same rules, so a failed case
 //! and a fuzz finding about the same bug cite the same requirement ids.
 //!
 //! # Which situation an answer is judged in
@@ -40,7 +40,6 @@
 
 use super::responses::{self, Breach, Endpoint, Situation};
 use crate::http::Exchange;
-use crate::results::{CaseResult, Outcome, RequirementRef};
 use crate::spec::{Catalog, Level, SpecVersion};
 
 /// Breaches of the contract found during one case run.
@@ -81,10 +80,17 @@ impl Ledger {
         }
     }
 
-    /// Folds the breaches into the case's result (see the module comment).
-    pub fn settle(self, result: &mut CaseResult, catalog: &Catalog) {
-        let own_failure = result.outcome == Outcome::Fail;
-        let case_level = result.level;
+    /// What the breaches add to a case's result (see the module comment), given how the case
+    /// itself ended: `failed` (it failed on its last answer), its level and message. None: the
+    /// result stands as it is; else the case fails with this level, message and these
+    /// requirements added to its own.
+    pub fn settle(
+        self,
+        failed: bool,
+        case_level: Level,
+        message: Option<&str>,
+        catalog: &Catalog,
+    ) -> Option<Settled> {
         let last = self.judged;
         let kept: Vec<(Noted, Level)> = self
             .noted
@@ -93,13 +99,9 @@ impl Ledger {
                 let level = level_of(&n.breach.requirements, catalog);
                 (n, level)
             })
-            .filter(|(n, level)| {
-                !(own_failure && n.answer == last && rank(*level) <= rank(case_level))
-            })
+            .filter(|(n, level)| !(failed && n.answer == last && rank(*level) <= rank(case_level)))
             .collect();
-        let Some(level) = kept.iter().map(|(_, l)| *l).max_by_key(|l| rank(*l)) else {
-            return;
-        };
+        let level = kept.iter().map(|(_, l)| *l).max_by_key(|l| rank(*l))?;
         let said: Vec<String> = kept
             .iter()
             .map(|(n, l)| {
@@ -113,30 +115,37 @@ impl Ledger {
             })
             .collect();
         let said = said.join("; ");
-        result.message = Some(match (result.outcome, result.message.take()) {
-            (Outcome::Fail, Some(m)) => format!("{m}; and {said}"),
-            (_, Some(m)) if !m.is_empty() => format!("{said} (then: {m})"),
+        let message = match message {
+            Some(m) if failed => format!("{m}; and {said}"),
+            Some(m) if !m.is_empty() => format!("{said} (then: {m})"),
             _ => said,
-        });
-        result.level = if own_failure && rank(case_level) > rank(level) {
+        };
+        let level = if failed && rank(case_level) > rank(level) {
             case_level
         } else {
             level
         };
-        result.outcome = Outcome::Fail;
-        for (n, _) in &kept {
-            for id in &n.breach.requirements {
-                if !result.requirements.iter().any(|r| r.id == *id) {
-                    let r = catalog.get(id);
-                    result.requirements.push(RequirementRef {
-                        id: id.to_string(),
-                        level: r.map(|r| r.level.clone()).unwrap_or_default(),
-                        statement: r.map(|r| r.statement.clone()).unwrap_or_default(),
-                    });
-                }
+        let mut requirements: Vec<&'static str> = Vec::new();
+        for id in kept.iter().flat_map(|(n, _)| n.breach.requirements.iter()) {
+            if !requirements.contains(id) {
+                requirements.push(id);
             }
         }
+        Some(Settled {
+            level,
+            message,
+            requirements,
+        })
     }
+}
+
+/// A case failed by the contract: at this level, with this message, citing these
+/// requirements besides its own.
+#[derive(Debug)]
+pub struct Settled {
+    pub level: Level,
+    pub message: String,
+    pub requirements: Vec<&'static str>,
 }
 
 fn rank(l: Level) -> u8 {
