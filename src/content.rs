@@ -2,7 +2,7 @@
 //! so a failure can be reproduced byte for byte, while different cases never share content (a
 //! case that deletes a blob cannot disturb another case's copy of "the same" blob).
 
-use crate::spec::{Fixture, ImageFixture, IndexFixture};
+use crate::spec::{BlobData, Fixture, ImageFixture, IndexFixture, RawBody};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
 use serde_json::{json, Map, Value};
@@ -121,20 +121,14 @@ impl Content {
         let ready = |names: &[&String]| names.iter().all(|n| self.items.contains_key(n.as_str()));
         Ok(Some(match f {
             Fixture::Blob(b) => {
-                let size = b.size.or(b.chunks.map(|n| n * chunk));
-                let bytes = match (&b.text, size) {
-                    (Some(t), _) => t.clone().into_bytes(),
-                    (None, Some(size)) => random_bytes(seed, case_id, name, size),
-                    (None, None) => Vec::new(),
-                };
-                let algorithm = if b.algorithm.as_deref() == Some("sha512") {
-                    "sha512"
-                } else {
-                    "sha256"
+                let bytes = match &b.data {
+                    BlobData::Text(t) => t.clone().into_bytes(),
+                    BlobData::Size(size) => random_bytes(seed, case_id, name, *size),
+                    BlobData::Chunks(n) => random_bytes(seed, case_id, name, n * chunk),
                 };
                 blob_item(
                     bytes,
-                    algorithm,
+                    b.algorithm.as_str(),
                     b.media_type.clone().unwrap_or_else(|| OCI_LAYER.into()),
                     b.skip_push,
                 )
@@ -209,10 +203,9 @@ impl Content {
                 )
             }
             Fixture::Raw(r) => {
-                let bytes = match (&r.text, &r.json) {
-                    (Some(t), _) => t.clone().into_bytes(),
-                    (None, Some(j)) => serde_json::to_vec(j).expect("json"),
-                    (None, None) => Vec::new(),
+                let bytes = match &r.body {
+                    RawBody::Text(t) => t.clone().into_bytes(),
+                    RawBody::Json(j) => serde_json::to_vec(j).expect("json"),
                 };
                 manifest_item(bytes, r.media_type.clone(), None, vec![])
             }

@@ -11,8 +11,9 @@ use crate::results::{
     CaseResult, Event, Outcome, Reporter, RequirementRef, RunInfo, Summary, NOT_RUN,
 };
 use crate::spec::{
-    AuthSpec, BodyCheck, Case, ChallengeCheck, Expect, Feature, HeaderCheck, JsonCheck, Level,
-    RequestSpec, Step, Suite, Workflow,
+    Action, AuthSpec, BodyCheck, BodyRule, BodySpec, Capture, CaptureFrom, Case, ChallengeCheck,
+    Expect, Feature, HeaderCheck, HeaderRule, JsonCheck, JsonRule, Level, LinkCheck, PageExpect,
+    Part, RequestSpec, Step, Suite, Target, Workflow,
 };
 use crate::template::{self, Scope};
 use bytes::Bytes;
@@ -245,9 +246,9 @@ impl Engine {
 }
 
 fn step_label(i: usize, step: &Step) -> String {
-    match (&step.name, &step.push) {
+    match (&step.name, &step.action) {
         (Some(n), _) => format!("step {} ({n})", i + 1),
-        (None, Some(p)) => format!("step {} (push {p})", i + 1),
+        (None, Action::Push { fixture, .. }) => format!("step {} (push {fixture})", i + 1),
         _ => format!("step {}", i + 1),
     }
 }
@@ -353,29 +354,42 @@ impl CaseRun<'_> {
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), Stop> {
-        if let Some(name) = &step.push {
-            let repo = match &step.repo {
-                Some(r) => self.expand(r)?,
-                None => self.repo.clone(),
-            };
-            let tag = step.tag.as_deref().map(|t| self.expand(t)).transpose()?;
-            return self.push(name, &repo, tag.as_deref(), step).await;
-        }
-        if let Some(req) = &step.paginate {
-            return self.paginate(req, step).await;
-        }
-        let req = step.request.as_ref().expect("validated: one kind per step");
+        let (req, expect, capture) = match &step.action {
+            Action::Push { fixture, tag, repo } => {
+                let repo = match repo {
+                    Some(r) => self.expand(r)?,
+                    None => self.repo.clone(),
+                };
+                let tag = tag.as_deref().map(|t| self.expand(t)).transpose()?;
+                return self.push(fixture, &repo, tag.as_deref(), step).await;
+            }
+            Action::Paginate {
+                request,
+                collect,
+                max_pages,
+                expect,
+            } => {
+                return self
+                    .paginate(request, collect, *max_pages, expect, step)
+                    .await
+            }
+            Action::Request {
+                request,
+                expect,
+                capture,
+            } => (request, expect, capture),
+        };
         let mut request = self.build(req)?;
         request.auth = self.auth(&req.auth).await?;
         let ex = self.send(request).await;
         if let Some(reason) = self.unsupported(step, &ex)? {
             return Err(Stop::Unsupported(reason));
         }
-        let failures = self.check(&step.expect, &ex)?;
+        let failures = self.check(expect, &ex)?;
         if !failures.is_empty() {
             return Err(Stop::Fail(failures.join("; ")));
         }
-        if let (Some(codes), None) = (&step.expect.error_codes, ex.json()) {
+        if let (Some(codes), None) = (&expect.error_codes, ex.json()) {
             self.not_applicable.push(format!(
                 "{} {}: error code {} not applicable: the {} answer's body is not JSON, which \
                  R-143 allows (a 4xx body may take any format)",
@@ -385,7 +399,7 @@ impl CaseRun<'_> {
                 describe_answer(&ex)
             ));
         }
-        self.capture(step, &ex)
+        self.capture(capture, &ex)
     }
 
     /// Sends and records every exchange it took (token requests included); returns the answer.
@@ -454,16 +468,17 @@ impl CaseRun<'_> {
 
     fn url(&self, req: &RequestSpec) -> Result<String, Stop> {
         let base = self.engine.http.base();
-        let target = match (&req.path, &req.url) {
+        let target = match &req.target {
             // Paths are relative to the registry root, which may sit under a prefix.
-            (Some(p), _) => format!("{}{}", base.as_str().trim_end_matches('/'), self.expand(p)?),
-            (None, Some(u)) => self
+            Target::Path(p) => {
+                format!("{}{}", base.as_str().trim_end_matches('/'), self.expand(p)?)
+            }
+            Target::Url(u) => self
                 .engine
                 .http
                 .resolve(&self.expand(u)?)
                 .map_err(Stop::Setup)?
                 .to_string(),
-            (None, None) => return Err(Stop::Setup("request without path or url".into())),
         };
         let mut url = reqwest::Url::parse(&target)
             .map_err(|e| Stop::Setup(format!("bad URL `{target}`: {e}")))?;
@@ -484,35 +499,27 @@ impl CaseRun<'_> {
         }
         let body = match &req.body {
             None => None,
-            Some(b) => Some(if let Some(f) = &b.fixture {
-                let item = self.item(f)?;
-                match (b.range, b.chunks) {
-                    (Some((a, z)), _) => slice(&item.bytes, a, z).map_err(Stop::Setup)?,
-                    (None, Some((a, z))) => slice(&item.bytes, a * self.chunk, z * self.chunk - 1)
+            Some(BodySpec::Fixture { name, part }) => {
+                let item = self.item(name)?;
+                Some(match *part {
+                    Part::Whole => item.bytes.clone(),
+                    Part::Range(a, z) => slice(&item.bytes, a, z).map_err(Stop::Setup)?,
+                    Part::Chunks(a, z) => slice(&item.bytes, a * self.chunk, z * self.chunk - 1)
                         .map_err(Stop::Setup)?,
-                    (None, None) => item.bytes.clone(),
-                }
-            } else if let Some(t) = &b.text {
-                Bytes::from(self.expand(t)?)
-            } else if let Some(j) = &b.json {
+                })
+            }
+            Some(BodySpec::Text(t)) => Some(Bytes::from(self.expand(t)?)),
+            Some(BodySpec::Json(j)) => {
                 let v = template::expand_json(j, self).map_err(Stop::Setup)?;
-                Bytes::from(serde_json::to_vec(&v).expect("json"))
-            } else if let (Some(r), Some(n)) = (&b.repeat, b.size) {
-                let unit = r.as_bytes();
-                if unit.is_empty() {
-                    Bytes::new()
-                } else {
-                    Bytes::from(
-                        unit.iter()
-                            .copied()
-                            .cycle()
-                            .take(n as usize)
-                            .collect::<Vec<u8>>(),
-                    )
-                }
-            } else {
-                Bytes::new()
-            }),
+                Some(Bytes::from(serde_json::to_vec(&v).expect("json")))
+            }
+            Some(BodySpec::Repeat { unit, size }) => Some(Bytes::from(
+                unit.bytes()
+                    .cycle()
+                    .take(*size as usize)
+                    .collect::<Vec<u8>>(),
+            )),
+            Some(BodySpec::Empty) => Some(Bytes::new()),
         };
         Ok(Request {
             method: req.method.to_ascii_uppercase(),
@@ -727,9 +734,14 @@ impl CaseRun<'_> {
     /// last (`Link` is a MAY for tags and the catalog), so the next request repeats the first
     /// with `last=<the page's last entry>`; a shorter page ends the list. Losses, repeats or
     /// disorder then show in the `collected` check and the repeat check below.
-    async fn paginate(&mut self, req: &RequestSpec, step: &Step) -> Result<(), Stop> {
-        let pointer = step.collect.as_deref().unwrap_or("");
-        let max_pages = step.max_pages.unwrap_or(100);
+    async fn paginate(
+        &mut self,
+        req: &RequestSpec,
+        pointer: &str,
+        max_pages: u32,
+        expect: &PageExpect,
+        step: &Step,
+    ) -> Result<(), Stop> {
         let mut request = self.build(req)?;
         let mut collected: Vec<Value> = Vec::new();
         let mut pages = 0;
@@ -745,11 +757,7 @@ impl CaseRun<'_> {
             if let Some(reason) = self.unsupported(step, &ex)? {
                 return Err(Stop::Unsupported(reason));
             }
-            let statuses = if step.expect.status.is_empty() {
-                vec![200]
-            } else {
-                step.expect.status.clone()
-            };
+            let statuses = &expect.status;
             if !ex.status.is_some_and(|s| statuses.contains(&s)) {
                 return Err(Stop::Fail(format!(
                     "page {pages}: expected status {statuses:?}, got {}",
@@ -771,7 +779,7 @@ impl CaseRun<'_> {
                     )))
                 }
             };
-            if let Some(max) = step.expect.page_size_at_most {
+            if let Some(max) = expect.page_size_at_most {
                 if items.len() > max {
                     return Err(Stop::Fail(format!(
                         "page {pages} holds {} entries, more than n={max}",
@@ -837,7 +845,7 @@ impl CaseRun<'_> {
             request.url = url.to_string();
             request.body = None;
         }
-        if let Some(check) = &step.expect.collected {
+        if let Some(check) = &expect.collected {
             let v = Value::Array(collected);
             let failures = self.json_check(check, vec![v], "collected entries")?;
             if !failures.is_empty() {
@@ -847,30 +855,36 @@ impl CaseRun<'_> {
         Ok(())
     }
 
-    fn capture(&mut self, step: &Step, ex: &Exchange) -> Result<(), Stop> {
-        for (name, c) in &step.capture {
-            let raw = if let Some(h) = &c.header {
-                let v = ex
-                    .header(h)
-                    .ok_or_else(|| Stop::Fail(format!("cannot capture `{name}`: no {h} header")))?;
-                if h.eq_ignore_ascii_case("location") {
-                    // Later steps use it as a URL; resolve relative Locations now.
-                    self.engine.http.resolve(v).map_err(Stop::Fail)?.to_string()
-                } else {
-                    v.to_string()
+    fn capture(
+        &mut self,
+        captures: &std::collections::BTreeMap<String, Capture>,
+        ex: &Exchange,
+    ) -> Result<(), Stop> {
+        for (name, c) in captures {
+            let raw = match &c.from {
+                CaptureFrom::Header(h) => {
+                    let v = ex.header(h).ok_or_else(|| {
+                        Stop::Fail(format!("cannot capture `{name}`: no {h} header"))
+                    })?;
+                    if h.eq_ignore_ascii_case("location") {
+                        // Later steps use it as a URL; resolve relative Locations now.
+                        self.engine.http.resolve(v).map_err(Stop::Fail)?.to_string()
+                    } else {
+                        v.to_string()
+                    }
                 }
-            } else {
-                let p = c.json.as_deref().unwrap_or("");
-                let json = ex.json().ok_or_else(|| {
-                    Stop::Fail(format!("cannot capture `{name}`: body is not JSON"))
-                })?;
-                match json.pointer(p) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => {
-                        return Err(Stop::Fail(format!(
-                            "cannot capture `{name}`: nothing at {p}"
-                        )))
+                CaptureFrom::Json(p) => {
+                    let json = ex.json().ok_or_else(|| {
+                        Stop::Fail(format!("cannot capture `{name}`: body is not JSON"))
+                    })?;
+                    match json.pointer(p) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => {
+                            return Err(Stop::Fail(format!(
+                                "cannot capture `{name}`: nothing at {p}"
+                            )))
+                        }
                     }
                 }
             };
@@ -908,12 +922,12 @@ impl CaseRun<'_> {
         let in_list = expect.status.contains(&status);
         let in_class = expect
             .status_class
-            .as_deref()
-            .is_some_and(|c| c.len() == 3 && c.as_bytes()[0] == b'0' + (status / 100) as u8);
+            .as_ref()
+            .is_some_and(|c| c.admits(status));
         let constrained = !expect.status.is_empty() || expect.status_class.is_some();
         if constrained && !in_list && !in_class {
             let mut wanted: Vec<String> = expect.status.iter().map(u16::to_string).collect();
-            wanted.extend(expect.status_class.clone());
+            wanted.extend(expect.status_class.as_ref().map(|c| c.to_string()));
             f.push(format!(
                 "expected status {}, got {}",
                 wanted.join(" or "),
@@ -945,9 +959,7 @@ impl CaseRun<'_> {
                 f.push(e);
             }
         }
-        if expect.error_body_if_json == Some(true)
-            && serde_json::from_slice::<Value>(&ex.body).is_ok()
-        {
+        if expect.error_body_if_json && serde_json::from_slice::<Value>(&ex.body).is_ok() {
             if let Err(e) = check_error_body(&ex.body, &[]) {
                 f.push(format!(
                     "a JSON error body must follow the spec format: {e}"
@@ -957,24 +969,19 @@ impl CaseRun<'_> {
         if let (Some(c), 401) = (&expect.challenge, status) {
             f.extend(self.challenge_check(c, ex)?);
         }
-        if let Some(l) = &expect.link {
-            let link = ex.header("Link");
-            if l.absent == Some(true) && link.is_some() {
-                f.push(format!(
-                    "expected no Link header, got `{}`",
-                    link.unwrap_or("")
-                ));
+        match (expect.link, ex.header("Link")) {
+            (Some(LinkCheck::Absent), Some(v)) => {
+                f.push(format!("expected no Link header, got `{v}`"));
             }
-            if l.rel_next == Some(true) {
-                match link {
-                    None => f.push("expected a Link header with rel=\"next\"".into()),
-                    Some(v) => {
-                        if let Err(e) = parse_next_link(v) {
-                            f.push(format!("malformed Link header `{v}`: {e}"));
-                        }
-                    }
+            (Some(LinkCheck::RelNext), None) => {
+                f.push("expected a Link header with rel=\"next\"".into());
+            }
+            (Some(LinkCheck::RelNext), Some(v)) => {
+                if let Err(e) = parse_next_link(v) {
+                    f.push(format!("malformed Link header `{v}`: {e}"));
                 }
             }
+            _ => {}
         }
         Ok(f)
     }
@@ -1039,54 +1046,49 @@ impl CaseRun<'_> {
     ) -> Result<Vec<String>, Stop> {
         let mut f = Vec::new();
         let value = ex.header(name);
-        if c.present == Some(true) && value.is_none() {
-            f.push(format!("missing {name} header"));
-        }
-        if (c.absent == Some(true) || c.present == Some(false)) && value.is_some() {
-            f.push(format!(
-                "expected no {name} header, got `{}`",
-                value.unwrap_or("")
-            ));
-        }
-        if let Some(want) = &c.equals {
-            let want = self.expand(want)?;
-            match value {
-                Some(v) if v == want => {}
-                Some(v) => f.push(format!("{name}: expected `{want}`, got `{v}`")),
-                None => f.push(format!("{name}: expected `{want}`, header missing")),
-            }
-        }
-        if let Some(re) = &c.matches {
-            match value {
-                Some(v) if re.is_match(v) => {}
-                Some(v) => f.push(format!("{name}: `{v}` does not match {re}")),
-                None => f.push(format!(
+        for rule in &c.0 {
+            match (rule, value) {
+                (HeaderRule::Present, None) => f.push(format!("missing {name} header")),
+                (HeaderRule::Absent, Some(v)) => {
+                    f.push(format!("expected no {name} header, got `{v}`"))
+                }
+                (HeaderRule::Equals(want), _) => {
+                    let want = self.expand(want)?;
+                    match value {
+                        Some(v) if v == want => {}
+                        Some(v) => f.push(format!("{name}: expected `{want}`, got `{v}`")),
+                        None => f.push(format!("{name}: expected `{want}`, header missing")),
+                    }
+                }
+                (HeaderRule::Matches(re), Some(v)) if !re.is_match(v) => {
+                    f.push(format!("{name}: `{v}` does not match {re}"))
+                }
+                (HeaderRule::Matches(re), None) => f.push(format!(
                     "{name}: expected a value matching {re}, header missing"
                 )),
-            }
-        }
-        if let (Some(want), Some(v)) = (&c.equals_if_present, value) {
-            let want = self.expand(want)?;
-            if v != want {
-                f.push(format!("{name}: expected `{want}` when present, got `{v}`"));
-            }
-        }
-        if let (Some(re), Some(v)) = (&c.matches_if_present, value) {
-            if !re.is_match(v) {
-                f.push(format!("{name}: `{v}` does not match {re}"));
-            }
-        }
-        if let Some(max) = c.max_total_bytes {
-            let total: usize = ex.headers(name).map(str::len).sum();
-            if total > max {
-                f.push(format!("{name}: {total} bytes in all, more than {max}"));
-            }
-        }
-        if let Some(want) = &c.contains {
-            let want = self.expand(want)?;
-            let items = ex.header_list(name);
-            if !items.iter().any(|i| i == &want) {
-                f.push(format!("{name}: expected an entry `{want}`, got {items:?}"));
+                (HeaderRule::EqualsIfPresent(want), Some(v)) => {
+                    let want = self.expand(want)?;
+                    if v != want {
+                        f.push(format!("{name}: expected `{want}` when present, got `{v}`"));
+                    }
+                }
+                (HeaderRule::MatchesIfPresent(re), Some(v)) if !re.is_match(v) => {
+                    f.push(format!("{name}: `{v}` does not match {re}"))
+                }
+                (HeaderRule::MaxTotalBytes(max), _) => {
+                    let total: usize = ex.headers(name).map(str::len).sum();
+                    if total > *max {
+                        f.push(format!("{name}: {total} bytes in all, more than {max}"));
+                    }
+                }
+                (HeaderRule::Contains(want), _) => {
+                    let want = self.expand(want)?;
+                    let items = ex.header_list(name);
+                    if !items.iter().any(|i| i == &want) {
+                        f.push(format!("{name}: expected an entry `{want}`, got {items:?}"));
+                    }
+                }
+                _ => {}
             }
         }
         Ok(f)
@@ -1097,45 +1099,50 @@ impl CaseRun<'_> {
     fn body_check(&self, c: &BodyCheck, ex: &Exchange) -> Result<Vec<String>, Stop> {
         let mut f = Vec::new();
         let size = ex.body_size();
-        if let Some(name) = &c.fixture {
-            let item = self.item(name)?;
-            if !ex.body_is(&item.bytes) {
-                f.push(format!(
-                    "body differs from {name}: got {size} bytes ({}), want {} bytes ({})",
-                    ex.body_digest(item.algorithm),
-                    item.bytes.len(),
-                    item.digest
-                ));
-            }
-        }
-        if c.empty == Some(true) && size > 0 {
-            f.push(format!("expected an empty body, got {size} bytes"));
-        }
-        if let Some(d) = &c.digest {
-            let d = self.expand(d)?;
-            let alg = d.split(':').next().unwrap_or("sha256");
-            let got = ex.body_digest(alg);
-            if got != d {
-                f.push(format!("body digest is {got}, want {d}"));
-            }
-        }
-        if let Some((name, a, z)) = &c.range {
-            let want = slice(&self.item(name)?.bytes, *a, *z).map_err(Stop::Setup)?;
-            if !ex.body_is(&want) {
-                f.push(format!(
-                    "body is not bytes {a}-{z} of {name}: got {size} bytes, want {}",
-                    want.len()
-                ));
-            }
-        }
-        if let Some(t) = &c.text {
-            let t = self.expand(t)?;
-            if !ex.body_is(t.as_bytes()) {
-                let body = &ex.body;
-                f.push(format!(
-                    "body is `{}`, want `{t}`",
-                    String::from_utf8_lossy(&body[..body.len().min(200)])
-                ));
+        for rule in &c.0 {
+            match rule {
+                BodyRule::Fixture(name) => {
+                    let item = self.item(name)?;
+                    if !ex.body_is(&item.bytes) {
+                        f.push(format!(
+                            "body differs from {name}: got {size} bytes ({}), want {} bytes ({})",
+                            ex.body_digest(item.algorithm),
+                            item.bytes.len(),
+                            item.digest
+                        ));
+                    }
+                }
+                BodyRule::Empty if size > 0 => {
+                    f.push(format!("expected an empty body, got {size} bytes"))
+                }
+                BodyRule::Empty => {}
+                BodyRule::Digest(d) => {
+                    let d = self.expand(d)?;
+                    let alg = d.split(':').next().unwrap_or("sha256");
+                    let got = ex.body_digest(alg);
+                    if got != d {
+                        f.push(format!("body digest is {got}, want {d}"));
+                    }
+                }
+                BodyRule::Range(name, a, z) => {
+                    let want = slice(&self.item(name)?.bytes, *a, *z).map_err(Stop::Setup)?;
+                    if !ex.body_is(&want) {
+                        f.push(format!(
+                            "body is not bytes {a}-{z} of {name}: got {size} bytes, want {}",
+                            want.len()
+                        ));
+                    }
+                }
+                BodyRule::Text(t) => {
+                    let t = self.expand(t)?;
+                    if !ex.body_is(t.as_bytes()) {
+                        let body = &ex.body;
+                        f.push(format!(
+                            "body is `{}`, want `{t}`",
+                            String::from_utf8_lossy(&body[..body.len().min(200)])
+                        ));
+                    }
+                }
             }
         }
         Ok(f)
@@ -1151,92 +1158,88 @@ impl CaseRun<'_> {
         } else {
             vals.first().cloned()
         };
-        if let Some(e) = c.exists {
-            if e && subject.is_none() {
-                f.push(format!("{what}: missing"));
-            }
-            if !e && subject.is_some() && !(wildcard && vals.is_empty()) {
-                f.push(format!(
-                    "{what}: expected absent, got {}",
-                    short(subject.as_ref())
-                ));
-            }
-        }
-        if let Some(re) = &c.matches {
-            // Every selected value must be a string matching (with a wildcard: each of them).
-            let values: Vec<Value> = if wildcard {
-                vals.clone()
-            } else {
-                subject.iter().cloned().collect()
-            };
-            if values.is_empty() {
-                f.push(format!(
-                    "{what}: expected a string matching {re}, got nothing"
-                ));
-            }
-            for v in values {
-                match v.as_str() {
-                    Some(t) if re.is_match(t) => {}
-                    _ => f.push(format!("{what}: {v} does not match {re}")),
-                }
-            }
-        }
-        if let Some(want) = &c.equals {
-            let want = template::expand_json(want, self).map_err(Stop::Setup)?;
-            if subject.as_ref() != Some(&want) {
-                f.push(format!(
-                    "{what}: expected {want}, got {}",
-                    short(subject.as_ref())
-                ));
-            }
-        }
         let as_list = |v: &Option<Value>| -> Option<Vec<Value>> {
             match v {
                 Some(Value::Array(a)) => Some(a.clone()),
                 _ => None,
             }
         };
-        if let Some(n) = c.length {
-            match as_list(&subject) {
-                Some(a) if a.len() == n => {}
-                Some(a) => f.push(format!("{what}: expected {n} entries, got {}", a.len())),
-                None => f.push(format!(
-                    "{what}: expected a list of {n}, got {}",
-                    short(subject.as_ref())
-                )),
-            }
-        }
-        if c.sorted == Some(true) {
-            match as_list(&subject) {
-                Some(a) => {
-                    let strs: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
-                    if !is_sorted_ascii_or_lexical(&strs) {
-                        f.push(format!("{what}: not in lexical or ASCII order: {strs:?}"));
+        for rule in &c.rules {
+            match rule {
+                JsonRule::Exists(true) if subject.is_none() => f.push(format!("{what}: missing")),
+                JsonRule::Exists(false) if subject.is_some() && !(wildcard && vals.is_empty()) => f
+                    .push(format!(
+                        "{what}: expected absent, got {}",
+                        short(subject.as_ref())
+                    )),
+                JsonRule::Exists(_) => {}
+                JsonRule::Matches(re) => {
+                    // Every selected value must be a string matching (with a wildcard: each).
+                    let values: Vec<Value> = if wildcard {
+                        vals.clone()
+                    } else {
+                        subject.iter().cloned().collect()
+                    };
+                    if values.is_empty() {
+                        f.push(format!(
+                            "{what}: expected a string matching {re}, got nothing"
+                        ));
+                    }
+                    for v in values {
+                        match v.as_str() {
+                            Some(t) if re.is_match(t) => {}
+                            _ => f.push(format!("{what}: {v} does not match {re}")),
+                        }
                     }
                 }
-                None => f.push(format!(
-                    "{what}: expected a list, got {}",
-                    short(subject.as_ref())
-                )),
-            }
-        }
-        for (want, negate) in [(&c.contains, false), (&c.not_contains, true)] {
-            let Some(want) = want else { continue };
-            let want = template::expand_json(want, self).map_err(Stop::Setup)?;
-            let list = as_list(&subject).unwrap_or_default();
-            // `contains` of a list checks every element of it.
-            let wanted: Vec<Value> = match &want {
-                Value::Array(a) => a.clone(),
-                v => vec![v.clone()],
-            };
-            for w in wanted {
-                let has = list.contains(&w);
-                if has == negate {
-                    f.push(format!(
-                        "{what}: expected {}to contain {w}, got {}",
-                        if negate { "not " } else { "" },
+                JsonRule::Equals(want) => {
+                    let want = template::expand_json(want, self).map_err(Stop::Setup)?;
+                    if subject.as_ref() != Some(&want) {
+                        f.push(format!(
+                            "{what}: expected {want}, got {}",
+                            short(subject.as_ref())
+                        ));
+                    }
+                }
+                JsonRule::Length(n) => match as_list(&subject) {
+                    Some(a) if a.len() == *n => {}
+                    Some(a) => f.push(format!("{what}: expected {n} entries, got {}", a.len())),
+                    None => f.push(format!(
+                        "{what}: expected a list of {n}, got {}",
                         short(subject.as_ref())
-                    ));
+                    )),
+                },
+                JsonRule::Sorted => match as_list(&subject) {
+                    Some(a) => {
+                        let strs: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+                        if !is_sorted_ascii_or_lexical(&strs) {
+                            f.push(format!("{what}: not in lexical or ASCII order: {strs:?}"));
+                        }
+                    }
+                    None => f.push(format!(
+                        "{what}: expected a list, got {}",
+                        short(subject.as_ref())
+                    )),
+                },
+                JsonRule::Contains(want) | JsonRule::NotContains(want) => {
+                    let negate = matches!(rule, JsonRule::NotContains(_));
+                    let want = template::expand_json(want, self).map_err(Stop::Setup)?;
+                    let list = as_list(&subject).unwrap_or_default();
+                    // `contains` of a list checks every element of it.
+                    let wanted: Vec<Value> = match &want {
+                        Value::Array(a) => a.clone(),
+                        v => vec![v.clone()],
+                    };
+                    for w in wanted {
+                        let has = list.contains(&w);
+                        if has == negate {
+                            f.push(format!(
+                                "{what}: expected {}to contain {w}, got {}",
+                                if negate { "not " } else { "" },
+                                short(subject.as_ref())
+                            ));
+                        }
+                    }
                 }
             }
         }

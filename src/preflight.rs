@@ -8,7 +8,7 @@ use crate::cleanup::Kind;
 use crate::config::RepositoryLayout;
 use crate::contract::describe_answer;
 use crate::http::{Exchange, Http, Request};
-use crate::spec::{Case, Feature};
+use crate::spec::{request_step, Action, Case, Feature};
 
 /// What the probe found.
 #[derive(Debug, Clone, Default)]
@@ -69,11 +69,11 @@ impl Preflight {
 /// write to a name outside the grammar, which must be refused at any depth, still runs.)
 fn writes(case: &Case) -> bool {
     case.steps.iter().any(|s| {
-        s.push.is_some()
-            || s.request.as_ref().is_some_and(|r| {
+        matches!(s.action, Action::Push { .. })
+            || request_step(s).is_some_and(|r| {
                 r.method != "GET"
                     && r.method != "HEAD"
-                    && r.path.as_deref().is_some_and(|p| {
+                    && r.path().is_some_and(|p| {
                         ["/v2/${repo}/", "/v2/${repo2}/"].iter().any(|own| {
                             p.strip_prefix(own).is_some_and(|rest| {
                                 ["blobs/", "manifests/", "tags/", "referrers/"]

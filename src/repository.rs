@@ -2,7 +2,7 @@
 //! which cases a shared (`fixed`) or one-component (`flat`) layout cannot run faithfully.
 
 use crate::config::RepositoryLayout;
-use crate::spec::{Case, Feature, RequestSpec};
+use crate::spec::{Action, Case, Feature, RequestSpec, Step};
 
 /// Everything a case needs from the run configuration.
 #[derive(Debug, Clone)]
@@ -45,17 +45,13 @@ impl CaseContext {
         if self.layout == RepositoryLayout::Nested {
             return None;
         }
-        let requests: Vec<&RequestSpec> = case
-            .steps
-            .iter()
-            .flat_map(|s| s.request.iter().chain(s.paginate.iter()))
-            .collect();
-        let paths: Vec<&str> = requests.iter().filter_map(|r| r.path.as_deref()).collect();
+        let requests: Vec<&RequestSpec> = case.steps.iter().filter_map(Step::request).collect();
+        let paths: Vec<&str> = requests.iter().filter_map(|r| r.path()).collect();
         // Only a valid deeper name counts: an invalid one must be refused at any depth.
         let names = paths
             .iter()
             .copied()
-            .chain(case.steps.iter().filter_map(|s| s.repo.as_deref()))
+            .chain(case.steps.iter().filter_map(push_repo))
             .chain(
                 requests
                     .iter()
@@ -97,10 +93,7 @@ impl CaseContext {
                 "{NEEDS_FRESH_REPOSITORY}: it checks the repository's whole tag list"
             ));
         }
-        let uses_repo2 = case
-            .steps
-            .iter()
-            .any(|s| s.repo.as_deref() == Some("${repo2}"))
+        let uses_repo2 = case.steps.iter().any(|s| push_repo(s) == Some("${repo2}"))
             || paths
                 .iter()
                 .copied()
@@ -119,22 +112,25 @@ impl CaseContext {
         }
         // A case that never writes to its repository yet expects a 404 from it is about a
         // repository that does not exist, which a shared repository cannot be.
-        let writes = case.steps.iter().any(|s| {
-            (s.push.is_some() && s.repo.as_deref().is_none_or(|r| r == "${repo}"))
-                || s.request.as_ref().is_some_and(|r| {
-                    r.method != "GET"
-                        && r.method != "HEAD"
-                        && r.path
-                            .as_deref()
-                            .is_some_and(|p| p.starts_with("/v2/${repo}/"))
-                })
+        let writes = case.steps.iter().any(|s| match &s.action {
+            Action::Push { repo, .. } => repo.as_deref().is_none_or(|r| r == "${repo}"),
+            Action::Request { request: r, .. } => {
+                r.method != "GET"
+                    && r.method != "HEAD"
+                    && r.path().is_some_and(|p| p.starts_with("/v2/${repo}/"))
+            }
+            Action::Paginate { .. } => false,
         });
-        let expects_absent = case.steps.iter().any(|s| {
-            s.expect.status.contains(&404)
-                && s.request
-                    .as_ref()
-                    .and_then(|r| r.path.as_deref())
-                    .is_some_and(|p| p.starts_with("/v2/${repo}/"))
+        let expects_absent = case.steps.iter().any(|s| match &s.action {
+            Action::Request {
+                request, expect, ..
+            } => {
+                expect.status.contains(&404)
+                    && request
+                        .path()
+                        .is_some_and(|p| p.starts_with("/v2/${repo}/"))
+            }
+            _ => false,
         });
         if expects_absent && !writes {
             return Some(format!(
@@ -143,6 +139,14 @@ impl CaseContext {
             ));
         }
         None
+    }
+}
+
+/// The repository a `push` step names (none: the case's own).
+fn push_repo(s: &Step) -> Option<&str> {
+    match &s.action {
+        Action::Push { repo, .. } => repo.as_deref(),
+        _ => None,
     }
 }
 

@@ -1,13 +1,25 @@
-//! The test cases, as data: loading and validating `specs/`.
+//! The test cases, as data: loading `specs/`.
 //!
-//! Serde does the structural checks (`deny_unknown_fields` everywhere, so a misspelt key is an
-//! error, not a silently ignored expectation); [`validate`] does the cross-references serde
-//! cannot: requirement ids, fixture names, template syntax, duplicate ids.
+//! Parse, don't validate: a case deserializes only when it is valid (`deny_unknown_fields`
+//! everywhere, so a misspelt key is an error, not a silently ignored expectation; enums for
+//! every field that has several shapes, see [`step`]; fixture names, templates and captures
+//! checked as the case parses). What a case cannot know is checked as the suite loads:
+//! requirement ids against the catalog, and ids unique across files.
+//! `specs/schema.json` is generated from these types ([`schema_json`]).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+
+mod step;
+use step::schema_as_written;
+pub use step::{
+    request_step, Action, AuthSpec, BodyCheck, BodyRule, BodySpec, Capture, CaptureFrom,
+    ChallengeCheck, Expect, HeaderCheck, HeaderRule, JsonCheck, JsonRule, LinkCheck, PageExpect,
+    Part, RequestSpec, StatusClass, Step, Target, Unsupported,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -28,7 +40,9 @@ pub enum SpecError {
     Empty(PathBuf),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Workflow {
     Pull,
@@ -70,7 +84,7 @@ impl std::str::FromStr for Workflow {
 }
 
 /// RFC 2119 level a case holds the registry to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Level {
     #[serde(rename = "MUST")]
     Must,
@@ -90,7 +104,9 @@ impl Level {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum SpecVersion {
     #[serde(rename = "1.0")]
     V1_0,
@@ -139,43 +155,102 @@ fn all_versions() -> Vec<SpecVersion> {
     SpecVersion::ALL.to_vec()
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// One case file as written (`specs/<area>.json`); the root of `specs/schema.json`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "oci-conformance case file",
+    description = "One area of test cases; see specs/README.md. Generated from the case types \
+                   (src/spec.rs): do not edit by hand."
+)]
 pub struct SpecFile {
-    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "$schema", default)]
     pub schema: Option<String>,
+    #[schemars(length(min = 1))]
     pub area: String,
     #[serde(default)]
     pub description: String,
     pub cases: Vec<Case>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "WrittenCase")]
 pub struct Case {
     pub id: String,
     pub workflow: Workflow,
     pub title: String,
     pub requirements: Vec<String>,
     pub level: Level,
-    #[serde(default = "all_versions")]
     pub versions: Vec<SpecVersion>,
-    #[serde(default)]
     pub features: Vec<Feature>,
-    #[serde(default)]
     pub content: BTreeMap<String, Fixture>,
-    /// Steps as written may carry a `repeat` (see [`Repeat`]); they are expanded as they load.
-    #[serde(deserialize_with = "expand_repeats")]
+    /// Repeats expanded: one entry per step that runs.
     pub steps: Vec<Step>,
     /// Free text for readers of the case file; shown in reports.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+schema_as_written!(Case, WrittenCase, "Case");
+
+/// A case as written. Its steps stay JSON until the case parses them (repeats expanded), so
+/// that an error names the case and the step.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WrittenCase {
+    /// Stable and unique: lowercase segments of `[a-z0-9-]` joined by `/`.
+    #[schemars(regex(pattern = r"^[a-z0-9]+(-+[a-z0-9]+)*(/[a-z0-9]+(-+[a-z0-9]+)*)*$"))]
+    id: String,
+    workflow: Workflow,
+    #[schemars(length(min = 1))]
+    title: String,
+    /// Ids of `requirements.json`.
+    #[schemars(length(min = 1))]
+    requirements: Vec<String>,
+    /// What the case holds the registry to.
+    level: Level,
+    /// Spec versions the case applies to (default: all).
+    #[serde(default = "all_versions")]
+    #[schemars(length(min = 1))]
+    versions: Vec<SpecVersion>,
+    /// Optional features the case needs (`--disable-feature` skips it).
+    #[serde(default)]
+    features: Vec<Feature>,
+    /// Fixtures, by name.
+    #[serde(default, deserialize_with = "step::fixtures")]
+    content: BTreeMap<String, Fixture>,
+    #[schemars(with = "Vec<step::WrittenStep>", length(min = 1))]
+    steps: Vec<Value>,
+    /// Free text for readers of the case file; shown in reports.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+impl TryFrom<WrittenCase> for Case {
+    type Error = String;
+    fn try_from(w: WrittenCase) -> Result<Case, String> {
+        let id = w.id;
+        let in_case = |m: String| format!("case {id}: {m}");
+        let steps = expand_steps(w.steps).map_err(in_case)?;
+        let case = Case {
+            id: id.clone(),
+            workflow: w.workflow,
+            title: w.title,
+            requirements: w.requirements,
+            level: w.level,
+            versions: w.versions,
+            features: w.features,
+            content: w.content,
+            steps,
+            note: w.note,
+        };
+        check_case(&case).map_err(in_case)?;
+        Ok(case)
+    }
 }
 
 /// A step's `repeat`: the step once per value, in order, each with `${i}` in its strings
 /// replaced by the value. Either the numbers `from..=to`, zero-padded to `width` digits, or
 /// these `values`. Expanded when the case loads: the engine and reports see plain steps.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum Repeat {
     Range {
@@ -225,12 +300,11 @@ fn substitute_repeat_var(v: &mut Value, value: &str) {
     }
 }
 
-fn expand_repeats<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Step>, D::Error> {
-    use serde::de::Error;
-    let written: Vec<Value> = Vec::deserialize(d)?;
+/// Parses the steps as written, each `repeat` expanded in place.
+fn expand_steps(written: Vec<Value>) -> Result<Vec<Step>, String> {
     let mut steps = Vec::with_capacity(written.len());
     for (n, mut step) in written.into_iter().enumerate() {
-        let at = |e: &dyn std::fmt::Display| D::Error::custom(format!("step {}: {e}", n + 1));
+        let at = |e: &dyn std::fmt::Display| format!("step {}: {e}", n + 1);
         let repeat = step.as_object_mut().and_then(|o| o.remove("repeat"));
         let Some(repeat) = repeat else {
             steps.push(Step::deserialize(step).map_err(|e| at(&e))?);
@@ -247,7 +321,7 @@ fn expand_repeats<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Step>, D
     Ok(steps)
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fixture {
     Blob(BlobFixture),
@@ -258,28 +332,105 @@ pub enum Fixture {
     Raw(RawFixture),
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlobFixture {
-    #[serde(default)]
-    pub size: Option<u64>,
-    #[serde(default)]
-    pub text: Option<String>,
-    /// Size in chunks of the case's chunk size: the registry's advertised
-    /// `OCI-Chunk-Min-Length`, at least 1024 bytes (a client must honour the minimum).
-    #[serde(default)]
-    pub chunks: Option<u64>,
-    #[serde(default)]
-    pub algorithm: Option<String>,
-    /// Media type used when an image references this blob as a layer.
-    #[serde(default)]
-    pub media_type: Option<String>,
-    /// Never pushed by the `push` macro (a layer the case wants missing or non-distributable).
-    #[serde(default)]
-    pub skip_push: bool,
+impl Fixture {
+    /// The fixtures this one refers to by name.
+    fn refs(&self) -> Vec<&String> {
+        match self {
+            Fixture::Image(i) => std::iter::once(&i.config)
+                .chain(i.layers.iter())
+                .chain(i.subject.iter())
+                .collect(),
+            Fixture::Index(i) => i.manifests.iter().chain(i.subject.iter()).collect(),
+            Fixture::DockerManifest(d) => {
+                std::iter::once(&d.config).chain(d.layers.iter()).collect()
+            }
+            Fixture::Blob(_) | Fixture::Raw(_) | Fixture::Config(_) => vec![],
+        }
+    }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "WrittenBlob")]
+pub struct BlobFixture {
+    pub data: BlobData,
+    pub algorithm: DigestAlgorithm,
+    /// Media type used when an image references this blob as a layer.
+    pub media_type: Option<String>,
+    /// Never pushed by the `push` macro (a layer the case wants missing or non-distributable).
+    pub skip_push: bool,
+}
+schema_as_written!(BlobFixture, WrittenBlob, "BlobFixture");
+
+#[derive(Debug, Clone)]
+pub enum BlobData {
+    /// This many random bytes.
+    Size(u64),
+    Text(String),
+    /// Size in chunks of the case's chunk size: the registry's advertised
+    /// `OCI-Chunk-Min-Length`, at least 1024 bytes (a client must honour the minimum).
+    Chunks(u64),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestAlgorithm {
+    #[default]
+    Sha256,
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Sha256 => "sha256",
+            DigestAlgorithm::Sha512 => "sha512",
+        }
+    }
+}
+
+/// A blob as written: exactly one of `size`, `text`, `chunks`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WrittenBlob {
+    /// This many random bytes.
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    text: Option<String>,
+    /// Size in chunks of the case's chunk size (the registry's `OCI-Chunk-Min-Length`, at
+    /// least 1024 bytes).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    chunks: Option<u64>,
+    #[serde(default)]
+    algorithm: DigestAlgorithm,
+    /// Media type used when an image references this blob as a layer.
+    #[serde(default)]
+    media_type: Option<String>,
+    /// Never pushed by the `push` macro (a layer the case wants missing or non-distributable).
+    #[serde(default)]
+    skip_push: bool,
+}
+
+impl TryFrom<WrittenBlob> for BlobFixture {
+    type Error = String;
+    fn try_from(w: WrittenBlob) -> Result<BlobFixture, String> {
+        let data = match (w.size, w.text, w.chunks) {
+            (Some(n), None, None) => BlobData::Size(n),
+            (None, Some(t), None) => BlobData::Text(t),
+            (None, None, Some(n)) => BlobData::Chunks(n),
+            _ => return Err("a blob needs exactly one of size, text, chunks".into()),
+        };
+        Ok(BlobFixture {
+            data,
+            algorithm: w.algorithm,
+            media_type: w.media_type,
+            skip_push: w.skip_push,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFixture {
     #[serde(default)]
@@ -289,7 +440,7 @@ pub struct ConfigFixture {
     pub empty: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageFixture {
     pub config: String,
@@ -301,12 +452,14 @@ pub struct ImageFixture {
     pub artifact_type: Option<String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Unknown top-level fields, kept byte for byte.
     #[serde(default)]
     pub extra: serde_json::Map<String, Value>,
     #[serde(default)]
     pub media_type: Option<String>,
     #[serde(default)]
     pub omit_media_type: bool,
+    /// Grow the manifest (an annotation) to about this many bytes.
     #[serde(default)]
     pub pad_to: Option<u64>,
     #[serde(default)]
@@ -318,7 +471,7 @@ pub struct ImageFixture {
     pub data: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndexFixture {
     #[serde(default)]
@@ -333,7 +486,7 @@ pub struct IndexFixture {
     pub omit_media_type: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DockerFixture {
     pub config: String,
@@ -341,269 +494,45 @@ pub struct DockerFixture {
     pub layers: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// A hand-made manifest: these bytes with this media type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "WrittenRaw")]
 pub struct RawFixture {
     pub media_type: String,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub json: Option<Value>,
+    pub body: RawBody,
+}
+schema_as_written!(RawFixture, WrittenRaw, "RawFixture");
+
+#[derive(Debug, Clone)]
+pub enum RawBody {
+    Text(String),
+    Json(Value),
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// A raw fixture as written: exactly one of `text`, `json`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+struct WrittenRaw {
+    media_type: String,
     #[serde(default)]
-    pub name: Option<String>,
+    text: Option<String>,
     #[serde(default)]
-    pub setup: bool,
-    #[serde(default)]
-    pub request: Option<RequestSpec>,
-    /// Macro: push a fixture (and everything it references).
-    #[serde(default)]
-    pub push: Option<String>,
-    #[serde(default)]
-    pub tag: Option<String>,
-    #[serde(default)]
-    pub repo: Option<String>,
-    /// Macro: follow `Link: <…>; rel="next"` from this request to the end.
-    #[serde(default)]
-    pub paginate: Option<RequestSpec>,
-    #[serde(default)]
-    pub collect: Option<String>,
-    #[serde(default)]
-    pub max_pages: Option<u32>,
-    #[serde(default)]
-    pub expect: Expect,
-    #[serde(default)]
-    pub unsupported_if: Option<Unsupported>,
-    #[serde(default)]
-    pub capture: BTreeMap<String, Capture>,
+    json: Option<Value>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestSpec {
-    #[serde(default = "get")]
-    pub method: String,
-    #[serde(default)]
-    pub path: Option<String>,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub query: Vec<(String, String)>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub body: Option<BodySpec>,
-    /// Sent over a plain socket exactly as written: no Content-Length is added, so a case can
-    /// send a lying one.
-    #[serde(default)]
-    pub raw: bool,
-    /// How the request authenticates (anything but `default` needs the run's credentials, so
-    /// the case lists feature `auth`).
-    #[serde(default, skip_serializing_if = "AuthSpec::is_default")]
-    pub auth: AuthSpec,
-}
-
-/// `"default"`: the run's credentials and the token flow; `"anonymous"`: no credentials and no
-/// token flow; `"wrong-password"`: the run's user name with a wrong password (through the token
-/// flow if the registry challenges with Bearer); `{"token": [SCOPE, ...]}`: a token for exactly
-/// these scopes from the token service the registry's challenge names, sent as is.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub enum AuthSpec {
-    #[default]
-    Default,
-    Anonymous,
-    WrongPassword,
-    Token(Vec<String>),
-}
-
-impl AuthSpec {
-    pub fn is_default(&self) -> bool {
-        *self == AuthSpec::Default
+impl TryFrom<WrittenRaw> for RawFixture {
+    type Error = String;
+    fn try_from(w: WrittenRaw) -> Result<RawFixture, String> {
+        let body = match (w.text, w.json) {
+            (Some(t), None) => RawBody::Text(t),
+            (None, Some(j)) => RawBody::Json(j),
+            _ => return Err("a raw fixture needs exactly one of text, json".into()),
+        };
+        Ok(RawFixture {
+            media_type: w.media_type,
+            body,
+        })
     }
-}
-
-fn get() -> String {
-    "GET".into()
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct BodySpec {
-    #[serde(default)]
-    pub fixture: Option<String>,
-    /// Inclusive byte range of the fixture.
-    #[serde(default)]
-    pub range: Option<(u64, u64)>,
-    /// Chunks `[first, end)` of the fixture, in the case's chunk size (see `BlobFixture::chunks`).
-    #[serde(default)]
-    pub chunks: Option<(u64, u64)>,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub json: Option<Value>,
-    #[serde(default)]
-    pub empty: Option<bool>,
-    /// `repeat` × `size`: a large body without a large spec file.
-    #[serde(default)]
-    pub repeat: Option<String>,
-    #[serde(default)]
-    pub size: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    #[serde(default)]
-    pub status: Vec<u16>,
-    /// `"4xx"`-style class; an answer in `status` or in this class passes.
-    #[serde(default)]
-    pub status_class: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, HeaderCheck>,
-    #[serde(default)]
-    pub body: Option<BodyCheck>,
-    #[serde(default)]
-    pub json: Vec<JsonCheck>,
-    #[serde(default)]
-    pub error_codes: Option<Vec<String>>,
-    /// A body that parses as JSON must be a spec error body (any spec code); any other body
-    /// passes (R-143: 4xx bodies may be any format, JSON ones must follow the format).
-    #[serde(default)]
-    pub error_body_if_json: Option<bool>,
-    #[serde(default)]
-    pub link: Option<LinkCheck>,
-    /// `paginate` only: no page holds more entries than this.
-    #[serde(default)]
-    pub page_size_at_most: Option<usize>,
-    /// `paginate` only: a check of the concatenated pages (its `pointer` is ignored).
-    #[serde(default)]
-    pub collected: Option<JsonCheck>,
-    /// On a 401 answer: a well-formed `WWW-Authenticate` challenge (other statuses: not
-    /// checked, since a 403 refusal carries none).
-    #[serde(default)]
-    pub challenge: Option<ChallengeCheck>,
-}
-
-/// A `Basic` challenge needs `realm`; a `Bearer` one needs `realm` (an absolute http(s) URL)
-/// and `service`, and then these, when given.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChallengeCheck {
-    /// Bearer: the `scope` parameter must name this resource with at least these actions,
-    /// e.g. `repository:${repo}:push` (the resource is everything before the last `:`).
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// Bearer: the `error` parameter must be this (`insufficient_scope`, `invalid_token`).
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeaderCheck {
-    #[serde(default)]
-    pub present: Option<bool>,
-    #[serde(default)]
-    pub absent: Option<bool>,
-    #[serde(default)]
-    pub equals: Option<String>,
-    #[serde(default)]
-    pub matches: Option<Pattern>,
-    #[serde(default)]
-    pub contains: Option<String>,
-    /// Like `equals`/`matches`, but an absent header passes (rules that bind only when the
-    /// registry chooses to send the header).
-    #[serde(default)]
-    pub equals_if_present: Option<String>,
-    #[serde(default)]
-    pub matches_if_present: Option<Pattern>,
-    /// Every line of this header together (values, in bytes) stays within this size.
-    #[serde(default)]
-    pub max_total_bytes: Option<usize>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct BodyCheck {
-    #[serde(default)]
-    pub fixture: Option<String>,
-    #[serde(default)]
-    pub empty: Option<bool>,
-    #[serde(default)]
-    pub digest: Option<String>,
-    #[serde(default)]
-    pub range: Option<(String, u64, u64)>,
-    #[serde(default)]
-    pub text: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct JsonCheck {
-    #[serde(default)]
-    pub pointer: String,
-    #[serde(default)]
-    pub equals: Option<Value>,
-    #[serde(default)]
-    pub length: Option<usize>,
-    #[serde(default)]
-    pub sorted: Option<bool>,
-    #[serde(default)]
-    pub contains: Option<Value>,
-    #[serde(default)]
-    pub not_contains: Option<Value>,
-    #[serde(default)]
-    pub exists: Option<bool>,
-    /// Regex every selected value (a string) must match.
-    #[serde(default)]
-    pub matches: Option<Pattern>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkCheck {
-    #[serde(default)]
-    pub absent: Option<bool>,
-    #[serde(default)]
-    pub rel_next: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Unsupported {
-    #[serde(default)]
-    pub status: Vec<u16>,
-    /// If given, the status must match AND (when the body is a JSON error) a code must be listed.
-    #[serde(default)]
-    pub error_codes: Option<Vec<String>>,
-    /// Why this answer means "not supported", for the report.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Header conditions that must all hold as well (same checks as `expect.headers`).
-    #[serde(default)]
-    pub headers: BTreeMap<String, HeaderCheck>,
-    /// The optional feature this answer declares absent. If the registry signalled earlier in
-    /// the case that it has the feature (an `OCI-Subject` for referrers, a 201 mount, an
-    /// `OCI-Chunk-Min-Length`, a discovery listing), the answer is a failure, not unsupported.
-    #[serde(default)]
-    pub feature: Option<Feature>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Capture {
-    #[serde(default)]
-    pub header: Option<String>,
-    #[serde(default)]
-    pub json: Option<String>,
-    /// Applied to the captured text; the first group (or the whole match) is kept.
-    #[serde(default)]
-    pub regex: Option<Pattern>,
 }
 
 /// A regular expression from a case file, compiled once as the case loads: a case with a bad
@@ -633,9 +562,12 @@ impl<'de> Deserialize<'de> for Pattern {
     }
 }
 
-impl Serialize for Pattern {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0.as_str())
+impl JsonSchema for Pattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Pattern".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "regex"})
     }
 }
 
@@ -672,7 +604,7 @@ impl Case {
     pub fn uses_chunks(&self) -> bool {
         self.content
             .values()
-            .any(|f| matches!(f, Fixture::Blob(b) if b.chunks.is_some()))
+            .any(|f| matches!(f, Fixture::Blob(b) if matches!(b.data, BlobData::Chunks(_))))
     }
 }
 
@@ -820,6 +752,8 @@ impl Suite {
         Ok(suite)
     }
 
+    /// What no case can check by itself: its requirement ids are in the catalog (a separate
+    /// file), and no other case has its id (other files).
     fn validate(&self) -> Result<(), SpecError> {
         let known: HashSet<&str> = self
             .catalog
@@ -837,10 +771,28 @@ impl Suite {
             if !seen.insert(case.id.as_str()) {
                 return Err(bad("duplicate case id".into()));
             }
-            validate_case(case, &known).map_err(bad)?;
+            if let Some(r) = case
+                .requirements
+                .iter()
+                .find(|r| !known.contains(r.as_str()))
+            {
+                return Err(bad(format!("unknown requirement `{r}`")));
+            }
         }
         Ok(())
     }
+}
+
+/// `specs/schema.json`: the JSON Schema of a case file, generated from the types above (the
+/// form they take as written). A test fails when the file differs; it says how to regenerate.
+pub fn schema_json() -> String {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_deserialize()
+        .into_generator()
+        .into_root_schema_for::<SpecFile>();
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema is JSON");
+    text.push('\n');
+    text
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, SpecError> {
@@ -889,6 +841,7 @@ fn valid_case_id(id: &str) -> bool {
     Ord,
     Serialize,
     Deserialize,
+    JsonSchema,
     clap::ValueEnum,
 )]
 #[serde(rename_all = "kebab-case")]
@@ -974,17 +927,15 @@ pub const SPEC_ERROR_CODES: [&str; 14] = [
     "TOOMANYREQUESTS",
 ];
 
-fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> {
+/// The checks that need the whole case: a step's fields cannot know the case's fixtures, its
+/// features, or what earlier steps captured.
+fn check_case(case: &Case) -> Result<(), String> {
     if !valid_case_id(&case.id) {
         return Err("id must be lowercase segments of [a-z0-9-] joined by `/`".into());
     }
+    // Serde cannot say "at least one" of a list; the schema does (minItems).
     if case.requirements.is_empty() {
         return Err("names no requirement".into());
-    }
-    for r in &case.requirements {
-        if !known_reqs.contains(r.as_str()) {
-            return Err(format!("unknown requirement `{r}`"));
-        }
     }
     if case.versions.is_empty() {
         return Err("`versions` is empty".into());
@@ -994,183 +945,110 @@ fn validate_case(case: &Case, known_reqs: &HashSet<&str>) -> Result<(), String> 
     }
     let fixtures: HashSet<&str> = case.content.keys().map(String::as_str).collect();
     for (name, f) in &case.content {
-        let refs: Vec<&String> = match f {
-            Fixture::Image(i) => std::iter::once(&i.config)
-                .chain(i.layers.iter())
-                .chain(i.subject.iter())
-                .collect(),
-            Fixture::Index(i) => i.manifests.iter().chain(i.subject.iter()).collect(),
-            Fixture::DockerManifest(d) => {
-                std::iter::once(&d.config).chain(d.layers.iter()).collect()
-            }
-            Fixture::Blob(b) => {
-                if [b.size.is_some(), b.text.is_some(), b.chunks.is_some()]
-                    .iter()
-                    .filter(|x| **x)
-                    .count()
-                    != 1
-                {
-                    return Err(format!(
-                        "blob `{name}` needs exactly one of size, text, chunks"
-                    ));
-                }
-                if let Some(a) = &b.algorithm {
-                    if a != "sha256" && a != "sha512" {
-                        return Err(format!("blob `{name}`: algorithm must be sha256 or sha512"));
-                    }
-                }
-                vec![]
-            }
-            Fixture::Raw(r) => {
-                if r.text.is_some() == r.json.is_some() {
-                    return Err(format!("raw `{name}` needs exactly one of text, json"));
-                }
-                vec![]
-            }
-            Fixture::Config(_) => vec![],
-        };
-        for r in refs {
-            if !fixtures.contains(r.as_str()) {
-                return Err(format!("fixture `{name}` refers to unknown fixture `{r}`"));
-            }
+        if let Some(r) = f
+            .refs()
+            .into_iter()
+            .find(|r| !fixtures.contains(r.as_str()))
+        {
+            return Err(format!("fixture `{name}` refers to unknown fixture `{r}`"));
         }
     }
     let mut captured: HashSet<String> = HashSet::new();
     for (i, step) in case.steps.iter().enumerate() {
         let at = |m: String| format!("step {}: {m}", i + 1);
-        let kinds = [
-            step.request.is_some(),
-            step.push.is_some(),
-            step.paginate.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if kinds != 1 {
-            return Err(at("needs exactly one of request, push, paginate".into()));
-        }
-        if let Some(p) = &step.push {
-            if !fixtures.contains(p.as_str()) {
-                return Err(at(format!("push of unknown fixture `{p}`")));
-            }
-        }
-        for req in step.request.iter().chain(step.paginate.iter()) {
-            if req.path.is_some() == req.url.is_some() {
-                return Err(at("request needs exactly one of path, url".into()));
-            }
-            let needs_credentials =
-                matches!(req.auth, AuthSpec::WrongPassword | AuthSpec::Token(_));
-            if needs_credentials && !case.features.contains(&AUTH_FEATURE) {
-                return Err(at(format!(
-                    "`auth` {:?} needs the run's credentials: list feature `{AUTH_FEATURE}`",
-                    req.auth
-                )));
-            }
-            if let AuthSpec::Token(scopes) = &req.auth {
-                if scopes.is_empty() {
-                    return Err(at("`auth.token` names no scope".into()));
-                }
-            }
-            if req.raw && !req.auth.is_default() {
-                return Err(at("raw requests use the run's credentials only".into()));
-            }
-            if let Some(b) = &req.body {
-                let n = [
-                    b.fixture.is_some(),
-                    b.text.is_some(),
-                    b.json.is_some(),
-                    b.empty.is_some(),
-                    b.repeat.is_some(),
-                ]
-                .iter()
-                .filter(|x| **x)
-                .count();
-                if n != 1 {
-                    return Err(at(
-                        "body needs exactly one of fixture, text, json, empty, repeat".into(),
-                    ));
-                }
-                if let Some(f) = &b.fixture {
-                    if !fixtures.contains(f.as_str()) {
-                        return Err(at(format!("body of unknown fixture `{f}`")));
-                    }
-                }
-                if b.range.is_some() && b.chunks.is_some() {
-                    return Err(at("body takes range or chunks, not both".into()));
-                }
-                if b.chunks.is_some_and(|(a, z)| a >= z) {
-                    return Err(at("body chunks [first, end) needs first < end".into()));
-                }
-                if b.repeat.is_some() != b.size.is_some() {
-                    return Err(at("body `repeat` needs `size` (and only then)".into()));
-                }
-            }
-        }
-        if let Some(codes) = &step.expect.error_codes {
-            for c in codes {
-                if !SPEC_ERROR_CODES.contains(&c.as_str()) {
-                    return Err(at(format!("`{c}` is not an error code of the spec")));
-                }
-            }
-        }
-        if let Some(bc) = &step.expect.body {
-            if let Some(f) = bc.fixture.as_ref().or(bc.range.as_ref().map(|r| &r.0)) {
-                if !fixtures.contains(f.as_str()) {
-                    return Err(at(format!("body check of unknown fixture `{f}`")));
-                }
-            }
-        }
-        for (name, c) in &step.capture {
-            if c.header.is_some() == c.json.is_some() {
-                return Err(at(format!(
-                    "capture `{name}` needs exactly one of header, json"
-                )));
-            }
-        }
+        check_step(case, step, &fixtures).map_err(at)?;
         // Templates may only name things that exist by the time the step runs.
         let mut strings = Vec::new();
         collect_step_strings(step, &mut strings);
         for s in strings {
             crate::template::check(&s, &fixtures, &captured).map_err(at)?;
         }
-        captured.extend(step.capture.keys().cloned());
+        if let Action::Request { capture, .. } = &step.action {
+            captured.extend(capture.keys().cloned());
+        }
     }
     Ok(())
 }
 
+/// A step's fixture names exist in the case, and a request that needs the run's credentials
+/// is in a case that says so (feature `auth`).
+fn check_step(case: &Case, step: &Step, fixtures: &HashSet<&str>) -> Result<(), String> {
+    let known = |what: &str, f: &str| {
+        if fixtures.contains(f) {
+            Ok(())
+        } else {
+            Err(format!("{what} of unknown fixture `{f}`"))
+        }
+    };
+    if let Action::Push { fixture, .. } = &step.action {
+        known("push", fixture)?;
+    }
+    if let Some(req) = step.request() {
+        if req.auth.needs_credentials() && !case.features.contains(&AUTH_FEATURE) {
+            return Err(format!(
+                "`auth` {:?} needs the run's credentials: list feature `{AUTH_FEATURE}`",
+                req.auth
+            ));
+        }
+        if let Some(BodySpec::Fixture { name, .. }) = &req.body {
+            known("body", name)?;
+        }
+    }
+    if let Action::Request { expect, .. } = &step.action {
+        for rule in expect.body.iter().flat_map(|b| &b.0) {
+            if let BodyRule::Fixture(f) | BodyRule::Range(f, ..) = rule {
+                known("body check", f)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every string of a step that templates expand.
 fn collect_step_strings(step: &Step, out: &mut Vec<String>) {
-    for req in step.request.iter().chain(step.paginate.iter()) {
-        out.extend(req.path.clone());
-        out.extend(req.url.clone());
+    if let Some(req) = step.request() {
+        match &req.target {
+            Target::Path(p) | Target::Url(p) => out.push(p.clone()),
+        }
         for (k, v) in &req.query {
             out.push(k.clone());
             out.push(v.clone());
         }
         out.extend(req.headers.values().cloned());
-        if let Some(b) = &req.body {
-            out.extend(b.text.clone());
-            if let Some(j) = &b.json {
-                collect_json_strings(j, out);
-            }
+        match &req.body {
+            Some(BodySpec::Text(t)) => out.push(t.clone()),
+            Some(BodySpec::Json(j)) => collect_json_strings(j, out),
+            _ => {}
         }
     }
-    out.extend(step.tag.clone());
-    out.extend(step.repo.clone());
     let unsupported_headers = step.unsupported_if.iter().flat_map(|u| u.headers.values());
-    for h in step.expect.headers.values().chain(unsupported_headers) {
-        out.extend(h.equals.clone());
-        out.extend(h.contains.clone());
-        out.extend(h.equals_if_present.clone());
+    let mut json_checks: Vec<&JsonCheck> = Vec::new();
+    let mut header_checks: Vec<&HeaderCheck> = unsupported_headers.collect();
+    match &step.action {
+        Action::Push { tag, repo, .. } => {
+            out.extend(tag.clone());
+            out.extend(repo.clone());
+        }
+        Action::Request { expect, .. } => {
+            header_checks.extend(expect.headers.values());
+            for rule in expect.body.iter().flat_map(|b| &b.0) {
+                if let BodyRule::Digest(t) | BodyRule::Text(t) = rule {
+                    out.push(t.clone());
+                }
+            }
+            json_checks.extend(&expect.json);
+        }
+        Action::Paginate { expect, .. } => json_checks.extend(&expect.collected),
     }
-    if let Some(b) = &step.expect.body {
-        out.extend(b.digest.clone());
-        out.extend(b.text.clone());
-    }
-    for j in step.expect.json.iter().chain(step.expect.collected.iter()) {
-        for v in [&j.equals, &j.contains, &j.not_contains]
-            .into_iter()
-            .flatten()
+    for rule in header_checks.iter().flat_map(|h| &h.0) {
+        if let HeaderRule::Equals(t) | HeaderRule::Contains(t) | HeaderRule::EqualsIfPresent(t) =
+            rule
         {
+            out.push(t.clone());
+        }
+    }
+    for rule in json_checks.iter().flat_map(|j| &j.rules) {
+        if let JsonRule::Equals(v) | JsonRule::Contains(v) | JsonRule::NotContains(v) = rule {
             collect_json_strings(v, out);
         }
     }
@@ -1189,14 +1067,16 @@ fn collect_json_strings(v: &Value, out: &mut Vec<String>) {
 mod tests {
     use super::*;
 
+    /// The steps of a case, parsed without the case's checks (fixture names, templates).
     fn steps_of(steps: &str) -> Result<Vec<Step>, String> {
-        let text = format!(
-            r#"{{"area":"a","cases":[{{"id":"a/b","workflow":"pull","title":"t",
-            "requirements":["R-001"],"level":"MUST","steps":{steps}}}]}}"#
-        );
-        serde_json::from_str::<SpecFile>(&text)
-            .map(|mut f| f.cases.remove(0).steps)
-            .map_err(|e| e.to_string())
+        expand_steps(serde_json::from_str(steps).unwrap())
+    }
+
+    fn pushed(s: &Step) -> Option<&str> {
+        match &s.action {
+            Action::Push { fixture, .. } => Some(fixture),
+            _ => None,
+        }
     }
 
     #[test]
@@ -1212,11 +1092,11 @@ mod tests {
         let names: Vec<String> = steps
             .iter()
             .map(|s| {
-                s.request
-                    .as_ref()
-                    .and_then(|r| r.path.clone())
-                    .or(s.push.clone())
+                s.request()
+                    .and_then(RequestSpec::path)
+                    .or(pushed(s))
                     .unwrap_or_default()
+                    .to_string()
             })
             .collect();
         assert_eq!(
@@ -1234,8 +1114,8 @@ mod tests {
         assert_eq!(steps[2].name.as_deref(), Some("tag t02"));
         // Without `width`, numbers are written as they are.
         let plain = steps_of(r#"[{"repeat":{"from":9,"to":10},"push":"r${i}"}]"#).unwrap();
-        assert_eq!(plain[0].push.as_deref(), Some("r9"));
-        assert_eq!(plain[1].push.as_deref(), Some("r10"));
+        assert_eq!(pushed(&plain[0]), Some("r9"));
+        assert_eq!(pushed(&plain[1]), Some("r10"));
     }
 
     #[test]
@@ -1266,8 +1146,141 @@ mod tests {
             r#"[{"request":{"path":"/v2/"},"expect":{"headers":{"X":{"matches":"^a+$"}}}}]"#,
         )
         .unwrap();
-        let re = ok[0].expect.headers["X"].matches.as_ref().unwrap();
+        let Action::Request { expect, .. } = &ok[0].action else {
+            panic!("a request step")
+        };
+        let [HeaderRule::Matches(re)] = expect.headers["X"].0.as_slice() else {
+            panic!("one `matches` rule")
+        };
         assert!(re.is_match("aaa") && !re.is_match("ab"));
         assert_eq!(re.to_string(), "^a+$");
+    }
+
+    #[test]
+    fn a_step_of_the_wrong_shape_does_not_parse_and_the_error_says_why() {
+        for (bad, why) in [
+            (
+                r#"{"push":"a","request":{"path":"/v2/"}}"#,
+                "exactly one of request, push",
+            ),
+            (
+                r#"{"request":{"path":"/v2/","url":"x"}}"#,
+                "exactly one of path, url",
+            ),
+            (
+                r#"{"request":{"path":"/v2/","body":{"text":"a","json":1}}}"#,
+                "exactly one of fixture",
+            ),
+            (
+                r#"{"request":{"path":"/v2/","body":{"text":"a","range":[0,1]}}}"#,
+                "parts of a `fixture`",
+            ),
+            (
+                r#"{"request":{"path":"/v2/","body":{"fixture":"f","chunks":[2,2]}}}"#,
+                "first < end",
+            ),
+            (
+                r#"{"request":{"path":"/v2/","body":{"repeat":"a"}}}"#,
+                "needs `size`",
+            ),
+            (
+                r#"{"request":{"path":"/v2/"},"capture":{"loc":{}}}"#,
+                "capture `loc`",
+            ),
+            (
+                r#"{"request":{"path":"/v2/"},"expect":{"headers":{"X":{}}}}"#,
+                "header `X`: checks nothing",
+            ),
+            (
+                r#"{"request":{"path":"/v2/"},"expect":{"json":[{"pointer":"/a"}]}}"#,
+                "`/a` checks nothing",
+            ),
+            (
+                r#"{"request":{"path":"/v2/"},"expect":{"error_codes":["NOPE"]}}"#,
+                "`NOPE` is not",
+            ),
+            (
+                r#"{"request":{"path":"/v2/"},"expect":{"status_class":"44x"}}"#,
+                "status_class",
+            ),
+            (
+                r#"{"request":{"path":"/v2/"},"expect":{"collected":{"length":1}}}"#,
+                "paginate",
+            ),
+            (
+                r#"{"paginate":{"path":"/v2/"},"expect":{"json":[{"pointer":"","length":1}]}}"#,
+                "`expect.json`",
+            ),
+            (
+                r#"{"push":"a","capture":{"x":{"header":"X"}}}"#,
+                "`capture` does not apply",
+            ),
+            (
+                r#"{"request":{"path":"/v2/","raw":true,"auth":"anonymous"}}"#,
+                "raw requests",
+            ),
+        ] {
+            let e = steps_of(&format!("[{bad}]")).unwrap_err();
+            assert!(e.contains(why) && e.starts_with("step 1: "), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_case_error_names_the_case_and_the_step() {
+        let file = |steps: &str, content: &str| {
+            let text = format!(
+                r#"{{"area":"a","cases":[{{"id":"a/b","workflow":"pull","title":"t",
+                "requirements":["R-001"],"level":"MUST","content":{{{content}}},"steps":{steps}}}]}}"#
+            );
+            serde_json::from_str::<SpecFile>(&text).map_err(|e| e.to_string())
+        };
+        for (steps, content, why) in [
+            (
+                r#"[{"push":"img"}]"#,
+                "",
+                "case a/b: step 1: push of unknown fixture `img`",
+            ),
+            (
+                r#"[{"push":"b"}]"#,
+                r#""b":{"blob":{"size":1,"text":"x"}}"#,
+                "fixture `b`: a blob needs",
+            ),
+            (
+                r#"[{"request":{"path":"/v2/","auth":"wrong-password"}}]"#,
+                "",
+                "list feature `auth`",
+            ),
+            (
+                r#"[{"request":{"path":"/${x}"}},{"request":{"path":"/"},"capture":{"x":{"header":"X"}}}]"#,
+                "",
+                "case a/b: step 1: `${x}`",
+            ),
+            ("[]", "", "case a/b: has no steps"),
+        ] {
+            let e = file(steps, content).unwrap_err();
+            assert!(e.contains(why), "{steps}: {e}");
+        }
+        let ok = file(
+            r#"[{"request":{"path":"/v2/"},"capture":{"x":{"json":"/a"}}},{"request":{"url":"${x}"}}]"#,
+            "",
+        )
+        .unwrap();
+        assert_eq!(ok.cases[0].steps.len(), 2);
+    }
+
+    /// Regenerate with `UPDATE_SCHEMA=1 cargo test --lib schema_json`.
+    #[test]
+    fn schema_json_is_generated_from_the_types() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/schema.json");
+        let generated = schema_json();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "specs/schema.json differs from the schema of the case types: regenerate it with \
+             `UPDATE_SCHEMA=1 cargo test --lib schema_json` and commit it"
+        );
     }
 }

@@ -26,7 +26,9 @@ use oci_conformance::engine::Engine;
 use oci_conformance::http::{Credentials, Http, TlsOptions};
 use oci_conformance::repository::CaseContext;
 use oci_conformance::results::Outcome;
-use oci_conformance::spec::{AuthSpec, Case, Level, SpecVersion, Suite, AUTH_FEATURE};
+use oci_conformance::spec::{
+    request_step, AuthSpec, Case, Level, SpecVersion, Suite, AUTH_FEATURE,
+};
 use oci_reference_server::config::Defect;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,11 +140,9 @@ fn allowed(server: &str, case: &Case) -> &'static [Outcome] {
 }
 
 fn uses_tokens(case: &Case) -> bool {
-    case.steps.iter().any(|s| {
-        s.request
-            .as_ref()
-            .is_some_and(|r| matches!(r.auth, AuthSpec::Token(_)))
-    })
+    case.steps
+        .iter()
+        .any(|s| request_step(s).is_some_and(|r| matches!(r.auth, AuthSpec::Token(_))))
 }
 
 fn minimal_config() -> oci_reference_server::Config {

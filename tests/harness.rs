@@ -959,15 +959,13 @@ async fn an_error_code_on_a_plain_text_404_is_not_applicable() {
         "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n",
     ))
     .await;
-    let (_dir, e) = one_case_engine(
-        &url,
-        serde_json::json!({
-            "id": "t/code", "workflow": "pull", "title": "t", "requirements": ["R-143"],
-            "level": "SHOULD",
-            "steps": [{"request": {"path": "/v2/x/manifests/nope"},
-                       "expect": {"status": [404], "error_codes": ["MANIFEST_UNKNOWN"]}}]
-        }),
-    );
+    let case = serde_json::json!({
+        "id": "t/code", "workflow": "pull", "title": "t", "requirements": ["R-143"],
+        "level": "SHOULD",
+        "steps": [{"request": {"path": "/v2/x/manifests/nope"},
+                   "expect": {"status": [404], "error_codes": ["MANIFEST_UNKNOWN"]}}]
+    });
+    let (_dir, e) = one_case_engine(&url, case.clone());
     let (f, c) = &e.suite.cases[0];
     let r = e.run_case(f, c).await;
     assert_eq!(r.outcome, Outcome::Unsupported, "{:?}", r.message);
@@ -977,7 +975,7 @@ async fn an_error_code_on_a_plain_text_404_is_not_applicable() {
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
     ))
     .await;
-    let (_dir2, e) = one_case_engine(&url, serde_json::to_value(c).unwrap());
+    let (_dir2, e) = one_case_engine(&url, case);
     let (f, c) = &e.suite.cases[0];
     assert_eq!(e.run_case(f, c).await.outcome, Outcome::Fail);
 }
