@@ -391,6 +391,7 @@ impl DigestAlgorithm {
 /// A blob as written: exactly one of `size`, `text`, `chunks`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["size"]}, {"required": ["text"]}, {"required": ["chunks"]}]))]
 struct WrittenBlob {
     /// This many random bytes.
     #[serde(default)]
@@ -512,6 +513,7 @@ pub enum RawBody {
 /// A raw fixture as written: exactly one of `text`, `json`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["text"]}, {"required": ["json"]}]))]
 struct WrittenRaw {
     media_type: String,
     #[serde(default)]

@@ -68,6 +68,11 @@ fn every_spec_file_validates_against_the_schema() {
         "title": "t", "requirements": ["R-001"], "level": "MUST",
         "steps": [{"request": {"path": "/v2/"}, "expect": {"statuss": [200]}}]}]});
     assert!(!validator.is_valid(&bad));
+    // Nor does it admit a step of two kinds (the "exactly one of" the loader enforces).
+    let two = serde_json::json!({"area": "x", "cases": [{"id": "a", "workflow": "pull",
+        "title": "t", "requirements": ["R-001"], "level": "MUST",
+        "steps": [{"request": {"path": "/v2/"}, "push": "img"}]}]});
+    assert!(!validator.is_valid(&two));
 }
 
 #[test]

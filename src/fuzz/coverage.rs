@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::http::Answer;
 use crate::contract::responses::Endpoint;
 
 /// The most interesting states one model case reached.
@@ -43,18 +42,20 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    pub fn record(&mut self, method: &str, target: &str, answer: &Answer) {
+    /// Counts one answer: its `status`, or without one whether it `timed_out` or broke. (Plain
+    /// values rather than the client's answer type: the client records, this only counts.)
+    pub fn record(&mut self, method: &str, target: &str, status: Option<u16>, timed_out: bool) {
         let Some(layer) = self.layer else { return };
         let op = Endpoint::of(method, target);
-        let key = match answer {
-            Answer::Response(r) => r.status.to_string(),
-            a if a.timed_out() => "timeout".into(),
-            Answer::Failed(..) => "broken".into(),
+        let key = match status {
+            Some(s) => s.to_string(),
+            None if timed_out => "timeout".into(),
+            None => "broken".into(),
         };
         *self.answers.entry(op).or_default().entry(key).or_default() += 1;
         if op.is_write() {
             *self.writes.entry(layer).or_default() += 1;
-            if answer.status().is_some_and(|s| (200..300).contains(&s)) {
+            if status.is_some_and(|s| (200..300).contains(&s)) {
                 *self.accepted_writes.entry(layer).or_default() += 1;
             }
         }

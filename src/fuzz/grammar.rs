@@ -274,10 +274,13 @@ pub fn n_param() -> impl Strategy<Value = String> {
     ]
 }
 
+/// The artifact type of the fixture's referrer (so filters on it find something).
+pub const REFERRER_TYPE: &str = "application/vnd.oci-conformance.fuzz.referrer";
+
 /// `artifactType` filter values: plausible media types and junk.
 pub fn artifact_type() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => Just(super::probe::REFERRER_TYPE.to_string()),
+        3 => Just(REFERRER_TYPE.to_string()),
         2 => "application/vnd\\.[a-z]{1,8}\\.[a-z]{1,6}(\\+json)?",
         1 => Just(String::new()),
         1 => "[ -#%-~]{1,12}",

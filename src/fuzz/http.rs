@@ -234,7 +234,12 @@ impl Client {
         // Reproducers use the statuses and headers of a transcript, never its response bodies:
         // it keeps their first bytes only, so a case's memory does not grow with what the
         // registry sends.
-        self.coverage.record(&req.method, &req.target, &answer);
+        self.coverage.record(
+            &req.method,
+            &req.target,
+            answer.status(),
+            answer.timed_out(),
+        );
         let kept = match &answer {
             Answer::Response(r) => Answer::Response(Resp {
                 status: r.status,

@@ -34,6 +34,30 @@ pub struct Finding {
     pub found_after: u64,
 }
 
+impl Finding {
+    /// Its line in a run's summary; `first` says where it was first met (`in case 12`, `after
+    /// 3 scenarios`). One format for the sequential and the race runner.
+    pub fn summary_line(&self, first: std::fmt::Arguments) -> String {
+        format!(
+            "FAIL [{}] {} ({} hits, first {first}) -> {}\n     {}",
+            self.level,
+            crate::report::printable(&self.signature),
+            self.hits,
+            self.path.display(),
+            crate::report::printable(&self.message)
+        )
+    }
+
+    /// What `--verbose` prints the moment a finding's reproducer is written.
+    pub fn announce(level: &str, signature: &str, message: &str, path: &Path) {
+        eprintln!(
+            "fuzz: FAIL [{level}] {}\n      reproducer: {}",
+            crate::report::printable(&format!("{signature}: {message}")),
+            path.display()
+        );
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
     pub seed: u64,
@@ -102,13 +126,8 @@ impl std::fmt::Display for RunSummary {
         for x in &self.findings {
             writeln!(
                 f,
-                "FAIL [{}] {} ({} hits, first in case {}) -> {}\n     {}",
-                x.level,
-                crate::report::printable(&x.signature),
-                x.hits,
-                x.found_after,
-                x.path.display(),
-                crate::report::printable(&x.message)
+                "{}",
+                x.summary_line(format_args!("in case {}", x.found_after))
             )?;
         }
         Ok(())
@@ -485,12 +504,7 @@ fn record(
     };
     let path = rep.write(&cfg.out_dir)?;
     if cfg.verbose {
-        eprintln!(
-            "fuzz: FAIL [{}] {}\n      reproducer: {}",
-            v.level(),
-            crate::report::printable(&format!("{signature}: {v}")),
-            path.display()
-        );
+        Finding::announce(v.level(), &signature, &v.to_string(), &path);
     }
     s.known.insert(signature.clone(), s.findings.len());
     s.findings.push(Finding {

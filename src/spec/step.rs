@@ -99,6 +99,10 @@ pub enum Action {
 /// A step as written: exactly one of `request`, `push`, `paginate`, and the fields of that kind.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Step",
+    extend("oneOf" = [{"required": ["request"]}, {"required": ["push"]}, {"required": ["paginate"]}])
+)]
 pub(super) struct WrittenStep {
     #[serde(default)]
     name: Option<String>,
@@ -272,6 +276,7 @@ impl RequestSpec {
 /// A request as written: exactly one of `path`, `url`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["path"]}, {"required": ["url"]}]))]
 struct WrittenRequest {
     #[serde(default = "get")]
     method: String,
@@ -387,6 +392,13 @@ pub enum Part {
 /// A body as written: exactly one of `fixture`, `text`, `json`, `empty`, `repeat`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["fixture"]},
+    {"required": ["text"]},
+    {"required": ["json"]},
+    {"required": ["empty"]},
+    {"required": ["repeat", "size"]}
+]))]
 struct WrittenBody {
     #[serde(default)]
     fixture: Option<String>,
@@ -901,6 +913,7 @@ pub enum CaptureFrom {
 /// A capture as written: exactly one of `header`, `json`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["header"]}, {"required": ["json"]}]))]
 struct WrittenCapture {
     #[serde(default)]
     header: Option<String>,

@@ -98,13 +98,8 @@ impl std::fmt::Display for RaceSummary {
         for x in &self.findings {
             writeln!(
                 f,
-                "FAIL [{}] {} ({} hits, first after {} scenarios) -> {}\n     {}",
-                x.level,
-                crate::report::printable(&x.signature),
-                x.hits,
-                x.found_after,
-                x.path.display(),
-                crate::report::printable(&x.message)
+                "{}",
+                x.summary_line(format_args!("after {} scenarios", x.found_after))
             )?;
         }
         Ok(())
@@ -200,12 +195,7 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
             }
             let path = write(cfg, &sc, &out, &v, &signature, &names)?;
             if cfg.verbose {
-                eprintln!(
-                    "fuzz: FAIL [{}] {}\n      reproducer: {}",
-                    v.0.level(),
-                    crate::report::printable(&format!("{signature}: {}", v.0)),
-                    path.display()
-                );
+                Finding::announce(v.0.level(), &signature, &v.0.to_string(), &path);
             }
             known.insert(signature.clone(), s.findings.len());
             s.findings.push(Finding {
