@@ -1,16 +1,28 @@
 //! Raw HTTP/1.1: a request written to the socket exactly as the case gives it (for malformed
 //! requests a well-behaved client refuses to produce) and its one response read back.
 
-use super::auth::{basic_placeholder, redact_header, Credentials};
-use super::{has_header, BodySink, Exchange, Failed, Failure, Http, Request};
+use super::auth::redact_header;
+use super::{has_header, BodySink, Exchange, Failed, Failure, Request};
+use std::sync::Arc;
 
-impl Http {
-    pub(super) async fn send_raw(
+/// What a raw request needs from the client that sends it.
+pub(super) struct RawClient<'a> {
+    /// The run's TLS configuration with HTTP/1.1 as the only protocol.
+    pub tls: &'a Arc<rustls::ClientConfig>,
+    pub max_body: usize,
+    pub kept_body: usize,
+}
+
+/// The `Authorization` the client decided a raw request carries: the header's value, and what
+/// the transcript shows instead of it.
+pub(super) type Authorization = Option<(String, String)>;
+
+impl RawClient<'_> {
+    pub(super) async fn send(
         &self,
         req: &Request,
         ex: &mut Exchange,
-        credentials: Option<&Credentials>,
-        bearer: Option<&str>,
+        authorization: Authorization,
     ) -> Result<(), Failed> {
         let url = reqwest::Url::parse(&req.url)
             .map_err(|e| (Failure::NotSent, format!("invalid URL: {e}")))?;
@@ -43,23 +55,9 @@ impl Http {
         for (k, v) in &req.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        if !has("authorization") && !self.may_receive_secrets(&url, None) {
-            if bearer.is_some() || credentials.is_some() {
-                ex.notes.push(self.withheld(&url));
-            }
-        } else if !has("authorization") {
-            if let Some(t) = bearer {
-                head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-                ex.request_headers
-                    .push(("Authorization".into(), "Bearer $OCI_TOKEN".into()));
-            } else if let Some(c) = credentials {
-                use base64::Engine;
-                let token = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", c.username, c.password));
-                head.push_str(&format!("Authorization: Basic {token}\r\n"));
-                ex.request_headers
-                    .push(("Authorization".into(), basic_placeholder(req)));
-            }
+        if let Some((value, shown)) = authorization {
+            head.push_str(&format!("Authorization: {value}\r\n"));
+            ex.request_headers.push(("Authorization".into(), shown));
         }
         // One exchange per connection: the response of a malformed request may leave the
         // connection in any state, so it must never be reused.
@@ -80,7 +78,7 @@ impl Http {
         if !tls {
             return self.raw_roundtrip(tcp, head, req, ex).await;
         }
-        let config = self.raw_tls.clone();
+        let config = self.tls.clone();
         let name =
             rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
                 .map_err(|e| (Failure::NotSent, format!("TLS server name `{host}`: {e}")))?;
