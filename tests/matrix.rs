@@ -7,7 +7,7 @@ use std::process::Command;
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("reports")
+        .join("reports/examples")
         .join(name)
         .join("results.json")
 }
