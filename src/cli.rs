@@ -442,6 +442,7 @@ fn run_command(args: &RunArgs) -> Result<i32, ConfigError> {
         run_id: repository::new_run_id(),
         seed: cfg.seed,
         layout: cfg.layout,
+        spec_version: cfg.spec_version,
     };
     let mut selected = Vec::new();
     let mut skipped_cases = Vec::new();

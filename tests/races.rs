@@ -27,6 +27,9 @@ struct Bugs {
     lost_tag: bool,
     /// Blob commit = store the first half, pause, store the whole.
     partial_blob: bool,
+    /// Upload starts answer 202 without `Location` (not a race bug: one no race can be staged
+    /// on, so it must be reported rather than leave every scenario "not staged").
+    no_upload_location: bool,
 }
 
 #[derive(Default)]
@@ -124,6 +127,10 @@ async fn upload(
     body: Bytes,
 ) -> Response {
     match upload_now(toy, method, uri, name, id, body) {
+        Ok(mut r) if toy.bugs.no_upload_location && id.is_empty() && method == Method::POST => {
+            r.headers_mut().remove("location");
+            r
+        }
         Ok(r) => r,
         Err(late) => {
             tokio::time::sleep(PAUSE).await;
@@ -454,4 +461,33 @@ fn a_blob_visible_before_its_commit_completes_is_caught() {
     };
     let (s, rep) = catch_and_replay(bugs, "partial-blob", "race-get-blob-partial-content", 20);
     eprintln!("{s}\nreplay: {rep}");
+}
+
+/// An upload start without `Location` breaks every race's setup: before, each scenario was
+/// counted "not staged" and the campaign ended clean (exit 0). The campaign's first push is
+/// judged by the response contract, so it is a finding naming R-038, whose reproducer `replay`
+/// confirms.
+#[test]
+fn a_setup_push_against_the_spec_is_a_finding_not_a_clean_run() {
+    let bugs = Bugs {
+        no_upload_location: true,
+        ..Bugs::default()
+    };
+    let out = tempdir("setup-finding");
+    with_toy(bugs, |url| {
+        let mut c = config(url, &out, 7, 4, 10);
+        c.features = toy_features();
+        let s = race::run(&c).expect("a finding, not a setup error");
+        let f = s
+            .findings
+            .first()
+            .unwrap_or_else(|| panic!("no finding:\n{s}"));
+        assert_eq!(f.requirements, ["R-038"], "{s}");
+        assert_loads_as_case(&f.path);
+        match oci_conformance::fuzz::replay(&f.path, &c).expect("replay") {
+            oci_conformance::fuzz::ReplayOutcome::Fails { same, .. } => assert!(same),
+            other => panic!("replay: {other:?}"),
+        }
+    });
+    std::fs::remove_dir_all(&out).ok();
 }

@@ -231,24 +231,69 @@ fn connect(cfg: &FuzzConfig) -> Result<Client, FuzzError> {
 /// The layer name of findings made while pushing the request layer's fixture.
 const SETUP: &str = "setup";
 
-/// Pushes the request layer's fixture. Outer Err: the registry refused it (no connection, or
-/// 401/403: it will not take our writes), so the run cannot be done; inner Err: it answered
-/// against the spec, a finding like any other.
+/// Pushes the request layer's fixture (see [`judged_setup`]).
 fn push_fixture(st: &mut State, cfg: &FuzzConfig, f: &Fixture) -> Result<Verdict, FuzzError> {
-    st.client.transcript.clear();
-    let verdict = f.push(&mut st.client, cfg.version);
+    judged_setup(&mut st.client, |c| f.push(c, cfg.version))
+}
+
+/// Runs setup pushes judged by the response contract, on a fresh transcript. Outer Err: the
+/// registry refused them (no connection, or 401/403: it will not take our writes), so the run
+/// cannot be done; inner Err: it answered against the spec, a finding like any other.
+pub(super) fn judged_setup(
+    client: &mut Client,
+    push: impl FnOnce(&mut Client) -> Verdict,
+) -> Result<Verdict, FuzzError> {
+    client.transcript.clear();
+    let verdict = push(client);
     let Err(v) = &verdict else {
         return Ok(verdict);
     };
-    let failed = v.exchange.and_then(|i| st.client.transcript.get(i));
+    let failed = v.exchange.and_then(|i| client.transcript.get(i));
     let refused = failed
         .is_some_and(|ex| ex.answer.unreachable() || matches!(ex.answer.status(), Some(401 | 403)));
     if refused {
         return Err(FuzzError::Setup(format!(
-            "the registry did not take the fixture push: {v}"
+            "the registry did not take the setup push: {v}"
         )));
     }
     Ok(verdict)
+}
+
+/// The finding for a setup push the registry answered against the spec (see [`judged_setup`]),
+/// its reproducer written from `client`'s transcript with `repo` as `${repo}`. `replay` re-runs
+/// it as the request layer's fixture push.
+pub(super) fn setup_finding(
+    client: &Client,
+    cfg: &FuzzConfig,
+    v: &Violation,
+    repo: &str,
+) -> Result<Finding, FuzzError> {
+    let signature = v.signature(SETUP);
+    let base = client.base().to_string();
+    let path = Reproducer {
+        layer: SETUP,
+        signature: &signature,
+        seed: cfg.seed,
+        violation: v,
+        input: json!(SETUP),
+        transcript: &client.transcript,
+        base: &base,
+        names: vec![(repo.to_string(), "repo")],
+    }
+    .write(&cfg.out_dir)?;
+    if cfg.verbose {
+        Finding::announce(v.level(), &signature, &v.to_string(), &path);
+    }
+    Ok(Finding {
+        signature,
+        level: v.level(),
+        layer: SETUP,
+        message: v.to_string(),
+        path,
+        hits: 1,
+        requirements: v.requirements.clone(),
+        found_after: 0,
+    })
 }
 
 /// Runs a fuzz campaign. Blocking: call it from a plain thread or `spawn_blocking`, not from
@@ -301,9 +346,10 @@ fn run_inner(cfg: &FuzzConfig) -> Result<RunSummary, FuzzError> {
             Ok(()) => Some(f),
             // A finding: the request layer has nothing to probe, the model layer may still run.
             Err(v) => {
-                s.target = Some(v.shrink_key(SETUP));
-                let names = vec![(f.name.clone(), "repo")];
-                record(&mut s, cfg, SETUP, json!(SETUP), (Err(v), names))?;
+                let x = setup_finding(&s.client, cfg, &v, &f.name)?;
+                let at = s.findings.len();
+                s.known.insert(x.signature.clone(), at);
+                s.findings.push(x);
                 None
             }
         }

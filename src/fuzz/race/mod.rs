@@ -166,6 +166,21 @@ pub fn run(cfg: &FuzzConfig) -> Result<RaceSummary, FuzzError> {
         clients: n,
         ..Default::default()
     };
+    // Every race is staged by plain pushes: a registry that answers one against the spec would
+    // only leave every scenario "not staged", so a first push is judged by the contract, and a
+    // breach is the campaign's finding (as for the sequential layers' fixture).
+    let repo = format!("{prefix}/setup");
+    let blob = super::push::blob_bytes(cfg.seed, 64);
+    let pushed = super::runner::judged_setup(&mut pool[0], |c| {
+        super::push::push_blob(c, cfg.version, &repo, &blob)
+    })?;
+    if let Err(v) = pushed {
+        s.findings
+            .push(super::runner::setup_finding(&pool[0], cfg, &v, &repo)?);
+        s.requests = pool[0].requests;
+        s.elapsed = start.elapsed();
+        return Ok(s);
+    }
     let mut known: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..cfg.cases as u64 {
         if deadline.is_some_and(|d| Instant::now() >= d) {
