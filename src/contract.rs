@@ -1,8 +1,9 @@
 //! The response contract: what the spec says an answer looks like (error bodies and codes,
 //! `Link` headers, tag order, the name and tag grammars), shared by the engine and the fuzzer's
 //! oracle. [`responses`] holds the per-endpoint rules: statuses, error codes and headers by
-//! situation and spec version.
+//! situation and spec version; [`answers`] applies them to every answer a case receives.
 
+pub mod answers;
 pub mod responses;
 
 use crate::http::Exchange;
@@ -116,6 +117,31 @@ pub fn check_error_entries(
             codes.join(", ")
         ))
     }
+}
+
+/// Legacy codes clients "may see": tolerated in a 4xx body, never required.
+pub const LEGACY_CODES: &[&str] = &["TAG_INVALID", "MANIFEST_UNVERIFIED"];
+
+/// for any 4xx answer: a body that is JSON (or says it is) must be a spec error
+/// body with spec (or legacy) codes, one of `wanted` when that is not empty. Any other body
+/// passes: a 4xx "MAY have any body".
+pub fn check_error_answer(
+    body: &[u8],
+    content_type: Option<&str>,
+    wanted: &[&str],
+) -> Result<(), String> {
+    let says_json = content_type.is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let v = match serde_json::from_slice::<Value>(body) {
+        Ok(v) if v.is_object() || v.is_array() => v,
+        _ if says_json && !body.is_empty() => {
+            return Err(format!(
+                "Content-Type says JSON but the body is not: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)]).replace('\n', " ")
+            ))
+        }
+        _ => return Ok(()),
+    };
+    check_error_entries(&v, wanted, LEGACY_CODES)
 }
 
 /// Parses an RFC 8288 `Link: <target>; rel="next"` value and returns the target.

@@ -55,6 +55,8 @@ struct CaseRun<'a> {
     not_applicable: Vec<String>,
     /// Chunk size for fixtures and bodies sized in chunks.
     chunk: u64,
+    /// Every answer judged by the response contract too (`crate::contract::answers`).
+    contract: crate::contract::answers::Ledger,
 }
 
 /// The smallest chunk cases use: also what they were written with.
@@ -216,6 +218,7 @@ impl Engine {
             signals: HashMap::new(),
             not_applicable: Vec::new(),
             chunk,
+            contract: crate::contract::answers::Ledger::new(self.ctx.spec_version),
         };
         for ex in probe {
             run.observe(&ex);
@@ -238,6 +241,26 @@ impl Engine {
         if result.outcome == Outcome::Pass && !run.not_applicable.is_empty() {
             result.outcome = Outcome::Unsupported;
             result.message = Some(run.not_applicable.join("; "));
+        }
+        let failed = result.outcome == Outcome::Fail;
+        let message = result.message.as_deref();
+        if let Some(s) = run
+            .contract
+            .settle(failed, result.level, message, &self.suite.catalog)
+        {
+            result.outcome = Outcome::Fail;
+            result.level = s.level;
+            result.message = Some(s.message);
+            for id in s.requirements {
+                if !result.requirements.iter().any(|r| r.id == id) {
+                    let r = self.suite.catalog.get(id);
+                    result.requirements.push(RequirementRef {
+                        id: id.to_string(),
+                        level: r.map(|r| r.level.clone()).unwrap_or_default(),
+                        statement: r.map(|r| r.statement.clone()).unwrap_or_default(),
+                    });
+                }
+            }
         }
         result.transcript = run.transcript;
         result.duration_ms = started.elapsed().as_millis() as u64;
@@ -407,6 +430,7 @@ impl CaseRun<'_> {
         let mut trail = self.engine.http.send_traced(req).await;
         let ex = trail.pop().expect("at least one exchange");
         self.observe(&ex);
+        self.contract.judge(&ex);
         self.transcript
             .extend(trail.into_iter().map(Exchange::slimmed));
         self.transcript.push(ex.clone().slimmed());

@@ -2,7 +2,7 @@
 //! which cases a shared (`fixed`) or one-component (`flat`) layout cannot run faithfully.
 
 use crate::config::RepositoryLayout;
-use crate::spec::{Action, Case, Feature, RequestSpec, Step};
+use crate::spec::{Action, Case, Feature, RequestSpec, SpecVersion, Step};
 
 /// Everything a case needs from the run configuration.
 #[derive(Debug, Clone)]
@@ -12,6 +12,8 @@ pub struct CaseContext {
     pub run_id: String,
     pub seed: u64,
     pub layout: RepositoryLayout,
+    /// The version the response contract judges every answer by.
+    pub spec_version: SpecVersion,
 }
 
 /// Why a case cannot run in a `fixed` layout's shared repositories.

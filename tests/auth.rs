@@ -29,6 +29,7 @@ fn engine(url: &str, credentials: Option<Credentials>) -> Engine {
             run_id: oci_conformance::repository::new_run_id(),
             seed: 7,
             layout: Default::default(),
+            spec_version: oci_conformance::spec::SpecVersion::Dev,
         },
         suite: Arc::new(Suite::load(&root.join("specs")).unwrap()),
     }

@@ -194,12 +194,18 @@ fn main() {
         std::fs::copy(&path, features_dir.path().join(path.file_name().unwrap())).expect("copy");
     }
     let features = Arc::new(Suite::load(features_dir.path()).unwrap_or_else(|e| panic!("{e}")));
-    let ctx = |ns: &str| CaseContext {
+    // The pre-main profile is judged by the contract of the version before main.
+    let ctx = |ns: &str, server: &str| CaseContext {
         namespace: ns.into(),
         namespace2: ns.into(),
         run_id: "t".into(),
         seed: 42,
         layout: Default::default(),
+        spec_version: if server == "permissive-pre-main" {
+            SpecVersion::V1_1_1
+        } else {
+            SpecVersion::Dev
+        },
     };
     let mut sparse_config = oci_reference_server::Config::memory();
     sparse_config.sparse_manifests = true;
@@ -265,7 +271,7 @@ fn main() {
                 name: format!("{prefix}{name}"),
                 engine: Engine {
                     http: http(server.url(), name),
-                    ctx: ctx(&format!("{}{name}", prefix.replace("::", "-"))),
+                    ctx: ctx(&format!("{}{name}", prefix.replace("::", "-")), name),
                     suite: (*suite).clone(),
                 },
                 server: name,

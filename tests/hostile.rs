@@ -195,6 +195,7 @@ fn engine(http: Http, specs: &std::path::Path) -> Engine {
             run_id: "r".into(),
             seed: 1,
             layout: Default::default(),
+            spec_version: oci_conformance::spec::SpecVersion::Dev,
         },
         suite: Arc::new(Suite::load(specs).unwrap()),
     }
@@ -644,17 +645,16 @@ fn a_hanging_registry_kept_the_run_going_past_any_deadline() {
     }
 }
 
-/// A registry whose every answer is 200 with a body of `size` bytes of `a`.
+/// A registry whose every answer is 200 with a body of `size` bytes of `a` (and its digest, as
+/// a blob GET carries on main).
 async fn big_bodies(size: usize) -> String {
     serve("127.0.0.1", move |_| {
         let body = "a".repeat(size);
-        move |_: &str| {
-            reply(
-                "200 OK",
-                "Content-Type: application/octet-stream\r\n",
-                &body,
-            )
-        }
+        let headers = format!(
+            "Content-Type: application/octet-stream\r\nDocker-Content-Digest: sha256:{}\r\n",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()))
+        );
+        move |_: &str| reply("200 OK", &headers, &body)
     })
     .await
     .0

@@ -82,6 +82,7 @@ async fn raw_requests_go_out_byte_for_byte_with_the_lying_content_length() {
             run_id: "r".into(),
             seed: 1,
             layout: Default::default(),
+            spec_version: oci_conformance::spec::SpecVersion::Dev,
         },
         suite: Arc::new(Suite::load(specs.path()).unwrap()),
     };

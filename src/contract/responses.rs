@@ -89,11 +89,12 @@ impl Endpoint {
         if path == "/v2/" || path == "/v2" {
             return Endpoint::Base;
         }
+        // Read from the end: a repository name may hold components such as `manifests`,
+        // `blobs` or `referrers` (a case id as a name), the endpoint is its last segments.
+        let (parent, last) = path.rsplit_once('/').unwrap_or(("", path));
+        let kind = parent.rsplit('/').next().unwrap_or("");
         if in_v2 && path.ends_with("/tags/list") {
             return Endpoint::ListTags;
-        }
-        if in_v2 && path.contains("/referrers/") {
-            return Endpoint::ListReferrers;
         }
         if in_v2 && path.ends_with("/blobs/uploads/") && method == "POST" {
             return if has("mount") {
@@ -104,26 +105,33 @@ impl Endpoint {
                 Endpoint::StartUpload
             };
         }
-        if in_v2 && !path.contains("/blobs/uploads/") {
-            if let Some((_, reference)) = path.rsplit_once("/manifests/") {
-                let by_digest = reference.contains(':') || reference.contains("%3A");
-                return match method {
-                    "GET" => Endpoint::GetManifest,
-                    "HEAD" => Endpoint::HeadManifest,
-                    "PUT" => Endpoint::PutManifest,
-                    "DELETE" if by_digest => Endpoint::DeleteManifest,
-                    "DELETE" => Endpoint::DeleteTag,
-                    _ => Endpoint::Other,
-                };
+        let session = parent.ends_with("/blobs/uploads") || path.ends_with("/blobs/uploads/");
+        if in_v2 && !session && !last.is_empty() {
+            match kind {
+                "referrers" => return Endpoint::ListReferrers,
+                "manifests" => {
+                    let by_digest = last.contains(':') || last.contains("%3A");
+                    return match method {
+                        "GET" => Endpoint::GetManifest,
+                        "HEAD" => Endpoint::HeadManifest,
+                        "PUT" => Endpoint::PutManifest,
+                        "DELETE" if by_digest => Endpoint::DeleteManifest,
+                        "DELETE" => Endpoint::DeleteTag,
+                        _ => Endpoint::Other,
+                    };
+                }
+                "blobs" => {
+                    return match method {
+                        "GET" => Endpoint::GetBlob,
+                        "HEAD" => Endpoint::HeadBlob,
+                        "DELETE" => Endpoint::DeleteBlob,
+                        _ => Endpoint::Other,
+                    }
+                }
+                _ => {}
             }
-            if path.contains("/blobs/") {
-                return match method {
-                    "GET" => Endpoint::GetBlob,
-                    "HEAD" => Endpoint::HeadBlob,
-                    "DELETE" => Endpoint::DeleteBlob,
-                    _ => Endpoint::Other,
-                };
-            }
+        }
+        if in_v2 && !session {
             return Endpoint::Other;
         }
         // An upload location: by its path when it is ours, by method when it is opaque.
@@ -483,6 +491,24 @@ mod tests {
         assert_eq!(E::of("GET", "/v2/a/blobs/uploads/u1"), E::UploadStatus);
         assert_eq!(E::of("GET", "/v2/a/tags/list?n=2"), E::ListTags);
         assert_eq!(E::of("GET", "/v2/a/referrers/sha256:ab"), E::ListReferrers);
+        // Names whose components are endpoint words (a case id used as a name).
+        let odd = "/v2/ns/referrers/list/manifests/x";
+        assert_eq!(
+            E::of("POST", &format!("{odd}/blobs/uploads/")),
+            E::StartUpload
+        );
+        assert_eq!(E::of("GET", &format!("{odd}/blobs/sha256:ab")), E::GetBlob);
+        assert_eq!(E::of("PUT", &format!("{odd}/manifests/v1")), E::PutManifest);
+        assert_eq!(
+            E::of("GET", &format!("{odd}/referrers/sha256:ab")),
+            E::ListReferrers
+        );
+        assert_eq!(E::of("GET", &format!("{odd}/tags/list")), E::ListTags);
+        assert_eq!(
+            E::of("PATCH", &format!("{odd}/blobs/uploads/u1")),
+            E::PatchUpload
+        );
+        assert_eq!(E::of("GET", "/v2/_catalog"), E::Other);
     }
 
     #[test]

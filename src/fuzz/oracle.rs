@@ -4,10 +4,9 @@ use super::http::{Answer, Failure, Resp};
 use crate::contract::responses::{self, Endpoint, Situation};
 use crate::spec::SpecVersion;
 
+pub use crate::contract::LEGACY_CODES;
 /// The 14 error codes of the spec (§1.3): one list, the spec loader's.
 pub use crate::spec::SPEC_ERROR_CODES as SPEC_CODES;
-/// Legacy codes clients "may see": tolerated, never required.
-pub const LEGACY_CODES: &[&str] = &["TAG_INVALID", "MANIFEST_UNVERIFIED"];
 
 /// A broken expectation. `kind` and `what` form the stable signature (no random data in them);
 /// `detail` carries the specifics of this occurrence.
@@ -270,25 +269,9 @@ pub fn snippet(b: &[u8]) -> String {
     }
 }
 
-/// a JSON error body must be `{"errors":[{"code":…}]}` with spec codes.
-/// Non-JSON bodies are allowed (a 4xx "MAY have any body").
+/// by the response contract's rule for every 4xx body.
 pub fn check_error_body(resp: &Resp, expected_codes: &[&str]) -> Result<(), String> {
-    let is_json_type = resp
-        .header("content-type")
-        .map(|ct| ct.to_ascii_lowercase().contains("json"))
-        .unwrap_or(false);
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
-    let v = match parsed {
-        Some(v) if v.is_object() || v.is_array() => v,
-        _ if is_json_type && !resp.body.is_empty() => {
-            return Err(format!(
-                "Content-Type says JSON but the body is not: {}",
-                snippet(&resp.body)
-            ))
-        }
-        _ => return Ok(()),
-    };
-    crate::contract::check_error_entries(&v, expected_codes, LEGACY_CODES)
+    crate::contract::check_error_answer(&resp.body, resp.header("content-type"), expected_codes)
 }
 
 /// The `rel="next"` target of an RFC 5988 `Link` header, if the answer has one (the engine's

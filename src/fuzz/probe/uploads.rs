@@ -165,7 +165,7 @@ pub(super) fn close_upload(
         if r.status == 202 {
             loc = Some(upload_location(&j, r, &["R-046"])?);
         } else {
-            return after_close(ctx, &j, &a, &name, &d, &data);
+            return after_close(ctx, &j, &a, Endpoint::SinglePost, &name, &d, &data);
         }
     }
     let loc = match loc {
@@ -199,14 +199,16 @@ pub(super) fn close_upload(
     } else {
         j.check(&a, &allowed, codes, &["R-043", "R-037", "R-058"])?;
     }
-    after_close(ctx, &j, &a, &name, &d, &data)
+    after_close(ctx, &j, &a, Endpoint::CloseUpload, &name, &d, &data)
 }
 
-/// After a 201 blob push: Location, and the blob reads back by its digest.
+/// After a 201 blob push: the headers the response contract asks of `endpoint`'s success
+/// (Location), and the blob reads back by its digest.
 fn after_close(
     ctx: &mut ProbeCtx,
     j: &Judge,
     a: &Answer,
+    endpoint: Endpoint,
     name: &str,
     d: &str,
     data: &[u8],
@@ -217,7 +219,9 @@ fn after_close(
     if r.status != 201 {
         return Ok(());
     }
-    upload_location(j, r, &["R-043", "R-047"])?;
+    let rule = crate::contract::responses::rule(endpoint, Situation::Exists, ctx.version);
+    crate::contract::responses::check_headers(&rule, r.status, |n| r.header(n), None)
+        .map_err(|b| j.fail(&b.kind, b.detail, &b.requirements))?;
     let mut j2 = Judge::new(format!("{}.read-back", j.what));
     let a = ctx.send(&mut j2, Req::new("GET", format!("/v2/{name}/blobs/{d}")));
     let r = j2.check(&a, &[200], &[], &["R-023", "R-043"])?;
