@@ -287,338 +287,360 @@ pub fn generate(seed: u64, index: u64, kinds: &[Kind], clients: usize, f: &Featu
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
     let kind = kinds[(index % kinds.len() as u64) as usize];
-    let n = clients.max(2);
-    let mut s = Scenario {
-        kind,
-        blobs: vec![BlobSpec {
+    let mut s = Scenario::with_config_and_layer(kind, clients.max(2), &mut rng);
+    match kind {
+        Kind::SameBlob => same_blob(&mut s, &mut rng),
+        Kind::TagMove => tag_move(&mut s, &mut rng),
+        Kind::DeleteMountPush => delete_mount_push(&mut s, &mut rng, f),
+        Kind::CancelPatch => cancel_patch(&mut s, &mut rng),
+        Kind::Referrers => referrers(&mut s, &mut rng),
+        Kind::DeleteTagPush => delete_tag_push(&mut s, &mut rng, f),
+    }
+    s
+}
+
+impl Scenario {
+    /// A scenario of `clients` empty plans over two blobs: the image config (blob 0) and one
+    /// layer (blob 1). The draws happen in this order so a seed names the same content.
+    fn with_config_and_layer(kind: Kind, clients: usize, rng: &mut ChaCha8Rng) -> Scenario {
+        let config = BlobSpec {
             seed: rng.gen(),
             size: 0,
-        }],
-        manifests: Vec::new(),
-        tags: Vec::new(),
-        setup: Vec::new(),
-        clients: vec![Vec::new(); n],
-        finally: Vec::new(),
-    };
-    let layer = BlobSpec {
-        seed: rng.gen(),
-        size: blob_size(&mut rng),
-    };
-    s.blobs.push(layer);
-    let push_content = |s: &mut Scenario| {
-        s.setup.push(Op::PushBlob {
+        };
+        let layer = BlobSpec {
+            seed: rng.gen(),
+            size: blob_size(rng),
+        };
+        Scenario {
+            kind,
+            blobs: vec![config, layer],
+            manifests: Vec::new(),
+            tags: Vec::new(),
+            setup: Vec::new(),
+            clients: vec![Vec::new(); clients],
+            finally: Vec::new(),
+        }
+    }
+
+    /// Setup pushes both blobs to repository 0, so the races are about manifests only.
+    fn push_config_and_layer(&mut self) {
+        self.setup.push(Op::PushBlob {
             repo: 0,
             blob: 0,
             chunks: 0,
         });
-        s.setup.push(Op::PushBlob {
+        self.setup.push(Op::PushBlob {
             repo: 0,
             blob: 1,
             chunks: 0,
         });
-    };
-    let annotation = |rng: &mut ChaCha8Rng, i: usize| format!("race-{i}-{:08x}", rng.gen::<u32>());
-    match kind {
-        Kind::SameBlob => {
-            let writers = rng.gen_range(2..=n);
-            for (c, steps) in s.clients.iter_mut().enumerate() {
-                if c < writers {
-                    let op = Op::PushBlob {
-                        repo: 0,
-                        blob: 1,
-                        chunks: rng.gen_range(0..=3),
-                    };
-                    steps.push(step(&mut rng, op));
-                }
-                for _ in 0..rng.gen_range(if c < writers { 0..=1 } else { 2..=4 }) {
-                    let op = if rng.gen_bool(0.7) {
-                        Op::GetBlob { repo: 0, blob: 1 }
-                    } else {
-                        Op::HeadBlob { repo: 0, blob: 1 }
-                    };
-                    steps.push(step(&mut rng, op));
-                }
-            }
-            s.finally = vec![
-                Op::GetBlob { repo: 0, blob: 1 },
-                Op::HeadBlob { repo: 0, blob: 1 },
-            ];
-        }
-        Kind::TagMove => {
-            push_content(&mut s);
-            let k = rng.gen_range(2..=n + 1);
-            for i in 0..k {
-                let a = annotation(&mut rng, i);
-                s.manifests.push(ManifestSpec {
-                    layer: 1,
-                    subject: None,
-                    artifact_type: None,
-                    annotation: a,
-                });
-            }
-            let tags = rng.gen_range(1..=3u8);
-            s.tags = (0..tags).map(|t| format!("t{t}")).collect();
-            for (c, steps) in s.clients.iter_mut().enumerate() {
-                let writer = c < 2 || rng.gen_bool(0.75);
-                for _ in 0..rng.gen_range(1..=3) {
-                    let tag = rng.gen_range(0..tags);
-                    let op = if writer && rng.gen_bool(0.75) {
-                        Op::PushManifest {
-                            repo: 0,
-                            manifest: rng.gen_range(0..k) as u8,
-                            tag: Some(tag),
-                        }
-                    } else if rng.gen_bool(0.8) {
-                        Op::GetManifest {
-                            repo: 0,
-                            reference: Ref::Tag(tag),
-                        }
-                    } else {
-                        Op::ListTags { repo: 0 }
-                    };
-                    steps.push(step(&mut rng, op));
-                }
-            }
-            s.finally = (0..tags)
-                .map(|t| Op::GetManifest {
-                    repo: 0,
-                    reference: Ref::Tag(t),
-                })
-                .chain([Op::ListTags { repo: 0 }])
-                .collect();
-        }
-        Kind::DeleteMountPush => {
-            s.setup = vec![
-                Op::PushBlob {
-                    repo: 0,
-                    blob: 1,
-                    chunks: 0,
-                },
-                Op::PushBlob {
-                    repo: 1,
-                    blob: 1,
-                    chunks: 0,
-                },
-            ];
-            let mut roles: Vec<u8> = Vec::new();
-            if f.delete_blobs {
-                roles.push(0);
-            }
-            if f.cross_mount {
-                roles.push(1);
-            }
-            roles.push(2);
-            for (c, steps) in s.clients.iter_mut().enumerate() {
-                // The first clients take each role once, so every race is staged.
-                let role = if c < roles.len() {
-                    roles[c]
-                } else {
-                    *[roles.as_slice(), &[3]].concat().choose(&mut rng).unwrap()
-                };
-                for _ in 0..rng.gen_range(1..=2) {
-                    let op = match role {
-                        0 => Op::DeleteBlob { repo: 1, blob: 1 },
-                        1 => Op::Mount {
-                            repo: 1,
-                            from: 0,
-                            blob: 1,
-                            finish: rng.gen_bool(0.5),
-                        },
-                        2 => Op::PushBlob {
-                            repo: 1,
-                            blob: 1,
-                            chunks: rng.gen_range(0..=2),
-                        },
-                        _ if rng.gen_bool(0.6) => Op::GetBlob { repo: 1, blob: 1 },
-                        _ => Op::HeadBlob { repo: 1, blob: 1 },
-                    };
-                    steps.push(step(&mut rng, op));
-                }
-            }
-            s.finally = vec![
-                Op::GetBlob { repo: 1, blob: 1 },
-                Op::HeadBlob { repo: 1, blob: 1 },
-                // The source of the mounts was never deleted: it must be whole.
-                Op::GetBlob { repo: 0, blob: 1 },
-            ];
-        }
-        Kind::CancelPatch => {
-            s.blobs[1].size = s.blobs[1].size.max(64);
-            let chunks = rng.gen_range(2..=4u8);
-            s.setup = vec![Op::OpenSession {
-                session: 0,
+    }
+}
+
+/// A manifest over the layer; the random annotation gives each one its own digest.
+fn manifest(rng: &mut ChaCha8Rng, i: usize, subject: Option<u8>) -> ManifestSpec {
+    ManifestSpec {
+        layer: 1,
+        subject,
+        artifact_type: subject.map(|_| ARTIFACT_TYPE.into()),
+        annotation: format!("race-{i}-{:08x}", rng.gen::<u32>()),
+    }
+}
+
+/// The same blob pushed at once, monolithic and chunked, while the other clients read it.
+fn same_blob(s: &mut Scenario, rng: &mut ChaCha8Rng) {
+    let writers = rng.gen_range(2..=s.clients.len());
+    for (c, steps) in s.clients.iter_mut().enumerate() {
+        if c < writers {
+            let op = Op::PushBlob {
                 repo: 0,
                 blob: 1,
-                chunks,
-            }];
-            for c in 0..chunks {
-                s.clients[0].push(step(
-                    &mut rng,
-                    Op::Patch {
-                        session: 0,
-                        chunk: c,
-                    },
-                ));
-            }
-            s.clients[0].push(step(&mut rng, Op::Close { session: 0 }));
-            // The canceller waits long enough to land anywhere in the patcher's sequence.
-            s.clients[1].push(Step {
-                delay_us: rng.gen_range(0..4_000),
-                op: Op::Cancel { session: 0 },
-            });
-            for steps in s.clients.iter_mut().skip(2) {
-                for _ in 0..rng.gen_range(1..=2) {
-                    let op = match rng.gen_range(0..3) {
-                        0 => Op::Cancel { session: 0 },
-                        1 => Op::SessionStatus { session: 0 },
-                        _ => Op::GetBlob { repo: 0, blob: 1 },
-                    };
-                    steps.push(step(&mut rng, op));
-                }
-            }
-            s.finally = vec![
-                Op::SessionStatus { session: 0 },
-                Op::GetBlob { repo: 0, blob: 1 },
-            ];
+                chunks: rng.gen_range(0..=3),
+            };
+            steps.push(step(rng, op));
         }
-        Kind::Referrers => {
-            push_content(&mut s);
-            s.manifests.push(ManifestSpec {
-                layer: 1,
-                subject: None,
-                artifact_type: None,
-                annotation: annotation(&mut rng, 0),
-            });
-            let k = rng.gen_range(1..=n);
-            for i in 1..=k {
-                let a = annotation(&mut rng, i);
-                s.manifests.push(ManifestSpec {
-                    layer: 1,
-                    subject: Some(0),
-                    artifact_type: Some(ARTIFACT_TYPE.into()),
-                    annotation: a,
-                });
-            }
-            s.tags = vec!["subject".into()];
-            // Referrers go to clients in turn; the subject to a random one; everyone lists.
-            let mut pushes: Vec<Op> = (1..=k)
-                .map(|m| Op::PushManifest {
-                    repo: 0,
-                    manifest: m as u8,
-                    tag: None,
-                })
-                .collect();
-            pushes.push(Op::PushManifest {
-                repo: 0,
-                manifest: 0,
-                tag: rng.gen_bool(0.5).then_some(0),
-            });
-            pushes.shuffle(&mut rng);
-            for (i, op) in pushes.into_iter().enumerate() {
-                let st = step(&mut rng, op);
-                s.clients[i % n].push(st);
-            }
-            for steps in s.clients.iter_mut() {
-                for _ in 0..rng.gen_range(1..=2) {
-                    let at = rng.gen_range(0..=steps.len());
-                    let st = step(
-                        &mut rng,
-                        Op::ListReferrers {
-                            repo: 0,
-                            subject: 0,
-                        },
-                    );
-                    steps.insert(at, st);
-                }
-            }
-            s.finally = vec![Op::ListReferrers {
-                repo: 0,
-                subject: 0,
-            }];
-        }
-        Kind::DeleteTagPush => {
-            push_content(&mut s);
-            for i in 0..3 {
-                let a = annotation(&mut rng, i);
-                s.manifests.push(ManifestSpec {
-                    layer: 1,
-                    subject: None,
-                    artifact_type: None,
-                    annotation: a,
-                });
-            }
-            s.tags = vec!["t0".into(), "t1".into()];
-            s.setup.push(Op::PushManifest {
-                repo: 0,
-                manifest: 0,
-                tag: Some(0),
-            });
-            s.setup.push(Op::PushManifest {
-                repo: 0,
-                manifest: 0,
-                tag: Some(1),
-            });
-            let mut roles: Vec<u8> = Vec::new();
-            if f.delete_manifests {
-                roles.push(0);
-            }
-            roles.push(1);
-            if f.delete_tags {
-                roles.push(2);
-            }
-            for (c, steps) in s.clients.iter_mut().enumerate() {
-                let role = if c < roles.len() {
-                    roles[c]
-                } else {
-                    rng.gen_range(0..4u8)
-                };
-                let op = match role {
-                    0 if f.delete_manifests => Op::DeleteManifest {
-                        repo: 0,
-                        manifest: 0,
-                    },
-                    2 if f.delete_tags => Op::DeleteTag { repo: 0, tag: 1 },
-                    0..=2 => Op::PushManifest {
-                        repo: 0,
-                        manifest: rng.gen_range(0..3),
-                        tag: Some(rng.gen_range(0..2)),
-                    },
-                    _ => Op::GetManifest {
-                        repo: 0,
-                        reference: if rng.gen_bool(0.5) {
-                            Ref::Tag(rng.gen_range(0..2))
-                        } else {
-                            Ref::Digest(0)
-                        },
-                    },
-                };
-                steps.push(step(&mut rng, op));
-                if rng.gen_bool(0.5) {
-                    let r = Op::GetManifest {
-                        repo: 0,
-                        reference: Ref::Tag(rng.gen_range(0..2)),
-                    };
-                    steps.push(step(&mut rng, r));
-                }
-            }
-            s.finally = vec![
-                Op::GetManifest {
-                    repo: 0,
-                    reference: Ref::Tag(0),
-                },
-                Op::GetManifest {
-                    repo: 0,
-                    reference: Ref::Tag(1),
-                },
-                Op::GetManifest {
-                    repo: 0,
-                    reference: Ref::Digest(0),
-                },
-                Op::ListTags { repo: 0 },
-            ];
+        for _ in 0..rng.gen_range(if c < writers { 0..=1 } else { 2..=4 }) {
+            let op = if rng.gen_bool(0.7) {
+                Op::GetBlob { repo: 0, blob: 1 }
+            } else {
+                Op::HeadBlob { repo: 0, blob: 1 }
+            };
+            steps.push(step(rng, op));
         }
     }
-    s
+    s.finally = vec![
+        Op::GetBlob { repo: 0, blob: 1 },
+        Op::HeadBlob { repo: 0, blob: 1 },
+    ];
+}
+
+/// One to three tags moved between several manifests by several clients while others read them.
+fn tag_move(s: &mut Scenario, rng: &mut ChaCha8Rng) {
+    s.push_config_and_layer();
+    let k = rng.gen_range(2..=s.clients.len() + 1);
+    for i in 0..k {
+        let m = manifest(rng, i, None);
+        s.manifests.push(m);
+    }
+    let tags = rng.gen_range(1..=3u8);
+    s.tags = (0..tags).map(|t| format!("t{t}")).collect();
+    for (c, steps) in s.clients.iter_mut().enumerate() {
+        let writer = c < 2 || rng.gen_bool(0.75);
+        for _ in 0..rng.gen_range(1..=3) {
+            let tag = rng.gen_range(0..tags);
+            let op = if writer && rng.gen_bool(0.75) {
+                Op::PushManifest {
+                    repo: 0,
+                    manifest: rng.gen_range(0..k) as u8,
+                    tag: Some(tag),
+                }
+            } else if rng.gen_bool(0.8) {
+                Op::GetManifest {
+                    repo: 0,
+                    reference: Ref::Tag(tag),
+                }
+            } else {
+                Op::ListTags { repo: 0 }
+            };
+            steps.push(step(rng, op));
+        }
+    }
+    s.finally = (0..tags)
+        .map(|t| Op::GetManifest {
+            repo: 0,
+            reference: Ref::Tag(t),
+        })
+        .chain([Op::ListTags { repo: 0 }])
+        .collect();
+}
+
+/// The layer, present in both repositories, deleted from repository 1 while it is mounted into
+/// it from repository 0 and pushed to it again.
+fn delete_mount_push(s: &mut Scenario, rng: &mut ChaCha8Rng, f: &Features) {
+    s.setup = vec![
+        Op::PushBlob {
+            repo: 0,
+            blob: 1,
+            chunks: 0,
+        },
+        Op::PushBlob {
+            repo: 1,
+            blob: 1,
+            chunks: 0,
+        },
+    ];
+    // Roles: 0 deletes, 1 mounts, 2 pushes, 3 reads; only those the registry supports.
+    let mut roles: Vec<u8> = Vec::new();
+    if f.delete_blobs {
+        roles.push(0);
+    }
+    if f.cross_mount {
+        roles.push(1);
+    }
+    roles.push(2);
+    for (c, steps) in s.clients.iter_mut().enumerate() {
+        // The first clients take each role once, so every race is staged.
+        let role = if c < roles.len() {
+            roles[c]
+        } else {
+            *[roles.as_slice(), &[3]].concat().choose(rng).unwrap()
+        };
+        for _ in 0..rng.gen_range(1..=2) {
+            let op = delete_mount_push_op(rng, role);
+            steps.push(step(rng, op));
+        }
+    }
+    s.finally = vec![
+        Op::GetBlob { repo: 1, blob: 1 },
+        Op::HeadBlob { repo: 1, blob: 1 },
+        // The source of the mounts was never deleted: it must be whole.
+        Op::GetBlob { repo: 0, blob: 1 },
+    ];
+}
+
+fn delete_mount_push_op(rng: &mut ChaCha8Rng, role: u8) -> Op {
+    match role {
+        0 => Op::DeleteBlob { repo: 1, blob: 1 },
+        1 => Op::Mount {
+            repo: 1,
+            from: 0,
+            blob: 1,
+            finish: rng.gen_bool(0.5),
+        },
+        2 => Op::PushBlob {
+            repo: 1,
+            blob: 1,
+            chunks: rng.gen_range(0..=2),
+        },
+        _ if rng.gen_bool(0.6) => Op::GetBlob { repo: 1, blob: 1 },
+        _ => Op::HeadBlob { repo: 1, blob: 1 },
+    }
+}
+
+/// One upload session patched chunk by chunk by client 0 and cancelled by client 1, while the
+/// others cancel it too, ask for its status or read the blob.
+fn cancel_patch(s: &mut Scenario, rng: &mut ChaCha8Rng) {
+    s.blobs[1].size = s.blobs[1].size.max(64);
+    let chunks = rng.gen_range(2..=4u8);
+    s.setup = vec![Op::OpenSession {
+        session: 0,
+        repo: 0,
+        blob: 1,
+        chunks,
+    }];
+    for c in 0..chunks {
+        let op = Op::Patch {
+            session: 0,
+            chunk: c,
+        };
+        s.clients[0].push(step(rng, op));
+    }
+    s.clients[0].push(step(rng, Op::Close { session: 0 }));
+    // The canceller waits long enough to land anywhere in the patcher's sequence.
+    s.clients[1].push(Step {
+        delay_us: rng.gen_range(0..4_000),
+        op: Op::Cancel { session: 0 },
+    });
+    for steps in s.clients.iter_mut().skip(2) {
+        for _ in 0..rng.gen_range(1..=2) {
+            let op = match rng.gen_range(0..3) {
+                0 => Op::Cancel { session: 0 },
+                1 => Op::SessionStatus { session: 0 },
+                _ => Op::GetBlob { repo: 0, blob: 1 },
+            };
+            steps.push(step(rng, op));
+        }
+    }
+    s.finally = vec![
+        Op::SessionStatus { session: 0 },
+        Op::GetBlob { repo: 0, blob: 1 },
+    ];
+}
+
+/// Referrers listed by every client while the subject and its referrers are pushed.
+fn referrers(s: &mut Scenario, rng: &mut ChaCha8Rng) {
+    let n = s.clients.len();
+    s.push_config_and_layer();
+    let subject = manifest(rng, 0, None);
+    s.manifests.push(subject);
+    let k = rng.gen_range(1..=n);
+    for i in 1..=k {
+        let m = manifest(rng, i, Some(0));
+        s.manifests.push(m);
+    }
+    s.tags = vec!["subject".into()];
+    // Referrers go to clients in turn; the subject to a random one; everyone lists.
+    let mut pushes: Vec<Op> = (1..=k)
+        .map(|m| Op::PushManifest {
+            repo: 0,
+            manifest: m as u8,
+            tag: None,
+        })
+        .collect();
+    pushes.push(Op::PushManifest {
+        repo: 0,
+        manifest: 0,
+        tag: rng.gen_bool(0.5).then_some(0),
+    });
+    pushes.shuffle(rng);
+    for (i, op) in pushes.into_iter().enumerate() {
+        let st = step(rng, op);
+        s.clients[i % n].push(st);
+    }
+    let list = Op::ListReferrers {
+        repo: 0,
+        subject: 0,
+    };
+    for steps in s.clients.iter_mut() {
+        for _ in 0..rng.gen_range(1..=2) {
+            let at = rng.gen_range(0..=steps.len());
+            let st = step(rng, list.clone());
+            steps.insert(at, st);
+        }
+    }
+    s.finally = vec![list];
+}
+
+/// Manifest 0, tagged t0 and t1, deleted by digest while tags are pushed (to it or to another
+/// manifest), deleted, and read.
+fn delete_tag_push(s: &mut Scenario, rng: &mut ChaCha8Rng, f: &Features) {
+    s.push_config_and_layer();
+    for i in 0..3 {
+        let m = manifest(rng, i, None);
+        s.manifests.push(m);
+    }
+    s.tags = vec!["t0".into(), "t1".into()];
+    for tag in 0..2 {
+        s.setup.push(Op::PushManifest {
+            repo: 0,
+            manifest: 0,
+            tag: Some(tag),
+        });
+    }
+    // Roles: 0 deletes the manifest, 1 pushes a tag, 2 deletes tag t1, 3 reads; a delete the
+    // registry does not support becomes a push.
+    let mut roles: Vec<u8> = Vec::new();
+    if f.delete_manifests {
+        roles.push(0);
+    }
+    roles.push(1);
+    if f.delete_tags {
+        roles.push(2);
+    }
+    for (c, steps) in s.clients.iter_mut().enumerate() {
+        let role = if c < roles.len() {
+            roles[c]
+        } else {
+            rng.gen_range(0..4u8)
+        };
+        let op = delete_tag_push_op(rng, role, f);
+        steps.push(step(rng, op));
+        if rng.gen_bool(0.5) {
+            let r = Op::GetManifest {
+                repo: 0,
+                reference: Ref::Tag(rng.gen_range(0..2)),
+            };
+            steps.push(step(rng, r));
+        }
+    }
+    s.finally = vec![
+        Op::GetManifest {
+            repo: 0,
+            reference: Ref::Tag(0),
+        },
+        Op::GetManifest {
+            repo: 0,
+            reference: Ref::Tag(1),
+        },
+        Op::GetManifest {
+            repo: 0,
+            reference: Ref::Digest(0),
+        },
+        Op::ListTags { repo: 0 },
+    ];
+}
+
+fn delete_tag_push_op(rng: &mut ChaCha8Rng, role: u8, f: &Features) -> Op {
+    match role {
+        0 if f.delete_manifests => Op::DeleteManifest {
+            repo: 0,
+            manifest: 0,
+        },
+        2 if f.delete_tags => Op::DeleteTag { repo: 0, tag: 1 },
+        0..=2 => Op::PushManifest {
+            repo: 0,
+            manifest: rng.gen_range(0..3),
+            tag: Some(rng.gen_range(0..2)),
+        },
+        _ => Op::GetManifest {
+            repo: 0,
+            reference: if rng.gen_bool(0.5) {
+                Ref::Tag(rng.gen_range(0..2))
+            } else {
+                Ref::Digest(0)
+            },
+        },
+    }
 }
 
 #[cfg(test)]
