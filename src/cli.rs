@@ -75,7 +75,7 @@ pub struct SelectArgs {
     #[arg(long, env = "OCI_CONFORMANCE_WORKFLOW", value_delimiter = ',')]
     pub workflow: Vec<String>,
     /// Only cases whose id contains one of these substrings, or matches one of these globs
-    /// (`*`, `?`; a glob must match the whole id), comma list
+    /// (`*` any run of characters, `?` exactly one; a glob must match the whole id), comma list
     #[arg(long, env = "OCI_CONFORMANCE_FILTER", value_delimiter = ',')]
     pub filter: Vec<String>,
     /// Spec version to test: 1.0, 1.1, 1.1.1 or dev (main branch); falls back to OCI_VERSION
@@ -327,31 +327,15 @@ fn filtered<'a>(suite: &'a Suite, filters: &[String]) -> Vec<&'a (PathBuf, Case)
         .collect()
 }
 
-/// A filter with `*` or `?` is a glob over the whole id (`push/*/416*`); otherwise a substring.
+/// A filter with `*` or `?` is a glob over the whole id (`push/*/416*`; `*` any run of
+/// characters, `?` exactly one: the server's access-rule globs, [`oci_reference_server::glob`]);
+/// otherwise a substring.
 pub fn id_matches(filter: &str, id: &str) -> bool {
-    if !filter.contains(['*', '?']) {
-        return id.contains(filter);
+    if filter.contains(['*', '?']) {
+        oci_reference_server::glob::glob_match(filter, id)
+    } else {
+        id.contains(filter)
     }
-    // Dynamic programming over (pattern, id) prefixes: linear memory, no backtracking blow-up.
-    let p: Vec<char> = filter.chars().collect();
-    let t: Vec<char> = id.chars().collect();
-    let mut row = vec![false; t.len() + 1];
-    row[0] = true;
-    for pc in &p {
-        let mut next = vec![false; t.len() + 1];
-        if *pc == '*' {
-            next[0] = row[0];
-        }
-        for j in 1..=t.len() {
-            next[j] = match pc {
-                '*' => row[j] || next[j - 1],
-                '?' => row[j - 1],
-                c => row[j - 1] && *c == t[j - 1],
-            };
-        }
-        row = next;
-    }
-    row[t.len()]
 }
 
 /// Runs the CLI; returns the process exit code. Errors are printed as one line.
@@ -678,5 +662,18 @@ mod tests {
         );
         assert!(id_matches("*", ""));
         assert!(!id_matches("a*a*a*a*a*a*a*b", &"a".repeat(200)));
+    }
+
+    /// `?` is one character, as in the server's access rules (which read it as a literal).
+    #[test]
+    fn filter_question_mark_is_exactly_one_character() {
+        assert!(id_matches(
+            "push/?hunked/*",
+            "push/chunked/out-of-order-416"
+        ));
+        assert!(!id_matches(
+            "push/?chunked/*",
+            "push/chunked/out-of-order-416"
+        ));
     }
 }

@@ -4,9 +4,9 @@
 //! take (the run's own setup pushes then go in one chunk instead; the push cases still judge
 //! the monolithic push).
 
-use crate::cleanup::Kind;
 use crate::config::RepositoryLayout;
 use crate::contract::describe_answer;
+use crate::http::created::Kind;
 use crate::http::{Exchange, Http, Request};
 use crate::spec::{request_step, Action, Case, Feature};
 

@@ -20,9 +20,11 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Result<Duration, Strin
     }
     match httpdate::parse_http_date(v) {
         Ok(at) => Ok(at.duration_since(now).unwrap_or_default()),
+        // Escaped here because this module sits below the reporters (whose sanitiser would
+        // otherwise be the one to use): a registry's header may hold control characters.
         Err(_) => Err(format!(
             "Retry-After `{}` is neither delay-seconds nor an HTTP-date (RFC 9110 §10.2.3)",
-            crate::report::printable(v)
+            v.escape_debug()
         )),
     }
 }

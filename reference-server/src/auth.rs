@@ -11,6 +11,7 @@
 //!   credentials".
 
 use crate::errors::{Code, Error, RegistryError};
+use crate::glob::glob_match;
 use crate::routes::{self, Route};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -81,7 +82,8 @@ impl Action {
 /// One access rule: `users` may do `actions` on repositories matching `repository`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessRule {
-    /// A glob: `*` matches any run of characters, `/` included.
+    /// A glob ([`crate::glob`]): `*` matches any run of characters, `?` exactly one, `/`
+    /// included in both.
     pub repository: String,
     /// User names; `*` is any authenticated user, `anonymous` a caller without credentials.
     pub users: Vec<String>,
@@ -138,30 +140,6 @@ impl FromStr for AccessRule {
             actions: acts,
         })
     }
-}
-
-/// `*` matches any run of characters (including `/`); everything else matches itself.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    // Position after the last `*` and the text position it was tried at: linear backtracking.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi + 1, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// Users and their bcrypt hashes. `Debug` shows user names only.
@@ -1105,19 +1083,13 @@ mod tests {
         assert!("a:x:".parse::<AccessRule>().is_err());
     }
 
+    /// `?` in a rule is one character (it was a literal, which no repository name contains).
     #[test]
-    fn glob_star_spans_slashes() {
-        assert!(glob_match("*", "a/b/c"));
-        assert!(glob_match("team/*", "team/a/b"));
-        assert!(!glob_match("team/*", "team"));
-        assert!(!glob_match("team/*", "teamx/a"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(glob_match("a*b*c", "abbc"));
-        assert!(!glob_match("a*b*c", "acb"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-        assert!(glob_match("*/x", "a/b/x"));
-        assert!(glob_match("**", ""));
+    fn question_mark_in_a_rule_is_one_character() {
+        let r: AccessRule = "alice:team/a?c:pull".parse().unwrap();
+        assert!(r.allows(Some("alice"), "team/abc", Action::Pull));
+        assert!(!r.allows(Some("alice"), "team/ac", Action::Pull));
+        assert!(!r.allows(Some("alice"), "team/abbc", Action::Pull));
     }
 
     #[test]

@@ -275,6 +275,19 @@ impl Registry {
         Ok(Some(RecordOp::Delete(keys::catalog(name))))
     }
 
+    /// Takes `name`'s write lock for a removal, which needs the repository to exist (404
+    /// `NAME_UNKNOWN` otherwise).
+    async fn lock_existing(
+        &self,
+        name: &str,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, RegistryError> {
+        let held = self.repo_lock(name).lock().await;
+        if !self.repo_exists(name).await? {
+            return Err(name_unknown(name));
+        }
+        Ok(held)
+    }
+
     /// Links a blob to a repository (creating the repository).
     pub async fn link_blob(&self, name: &str, d: &Digest) -> Result<(), RegistryError> {
         let _held = self.repo_lock(name).lock().await;
@@ -295,10 +308,7 @@ impl Registry {
         d: &Digest,
         unknown: impl FnOnce() -> RegistryError,
     ) -> Result<(), RegistryError> {
-        let _held = self.repo_lock(name).lock().await;
-        if !self.repo_exists(name).await? {
-            return Err(name_unknown(name));
-        }
+        let _held = self.lock_existing(name).await?;
         if !self.blob_linked(name, d).await? {
             return Err(unknown());
         }
@@ -352,10 +362,7 @@ impl Registry {
         d: &Digest,
         unknown: impl FnOnce() -> RegistryError,
     ) -> Result<(), RegistryError> {
-        let _held = self.repo_lock(name).lock().await;
-        if !self.repo_exists(name).await? {
-            return Err(name_unknown(name));
-        }
+        let _held = self.lock_existing(name).await?;
         let key = keys::manifest(name, d);
         // A damaged record still names a manifest that can be deleted.
         let subject = match self.storage.get_record(&key).await? {
@@ -396,10 +403,7 @@ impl Registry {
         tag: &str,
         unknown: impl FnOnce() -> RegistryError,
     ) -> Result<(), RegistryError> {
-        let _held = self.repo_lock(name).lock().await;
-        if !self.repo_exists(name).await? {
-            return Err(name_unknown(name));
-        }
+        let _held = self.lock_existing(name).await?;
         let Some(d) = self.tag_target(name, tag).await? else {
             return Err(unknown());
         };

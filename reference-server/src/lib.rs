@@ -9,6 +9,7 @@ pub mod config;
 mod connections;
 pub mod digest;
 pub mod errors;
+pub mod glob;
 pub mod index;
 pub mod limits;
 pub mod maintenance;

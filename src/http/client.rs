@@ -82,7 +82,7 @@ pub struct Http {
     /// `--rate`: shared by every clone, so the cap holds for the whole run.
     pacer: Option<Arc<crate::rate_limit::Pacer>>,
     /// What the registry acknowledged creating, for `--cleanup`; shared by every clone.
-    created: Arc<crate::cleanup::Ledger>,
+    created: Arc<super::created::Ledger>,
     /// Asked for in every token request of the run's flow (the official suite's
     /// `OCI_AUTH_SCOPE`, for registries whose challenge scope is unusable).
     forced_scopes: Vec<String>,
@@ -176,7 +176,7 @@ impl Http {
     }
 
     /// The tags, manifests and blobs the registry acknowledged creating through this client.
-    pub fn created(&self) -> &crate::cleanup::Ledger {
+    pub fn created(&self) -> &super::created::Ledger {
         &self.created
     }
 

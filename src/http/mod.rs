@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod created;
 mod raw;
 pub mod tls;
 

@@ -25,7 +25,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::Arc;
@@ -186,6 +186,22 @@ impl S3Storage {
             Some(Err(e)) => Err(io_err(e)),
             _ => Ok(()),
         }
+    }
+
+    /// What `pick` makes of each object under `dir` (given its key relative to our prefix);
+    /// objects it returns None for are skipped.
+    async fn list_under<T>(
+        &self,
+        dir: &str,
+        pick: impl Fn(&str, &ObjectMeta) -> Option<T>,
+    ) -> io::Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut l = self.store.list(Some(&self.key(dir)));
+        while let Some(m) = l.next().await {
+            let m = m.map_err(io_err)?;
+            out.extend(pick(self.relative(&m.location), &m));
+        }
+        Ok(out)
     }
 
     fn key(&self, rel: &str) -> Path {
@@ -548,23 +564,11 @@ impl Storage for S3Storage {
     }
 
     fn list_blobs(&self) -> BoxFuture<'_, io::Result<Vec<(Digest, u64)>>> {
-        Box::pin(async move {
-            let prefix = self.key("blobs");
-            let mut out = Vec::new();
-            let mut l = self.store.list(Some(&prefix));
-            while let Some(m) = l.next().await {
-                let m = m.map_err(io_err)?;
-                let rel = self.relative(&m.location);
-                let Some((alg, hex)) = rel.strip_prefix("blobs/").and_then(|r| r.split_once('/'))
-                else {
-                    continue;
-                };
-                if let Ok(d) = Digest::parse(&format!("{alg}:{hex}")) {
-                    out.push((d, m.size));
-                }
-            }
-            Ok(out)
-        })
+        Box::pin(self.list_under("blobs", |rel, m| {
+            let (alg, hex) = rel.strip_prefix("blobs/")?.split_once('/')?;
+            let d = Digest::parse(&format!("{alg}:{hex}")).ok()?;
+            Some((d, m.size))
+        }))
     }
 
     fn delete_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, io::Result<bool>> {
@@ -784,23 +788,11 @@ impl Storage for S3Storage {
     }
 
     fn list_uploads(&self) -> BoxFuture<'_, io::Result<Vec<(String, u64)>>> {
-        Box::pin(async move {
-            let prefix = self.key("uploads");
-            let mut out = Vec::new();
-            let mut l = self.store.list(Some(&prefix));
-            while let Some(m) = l.next().await {
-                let m = m.map_err(io_err)?;
-                let rel = self.relative(&m.location);
-                if let Some(id) = rel
-                    .strip_prefix("uploads/")
-                    .and_then(|r| r.strip_suffix("/state.json"))
-                {
-                    let secs = u64::try_from(m.last_modified.timestamp()).unwrap_or(0);
-                    out.push((id.to_string(), secs));
-                }
-            }
-            Ok(out)
-        })
+        Box::pin(self.list_under("uploads", |rel, m| {
+            let id = rel.strip_prefix("uploads/")?.strip_suffix("/state.json")?;
+            let secs = u64::try_from(m.last_modified.timestamp()).unwrap_or(0);
+            Some((id.to_string(), secs))
+        }))
     }
 
     fn get_record<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Option<Bytes>>> {
