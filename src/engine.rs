@@ -2,9 +2,9 @@
 
 use crate::content::{Content, Item, Kind};
 use crate::contract::{
-    check_error_body, describe_answer, error_codes, is_sorted_ascii_or_lexical, parse_next_link,
-    select,
+    describe_answer, error_codes, is_sorted_ascii_or_lexical, parse_next_link, select,
 };
+use crate::errors::check_error_body;
 use crate::http::{Challenge, Exchange, Http, Request, RequestAuth};
 use crate::repository::CaseContext;
 use crate::results::{
