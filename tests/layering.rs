@@ -1,8 +1,9 @@
 //! The harness's modules depend on each other in one direction: among the modules of one parent
 //! (the crate's top-level modules; `fuzz`'s; `http`'s; …) the `crate::…` and `super::…` paths
 //! form no cycle. Pins the cycles issue 13 found and removed (engine ↔ expected; fuzz grammar ↔
-//! probe ↔ push; fuzz coverage ↔ http; http → cleanup → http; rate_limit → contract → http →
-//! rate_limit; rate_limit → report → http → rate_limit) and fails with any new one, naming the files that close it.
+//! probe ↔ push; fuzz coverage ↔ http; http ↔ cleanup; rate_limit → contract → http →
+//! rate_limit; rate_limit → report → http → rate_limit) and fails with any new one, naming the
+//! files that close it.
 //!
 //! Tests (`#[cfg(test)] mod tests`) and comments are not read: they may reach anywhere.
 
