@@ -2,9 +2,9 @@
 
 use crate::content::{Content, Item, Kind};
 use crate::contract::{
-    check_error_body, describe_answer, error_codes, is_sorted_ascii_or_lexical, parse_next_link,
-    select,
+    describe_answer, error_codes, is_sorted_ascii_or_lexical, parse_next_link, select,
 };
+use crate::errors::check_error_body;
 use crate::http::{Challenge, Exchange, Http, Request, RequestAuth};
 use crate::repository::CaseContext;
 use crate::results::{
@@ -788,86 +788,21 @@ impl CaseRun<'_> {
                     describe_answer(&ex)
                 )));
             }
-            let json = ex
-                .json()
-                .ok_or_else(|| Stop::Fail(format!("page {pages}: body is not JSON")))?;
-            let items = match json.pointer(pointer) {
-                // `/manifests/*/digest`: the wildcard's selection is the page's entries.
-                _ if pointer.contains('*') => select(&json, pointer),
-                Some(Value::Array(a)) => a.clone(),
-                // A registry may answer `null` for an empty list; that is its own case's concern.
-                Some(Value::Null) | None => vec![],
-                Some(other) => {
-                    return Err(Stop::Fail(format!(
-                        "page {pages}: {pointer} is not an array: {other}"
-                    )))
-                }
-            };
-            if let Some(max) = expect.page_size_at_most {
-                if items.len() > max {
-                    return Err(Stop::Fail(format!(
-                        "page {pages} holds {} entries, more than n={max}",
-                        items.len()
-                    )));
-                }
-            }
+            let items = page_entries(&ex, pointer, pages)?;
+            check_page(&items, &collected, expect, pages, links_seen)?;
             let page_len = items.len();
             let page_last = items.last().and_then(Value::as_str).map(String::from);
-            // Checked page by page: a registry that ignores `last` would otherwise send the
-            // same full page until `max_pages`.
-            if let Some(dup) = items.iter().find(|v| collected.contains(v)) {
-                return Err(Stop::Fail(format!(
-                    "page {pages} repeats {dup}, already on an earlier page (the pages overlap{})",
-                    if links_seen {
-                        ""
-                    } else {
-                        ": was `last` ignored?"
-                    }
-                )));
-            }
             collected.extend(items);
             let links: Vec<&str> = ex.headers("Link").collect();
             links_seen |= !links.is_empty();
-            let next = match links.as_slice() {
-                [] => None,
-                [one] => Some(parse_next_link(one).map_err(|e| {
-                    Stop::Fail(format!("page {pages}: malformed Link header `{one}`: {e}"))
-                })?),
-                many => {
-                    return Err(Stop::Fail(format!(
-                        "page {pages}: {} Link headers",
-                        many.len()
-                    )))
+            let next = next_link(&links, pages)?;
+            match next_page_url(&request.url, next, page_len, page_last, pages)? {
+                Some(url) => {
+                    request.url = url.to_string();
+                    request.body = None;
                 }
-            };
-            // The `n` of this page's request (a Link may carry another than the first's).
-            let current = reqwest::Url::parse(&request.url)
-                .map_err(|e| Stop::Setup(format!("bad URL `{}`: {e}", request.url)))?;
-            let n: Option<usize> = current
-                .query_pairs()
-                .find(|(k, _)| k == "n")
-                .and_then(|(_, v)| v.parse().ok());
-            let url = match (next, n, page_last) {
-                (Some(next), ..) => current
-                    .join(&next)
-                    .map_err(|e| Stop::Fail(format!("page {pages}: Link target `{next}`: {e}")))?,
-                (None, Some(n), Some(last)) if n > 0 && page_len == n => {
-                    let mut u = current.clone();
-                    let kept: Vec<(String, String)> = u
-                        .query_pairs()
-                        .filter(|(k, _)| k != "last")
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect();
-                    u.query_pairs_mut()
-                        .clear()
-                        .extend_pairs(kept)
-                        .append_pair("last", &last);
-                    u
-                }
-                _ => break,
-            };
-            request.url = url.to_string();
-            request.body = None;
+                None => break,
+            }
         }
         if let Some(check) = &expect.collected {
             let v = Value::Array(collected);
@@ -1269,6 +1204,110 @@ impl CaseRun<'_> {
         }
         Ok(f)
     }
+}
+
+/// The entries of page number `page`: what `pointer` selects in its JSON body.
+fn page_entries(ex: &Exchange, pointer: &str, page: u32) -> Result<Vec<Value>, Stop> {
+    let json = ex
+        .json()
+        .ok_or_else(|| Stop::Fail(format!("page {page}: body is not JSON")))?;
+    Ok(match json.pointer(pointer) {
+        // `/manifests/*/digest`: the wildcard's selection is the page's entries.
+        _ if pointer.contains('*') => select(&json, pointer),
+        Some(Value::Array(a)) => a.clone(),
+        // A registry may answer `null` for an empty list; that is its own case's concern.
+        Some(Value::Null) | None => vec![],
+        Some(other) => {
+            return Err(Stop::Fail(format!(
+                "page {page}: {pointer} is not an array: {other}"
+            )))
+        }
+    })
+}
+
+/// A page holds at most the `n` asked for and nothing an earlier page held. Checked page by
+/// page: a registry that ignores `last` would otherwise send the same full page until
+/// `max_pages`.
+fn check_page(
+    items: &[Value],
+    collected: &[Value],
+    expect: &PageExpect,
+    page: u32,
+    links_seen: bool,
+) -> Result<(), Stop> {
+    if let Some(max) = expect.page_size_at_most {
+        if items.len() > max {
+            return Err(Stop::Fail(format!(
+                "page {page} holds {} entries, more than n={max}",
+                items.len()
+            )));
+        }
+    }
+    if let Some(dup) = items.iter().find(|v| collected.contains(v)) {
+        return Err(Stop::Fail(format!(
+            "page {page} repeats {dup}, already on an earlier page (the pages overlap{})",
+            if links_seen {
+                ""
+            } else {
+                ": was `last` ignored?"
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// The target of the page's `Link: <…>; rel="next"`, if it has one; more than one is an error.
+fn next_link(links: &[&str], page: u32) -> Result<Option<String>, Stop> {
+    match links {
+        [] => Ok(None),
+        [one] => Ok(Some(parse_next_link(one).map_err(|e| {
+            Stop::Fail(format!("page {page}: malformed Link header `{one}`: {e}"))
+        })?)),
+        many => Err(Stop::Fail(format!(
+            "page {page}: {} Link headers",
+            many.len()
+        ))),
+    }
+}
+
+/// The URL of the page after the one `url` asked for: the `Link` target, resolved; else, when
+/// the page was full (as many entries as its request's `n`), `url` with `last=<its last
+/// entry>`. None: the list has ended.
+fn next_page_url(
+    url: &str,
+    next: Option<String>,
+    page_len: usize,
+    page_last: Option<String>,
+    page: u32,
+) -> Result<Option<reqwest::Url>, Stop> {
+    let current =
+        reqwest::Url::parse(url).map_err(|e| Stop::Setup(format!("bad URL `{url}`: {e}")))?;
+    // The `n` of this page's request (a Link may carry another than the first's).
+    let n: Option<usize> = current
+        .query_pairs()
+        .find(|(k, _)| k == "n")
+        .and_then(|(_, v)| v.parse().ok());
+    Ok(match (next, n, page_last) {
+        (Some(next), ..) => Some(
+            current
+                .join(&next)
+                .map_err(|e| Stop::Fail(format!("page {page}: Link target `{next}`: {e}")))?,
+        ),
+        (None, Some(n), Some(last)) if n > 0 && page_len == n => {
+            let mut u = current.clone();
+            let kept: Vec<(String, String)> = u
+                .query_pairs()
+                .filter(|(k, _)| k != "last")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            u.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .append_pair("last", &last);
+            Some(u)
+        }
+        _ => None,
+    })
 }
 
 fn short(v: Option<&Value>) -> String {

@@ -13,6 +13,7 @@ pub mod content;
 pub mod contract;
 pub mod coverage;
 pub mod engine;
+pub mod errors;
 pub mod expected;
 pub mod fuzz;
 pub mod http;

@@ -128,183 +128,275 @@ pub async fn probe(
     run_id: &str,
     disabled: &[Feature],
 ) -> Preflight {
-    let mut found = Preflight::default();
-    let base = http.base().as_str().trim_end_matches('/').to_string();
-    let send = |r: Request| http.send(r);
-    let start = || {
-        request(
-            "POST",
-            format!("{base}/v2/{repo}/blobs/uploads/"),
-            &[("Content-Length", "0")],
-            None,
-        )
+    let target = Target {
+        http,
+        base: http.base().as_str().trim_end_matches('/').to_string(),
+        repo,
     };
-    let post = send(start()).await;
+    let mut found = Preflight::default();
+    // The probe stops at the first answer it cannot go on from, and leaves the rest to the cases.
+    let _ = probe_in_order(&target, layout, run_id, disabled, &mut found).await;
+    found
+}
+
+/// The repository probed, and how to reach it.
+struct Target<'a> {
+    http: &'a Http,
+    /// The registry's URL, with no trailing slash.
+    base: String,
+    repo: &'a str,
+}
+
+impl Target<'_> {
+    /// `/v2/<repo>/<path>` on the registry.
+    fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{path}", self.base, self.repo)
+    }
+
+    async fn start_upload(&self) -> Exchange {
+        self.http
+            .send(request(
+                "POST",
+                self.url("blobs/uploads/"),
+                &[("Content-Length", "0")],
+                None,
+            ))
+            .await
+    }
+}
+
+/// Each probe in turn, each using what the ones before it pushed; None when one cannot go on.
+async fn probe_in_order(
+    t: &Target<'_>,
+    layout: RepositoryLayout,
+    run_id: &str,
+    disabled: &[Feature],
+    found: &mut Preflight,
+) -> Option<()> {
+    let post = t.start_upload().await;
+    if post.status != Some(202) {
+        found.writes_refused = writes_refused(t, &post, layout);
+        return None;
+    }
+    let config = config_json(run_id);
+    let digest = crate::content::digest_of("sha256", config.as_bytes());
+    found.chunked_setup = chunked_setup(t, &post, &config, &digest).await?;
+    let manifest = manifest_json(&digest, config.len());
+    let manifest_digest = crate::content::digest_of("sha256", manifest.as_bytes());
+    let tag = format!("oc-preflight-{run_id}");
+    let pushed = t
+        .http
+        .send(request(
+            "PUT",
+            t.url(&format!("manifests/{tag}")),
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            Some(manifest.into_bytes()),
+        ))
+        .await
+        .status
+        == Some(201);
+    if pushed && !disabled.contains(&Feature::Referrers) {
+        found.referrers_absent = referrers_absent(t, &manifest_digest).await;
+    }
+    // Without the manifest only the blob is there to delete.
+    let deletable: Vec<(Kind, &str)> = [
+        (Kind::Tag, tag.as_str()),
+        (Kind::Manifest, manifest_digest.as_str()),
+        (Kind::Blob, digest.as_str()),
+    ]
+    .into_iter()
+    .filter(|(k, _)| !disabled.contains(&k.delete_feature()))
+    .filter(|(k, _)| *k == Kind::Blob || pushed)
+    .collect();
+    found.deletes_refused = deletes_refused(t, &deletable).await;
+    Some(())
+}
+
+/// A small config blob, unique to the run. (serde_json keeps the keys in this order.)
+fn config_json(run_id: &str) -> String {
+    serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": [] },
+        "comment": format!("oci-conformance preflight {run_id}"),
+    })
+    .to_string()
+}
+
+/// An image manifest with no layers around the config blob.
+fn manifest_json(config_digest: &str, config_size: usize) -> String {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [],
+    })
+    .to_string()
+}
+
+/// Why no case can write, from the answer to the first upload start (not a 202): the name is
+/// refused, or pushes need credentials. None when the answer is for the cases to judge.
+fn writes_refused(t: &Target<'_>, post: &Exchange, layout: RepositoryLayout) -> Option<String> {
+    let repo = t.repo;
     match post.status {
-        Some(202) => {}
-        Some(404) | Some(400) if post.status == Some(404) || names_refused(&post) => {
-            found.writes_refused = Some(format!(
-                "the registry does not accept the repository name `{repo}`: an upload start \
-                 (POST /v2/{repo}/blobs/uploads/) answered {}; {}",
-                describe_answer(&post),
-                name_fix(layout)
-            ));
-            return found;
-        }
+        Some(404) | Some(400) if post.status == Some(404) || names_refused(post) => Some(format!(
+            "the registry does not accept the repository name `{repo}`: an upload start \
+             (POST /v2/{repo}/blobs/uploads/) answered {}; {}",
+            describe_answer(post),
+            name_fix(layout)
+        )),
         Some(s @ (401 | 403)) => {
-            let fix = if http.has_credentials() {
+            let fix = if t.http.has_credentials() {
                 "check that the credentials (--username, OCI_PASSWORD) may push to this namespace"
             } else {
                 "give credentials that may push (--username and OCI_PASSWORD)"
             };
-            found.writes_refused = Some(format!(
+            Some(format!(
                 "the registry refuses pushes: an upload start (POST /v2/{repo}/blobs/uploads/) \
                  answered {s}{}; {fix}",
                 post.error
                     .as_deref()
                     .map(|e| format!(" ({e})"))
                     .unwrap_or_default()
-            ));
-            return found;
+            ))
         }
-        // Anything else is for the cases to judge.
-        _ => return found,
+        _ => None,
     }
-    // A small config blob, unique to the run, and an image manifest with no layers around it.
-    let config = format!(
-        "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{{\"type\":\"layers\",\
-         \"diff_ids\":[]}},\"comment\":\"oci-conformance preflight {run_id}\"}}"
-    );
-    let digest = crate::content::digest_of("sha256", config.as_bytes());
-    let Some(put) = location(http, &post, &digest) else {
-        return found;
-    };
-    let monolithic = send(request(
-        "PUT",
-        put,
-        &[("Content-Type", "application/octet-stream")],
-        Some(config.clone().into_bytes()),
-    ))
-    .await;
-    if monolithic.status != Some(201) {
-        // The one-chunk way podman and docker push: POST, PATCH the whole blob, empty PUT.
-        let post = send(start()).await;
-        let Some(patch) = location(http, &post, "").map(|u| u.trim_end_matches('?').to_string())
-        else {
-            return found;
-        };
-        let range = format!("0-{}", config.len() - 1);
-        let patched = send(request(
+}
+
+/// Pushes the config blob through the upload `post` started, monolithically, and if that is
+/// refused in one chunk. Some(None): the monolithic push worked; Some(line): only the one-chunk
+/// push did, and the run's setup pushes that way; None: neither did.
+async fn chunked_setup(
+    t: &Target<'_>,
+    post: &Exchange,
+    config: &str,
+    digest: &str,
+) -> Option<Option<String>> {
+    let put = location(t.http, post, digest)?;
+    let monolithic = t
+        .http
+        .send(request(
+            "PUT",
+            put,
+            &[("Content-Type", "application/octet-stream")],
+            Some(config.as_bytes().to_vec()),
+        ))
+        .await;
+    if monolithic.status == Some(201) {
+        return Some(None);
+    }
+    push_one_chunk(t, config, digest).await?;
+    Some(Some(format!(
+        "a monolithic blob push (POST, then PUT with the blob) answered {}, a one-chunk \
+         push (POST, PATCH, PUT) worked: the run's setup pushes blobs in one chunk (the \
+         push cases still judge the monolithic push)",
+        describe_answer(&monolithic)
+    )))
+}
+
+/// The one-chunk way podman and docker push: POST, PATCH the whole blob, empty PUT. None when
+/// a step is refused.
+async fn push_one_chunk(t: &Target<'_>, config: &str, digest: &str) -> Option<()> {
+    let post = t.start_upload().await;
+    let patch = location(t.http, &post, "")?
+        .trim_end_matches('?')
+        .to_string();
+    let range = format!("0-{}", config.len() - 1);
+    let patched = t
+        .http
+        .send(request(
             "PATCH",
             patch,
             &[
                 ("Content-Type", "application/octet-stream"),
                 ("Content-Range", &range),
             ],
-            Some(config.clone().into_bytes()),
+            Some(config.as_bytes().to_vec()),
         ))
         .await;
-        if patched.status != Some(202) {
-            return found;
-        }
-        let Some(closing) = location(http, &patched, &digest) else {
-            return found;
-        };
-        let closed = send(request("PUT", closing, &[], None)).await;
-        if closed.status != Some(201) {
-            return found;
-        }
-        found.chunked_setup = Some(format!(
-            "a monolithic blob push (POST, then PUT with the blob) answered {}, a one-chunk \
-             push (POST, PATCH, PUT) worked: the run's setup pushes blobs in one chunk (the \
-             push cases still judge the monolithic push)",
-            describe_answer(&monolithic)
-        ));
+    if patched.status != Some(202) {
+        return None;
     }
-    let wanted: Vec<Kind> = [Kind::Tag, Kind::Manifest, Kind::Blob]
-        .into_iter()
-        .filter(|k| !disabled.contains(&k.delete_feature()))
-        .collect();
-    let manifest = format!(
-        "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
-         \"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\
-         \"digest\":\"{digest}\",\"size\":{}}},\"layers\":[]}}",
-        config.len()
-    );
-    let manifest_digest = crate::content::digest_of("sha256", manifest.as_bytes());
-    let tag = format!("oc-preflight-{run_id}");
-    let pushed = send(request(
-        "PUT",
-        format!("{base}/v2/{repo}/manifests/{tag}"),
-        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
-        Some(manifest.into_bytes()),
-    ))
-    .await;
-    if pushed.status == Some(201) && !disabled.contains(&Feature::Referrers) {
-        // A registry with the referrers API answers 200 (an empty index) for any manifest.
-        let ex = send(request(
+    let closing = location(t.http, &patched, digest)?;
+    let closed = t.http.send(request("PUT", closing, &[], None)).await;
+    (closed.status == Some(201)).then_some(())
+}
+
+/// A registry with the referrers API answers 200 (an empty index) for any manifest; a 404 is
+/// the answer the spec gives a registry without it.
+async fn referrers_absent(t: &Target<'_>, manifest_digest: &str) -> Option<String> {
+    let ex = t
+        .http
+        .send(request(
             "GET",
-            format!("{base}/v2/{repo}/referrers/{manifest_digest}"),
+            t.url(&format!("referrers/{manifest_digest}")),
             &[],
             None,
         ))
         .await;
-        if ex.status == Some(404) {
-            found.referrers_absent = Some(format!(
-                "the registry has no referrers API (GET /v2/{repo}/referrers/<digest> of a \
-                 manifest it holds answered {}, the answer the spec gives a registry without \
-                 it): its cases are marked unsupported; --disable-feature referrers skips them",
-                describe_answer(&ex)
-            ));
-        }
-    }
+    (ex.status == Some(404)).then(|| {
+        format!(
+            "the registry has no referrers API (GET /v2/{}/referrers/<digest> of a \
+             manifest it holds answered {}, the answer the spec gives a registry without \
+             it): its cases are marked unsupported; --disable-feature referrers skips them",
+            t.repo,
+            describe_answer(&ex)
+        )
+    })
+}
+
+/// Deletes each of `deletable` (a kind and its reference) and says once which kinds the
+/// registry refused to delete.
+async fn deletes_refused(
+    t: &Target<'_>,
+    deletable: &[(Kind, &str)],
+) -> Option<(Vec<Kind>, String)> {
     let mut refused = Vec::new();
-    for kind in wanted {
-        let reference = match kind {
-            Kind::Tag => tag.as_str(),
-            Kind::Manifest => manifest_digest.as_str(),
-            Kind::Blob => digest.as_str(),
-        };
-        if kind != Kind::Blob && pushed.status != Some(201) {
-            continue;
-        }
+    for &(kind, reference) in deletable {
         let endpoint = if kind == Kind::Blob {
             "blobs"
         } else {
             "manifests"
         };
-        let ex = send(request(
-            "DELETE",
-            format!("{base}/v2/{repo}/{endpoint}/{reference}"),
-            &[],
-            None,
-        ))
-        .await;
+        let ex = t
+            .http
+            .send(request(
+                "DELETE",
+                t.url(&format!("{endpoint}/{reference}")),
+                &[],
+                None,
+            ))
+            .await;
         if delete_refused(&ex) {
             refused.push((kind, describe_answer(&ex)));
         }
     }
-    if !refused.is_empty() {
-        let kinds: Vec<Kind> = refused.iter().map(|(k, _)| *k).collect();
-        let answers: Vec<String> = refused
-            .iter()
-            .map(|(k, a)| format!("DELETE of a {} answered {a}", k.as_str()))
-            .collect();
-        let features: Vec<&str> = kinds.iter().map(|k| k.delete_feature().as_str()).collect();
-        let line = format!(
-            "the registry does not delete {}s ({}): their cases are marked unsupported; \
-             --disable-feature {} skips them",
-            kinds
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join("s, "),
-            answers.join("; "),
-            features.join(",")
-        );
-        found.deletes_refused = Some((kinds, line));
+    if refused.is_empty() {
+        return None;
     }
-    found
+    let kinds: Vec<Kind> = refused.iter().map(|(k, _)| *k).collect();
+    let answers: Vec<String> = refused
+        .iter()
+        .map(|(k, a)| format!("DELETE of a {} answered {a}", k.as_str()))
+        .collect();
+    let features: Vec<&str> = kinds.iter().map(|k| k.delete_feature().as_str()).collect();
+    let line = format!(
+        "the registry does not delete {}s ({}): their cases are marked unsupported; \
+         --disable-feature {} skips them",
+        kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join("s, "),
+        answers.join("; "),
+        features.join(",")
+    );
+    Some((kinds, line))
 }
 
 /// A 404 or 400 whose codes say the name is the problem.

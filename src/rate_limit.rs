@@ -87,7 +87,7 @@ impl TooManyRequests {
         }
         // Another spec code than TOOMANYREQUESTS (DENIED, say) is allowed: only a broken
         // body is a failure.
-        if let Some(Err(e)) = json.map(|v| crate::contract::check_error_entries(v, &[], &[])) {
+        if let Some(Err(e)) = json.map(|v| crate::errors::check_error_entries(v, &[], &[])) {
             problems.push(format!("its JSON body breaks the error format: {e}"));
         }
         let mut seen = self.inner.lock().expect("429 lock");

@@ -912,23 +912,6 @@ impl std::fmt::Display for Feature {
 /// credentials (a registry without auth has nothing to refuse).
 pub const AUTH_FEATURE: Feature = Feature::Auth;
 
-pub const SPEC_ERROR_CODES: [&str; 14] = [
-    "BLOB_UNKNOWN",
-    "BLOB_UPLOAD_INVALID",
-    "BLOB_UPLOAD_UNKNOWN",
-    "DIGEST_INVALID",
-    "MANIFEST_BLOB_UNKNOWN",
-    "MANIFEST_INVALID",
-    "MANIFEST_UNKNOWN",
-    "NAME_INVALID",
-    "NAME_UNKNOWN",
-    "SIZE_INVALID",
-    "UNAUTHORIZED",
-    "DENIED",
-    "UNSUPPORTED",
-    "TOOMANYREQUESTS",
-];
-
 /// The checks that need the whole case: a step's fields cannot know the case's fixtures, its
 /// features, or what earlier steps captured.
 fn check_case(case: &Case) -> Result<(), String> {

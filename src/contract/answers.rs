@@ -280,7 +280,7 @@ fn error_body(ex: &Exchange) -> Option<Breach> {
     if !ex.body_complete() {
         return None;
     }
-    super::check_error_answer(&ex.body, ex.header("content-type"), &[])
+    crate::errors::check_error_answer(&ex.body, ex.header("content-type"), &[])
         .err()
         .map(|detail| Breach {
             kind: "error-body".into(),

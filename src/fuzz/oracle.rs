@@ -4,9 +4,9 @@ use super::http::{Answer, Failure, Resp};
 use crate::contract::responses::{self, Endpoint, Situation};
 use crate::spec::SpecVersion;
 
-pub use crate::contract::LEGACY_CODES;
+pub use crate::errors::LEGACY_CODES;
 /// The 14 error codes of the spec (§1.3): one list, the spec loader's.
-pub use crate::spec::SPEC_ERROR_CODES as SPEC_CODES;
+pub use crate::errors::SPEC_ERROR_CODES as SPEC_CODES;
 
 /// A broken expectation. `kind` and `what` form the stable signature (no random data in them);
 /// `detail` carries the specifics of this occurrence.
@@ -271,7 +271,7 @@ pub fn snippet(b: &[u8]) -> String {
 
 /// by the response contract's rule for every 4xx body.
 pub fn check_error_body(resp: &Resp, expected_codes: &[&str]) -> Result<(), String> {
-    crate::contract::check_error_answer(&resp.body, resp.header("content-type"), expected_codes)
+    crate::errors::check_error_answer(&resp.body, resp.header("content-type"), expected_codes)
 }
 
 /// The `rel="next"` target of an RFC 5988 `Link` header, if the answer has one (the engine's

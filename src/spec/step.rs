@@ -7,7 +7,8 @@
 //! generated from the written forms. What needs the whole case (fixture names, templates,
 //! captures, the `auth` feature) is checked by `Case` (see `check_case` in the parent module).
 
-use super::{Feature, Pattern, SPEC_ERROR_CODES};
+use super::{Feature, Pattern};
+use crate::errors::SPEC_ERROR_CODES;
 use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
