@@ -216,20 +216,7 @@ impl Actor<'_> {
                 Ok(())
             }
             Op::DeleteBlob { repo, blob } => {
-                let d = &self.content.blob_digests[blob as usize];
-                let path = format!("/v2/{}/blobs/{d}", self.repos[repo as usize]);
-                let (a, at) = self.send("delete-blob", Req::new("DELETE", path));
-                let k = ack(&a, &[202]);
-                let o = Object::Blob(repo, blob);
-                match (a.status(), &k) {
-                    (Some(202), _) | (_, Ack::Unknown) => {
-                        self.delete_event(o, at, Action::BlobDelete { found: true }, &k)
-                    }
-                    (Some(404), _) if !self.features.lazy_deletes => {
-                        self.event(o, at, Action::BlobDelete { found: false }, false)
-                    }
-                    _ => {}
-                }
+                self.delete_blob(repo, blob);
                 Ok(())
             }
             Op::Mount {
@@ -238,28 +225,7 @@ impl Actor<'_> {
                 blob,
                 finish,
             } => {
-                let d = self.content.blob_digests[blob as usize].clone();
-                let path = format!(
-                    "/v2/{}/blobs/uploads/?mount={d}&from={}",
-                    self.repos[repo as usize], self.repos[from as usize]
-                );
-                let (a, at) = self.send(
-                    "mount",
-                    Req::new("POST", path).header("Content-Length", "0"),
-                );
-                let o = Object::Blob(repo, blob);
-                match (ack(&a, &[201]), &a) {
-                    (Ack::Yes, _) => self.event(o, at, Action::BlobWrite, false),
-                    (Ack::Unknown, _) => self.event(o, at, Action::BlobWrite, true),
-                    (Ack::Refused, Answer::Response(r)) if r.status == 202 && finish => {
-                        if let Some(l) = r.header("location") {
-                            let url = with_query(&self.client.resolve(l), "digest", &d);
-                            let body = self.content.blobs[blob as usize].clone();
-                            let _ = self.close_upload_with(repo, blob, url, body);
-                        }
-                    }
-                    _ => {}
-                }
+                self.mount(repo, from, blob, finish);
                 Ok(())
             }
             Op::PushManifest {
@@ -272,62 +238,11 @@ impl Actor<'_> {
                 Ok(())
             }
             Op::DeleteManifest { repo, manifest } => {
-                let d = &self.content.manifest_digests[manifest as usize];
-                let path = format!("/v2/{}/manifests/{d}", self.repos[repo as usize]);
-                let (a, at) = self.send("delete-manifest", Req::new("DELETE", path));
-                let k = ack(&a, &[202]);
-                let o = Object::Manifests(repo);
-                match (a.status(), &k) {
-                    (Some(202), _) | (_, Ack::Unknown) => {
-                        let found = true;
-                        let m = manifest;
-                        self.delete_event(o, at, Action::DeleteManifest { m, found }, &k);
-                        for t in 0..self.tags.len() as u8 {
-                            self.delete_event(o, at, Action::Untag { t, m }, &k);
-                        }
-                    }
-                    (Some(404), _) if !self.features.lazy_deletes => self.event(
-                        o,
-                        at,
-                        Action::DeleteManifest {
-                            m: manifest,
-                            found: false,
-                        },
-                        false,
-                    ),
-                    _ => {}
-                }
+                self.delete_manifest(repo, manifest);
                 Ok(())
             }
             Op::DeleteTag { repo, tag } => {
-                let path = format!(
-                    "/v2/{}/manifests/{}",
-                    self.repos[repo as usize], self.tags[tag as usize]
-                );
-                let (a, at) = self.send("delete-tag", Req::new("DELETE", path));
-                let k = ack(&a, &[202]);
-                let o = Object::Manifests(repo);
-                match (a.status(), &k) {
-                    (Some(202), _) | (_, Ack::Unknown) => self.delete_event(
-                        o,
-                        at,
-                        Action::DeleteTag {
-                            t: tag,
-                            found: true,
-                        },
-                        &k,
-                    ),
-                    (Some(404), _) if !self.features.lazy_deletes => self.event(
-                        o,
-                        at,
-                        Action::DeleteTag {
-                            t: tag,
-                            found: false,
-                        },
-                        false,
-                    ),
-                    _ => {}
-                }
+                self.delete_tag(repo, tag);
                 Ok(())
             }
             Op::ListTags { repo } => {
@@ -343,146 +258,265 @@ impl Actor<'_> {
                 repo,
                 blob,
                 chunks,
-            } => {
-                let path = format!("/v2/{}/blobs/uploads/", self.repos[repo as usize]);
-                let (a, at) = self.send(
-                    "post-upload",
-                    Req::new("POST", path).header("Content-Length", "0"),
-                );
-                let Answer::Response(r) = &a else {
-                    return Err(format!("POST upload: {}", a.describe()));
-                };
-                let (202, Some(l)) = (r.status, r.header("location")) else {
-                    return Err(format!("POST upload: {} (no session)", r.status));
-                };
-                let min = r
-                    .header("oci-chunk-min-length")
-                    .and_then(|v| v.trim().parse().ok());
-                let len = self.content.blobs[blob as usize].len();
-                let s = Session {
-                    location: self.client.resolve(l),
-                    bounds: chunk_bounds(len, chunks, min),
-                    repo,
-                    blob,
-                };
-                *self.sessions[session as usize]
-                    .lock()
-                    .expect("session lock") = Some(s);
-                self.event(Object::Session(session), at, Action::Open, false);
-                Ok(())
-            }
+            } => self.open_session(session, repo, blob, chunks),
             Op::Patch { session, chunk } => {
-                let Some((loc, range, blob)) = self.session(session, |s| {
-                    s.bounds
-                        .get(chunk as usize)
-                        .map(|&b| (s.location.clone(), b, s.blob))
-                }) else {
-                    return Ok(()); // the registry's minimum chunk made fewer chunks
-                };
-                let body = self.content.blobs[blob as usize][range.0..range.1].to_vec();
-                let (a, at) = self.send(
-                    "patch-upload",
-                    Req::new("PATCH", loc)
-                        .header("Content-Type", "application/octet-stream")
-                        .header("Content-Range", format!("{}-{}", range.0, range.1 - 1))
-                        .body(body),
-                );
-                let o = Object::Session(session);
-                match &a {
-                    Answer::Response(r) if r.status == 202 => {
-                        if let Some(l) = r.header("location") {
-                            let l = self.client.resolve(l);
-                            self.session(session, |s| {
-                                s.location = l;
-                                Some(())
-                            });
-                        }
-                        let res = PatchResult::Accepted;
-                        self.event(o, at, Action::Patch { chunk, res }, false);
-                    }
-                    Answer::Response(r) if r.status == 416 => {
-                        let res = PatchResult::OutOfOrder;
-                        self.event(o, at, Action::Patch { chunk, res }, false);
-                    }
-                    Answer::Response(r) if unknown_upload(r) => {
-                        let res = PatchResult::Unknown;
-                        self.event(o, at, Action::Patch { chunk, res }, false);
-                    }
-                    Answer::Response(r) if r.status < 500 => {}
-                    _ => {
-                        let res = PatchResult::Accepted;
-                        self.event(o, at, Action::Patch { chunk, res }, true);
-                    }
-                }
+                self.patch_session(session, chunk);
                 Ok(())
             }
             Op::Close { session } => {
-                let Some((loc, chunks, repo, blob)) = self.session(session, |s| {
-                    Some((s.location.clone(), s.bounds.len() as u8, s.repo, s.blob))
-                }) else {
-                    return Ok(());
-                };
-                let d = self.content.blob_digests[blob as usize].clone();
-                let url = with_query(&loc, "digest", &d);
-                let (a, at) = self.send(
-                    "put-upload",
-                    Req::new("PUT", url).header("Content-Type", "application/octet-stream"),
-                );
-                let o = Object::Session(session);
-                match ack(&a, &[201]) {
-                    Ack::Yes => {
-                        self.event(o, at, Action::Close { chunks, done: true }, false);
-                        self.event(Object::Blob(repo, blob), at, Action::BlobWrite, false);
-                    }
-                    Ack::Unknown => {
-                        self.event(o, at, Action::Close { chunks, done: true }, true);
-                        self.event(Object::Blob(repo, blob), at, Action::BlobWrite, true);
-                    }
-                    Ack::Refused => {
-                        let done = false;
-                        self.event(o, at, Action::Close { chunks, done }, false);
-                    }
-                }
+                self.close_session(session);
                 Ok(())
             }
             Op::Cancel { session } => {
-                let Some(loc) = self.session(session, |s| Some(s.location.clone())) else {
-                    return Ok(());
-                };
-                let (a, at) = self.send(
-                    "cancel-upload",
-                    Req::new("DELETE", loc).header("Content-Length", "0"),
-                );
-                let o = Object::Session(session);
-                match &a {
-                    Answer::Response(r) if (200..300).contains(&r.status) => {
-                        self.event(o, at, Action::Cancel { found: true }, false)
-                    }
-                    Answer::Response(r) if unknown_upload(r) => {
-                        self.event(o, at, Action::Cancel { found: false }, false)
-                    }
-                    Answer::Response(r) if r.status < 500 => {}
-                    _ => self.event(o, at, Action::Cancel { found: true }, true),
-                }
+                self.cancel_session(session);
                 Ok(())
             }
             Op::SessionStatus { session } => {
-                let Some(loc) = self.session(session, |s| Some(s.location.clone())) else {
-                    return Ok(());
-                };
-                let (a, at) = self.send("get-upload", Req::new("GET", loc));
-                let o = Object::Session(session);
-                match &a {
-                    Answer::Response(r) if r.status == 204 => {
-                        self.event(o, at, Action::Status { open: true }, false)
-                    }
-                    Answer::Response(r) if unknown_upload(r) => {
-                        self.event(o, at, Action::Status { open: false }, false)
-                    }
-                    _ => {}
-                }
+                self.session_status(session);
                 Ok(())
             }
+        }
+    }
+
+    fn delete_blob(&mut self, repo: u8, blob: u8) {
+        let d = &self.content.blob_digests[blob as usize];
+        let path = format!("/v2/{}/blobs/{d}", self.repos[repo as usize]);
+        let (a, at) = self.send("delete-blob", Req::new("DELETE", path));
+        let k = ack(&a, &[202]);
+        let o = Object::Blob(repo, blob);
+        match (a.status(), &k) {
+            (Some(202), _) | (_, Ack::Unknown) => {
+                self.delete_event(o, at, Action::BlobDelete { found: true }, &k)
+            }
+            (Some(404), _) if !self.features.lazy_deletes => {
+                self.event(o, at, Action::BlobDelete { found: false }, false)
+            }
+            _ => {}
+        }
+    }
+
+    fn mount(&mut self, repo: u8, from: u8, blob: u8, finish: bool) {
+        let d = self.content.blob_digests[blob as usize].clone();
+        let path = format!(
+            "/v2/{}/blobs/uploads/?mount={d}&from={}",
+            self.repos[repo as usize], self.repos[from as usize]
+        );
+        let (a, at) = self.send(
+            "mount",
+            Req::new("POST", path).header("Content-Length", "0"),
+        );
+        let o = Object::Blob(repo, blob);
+        match (ack(&a, &[201]), &a) {
+            (Ack::Yes, _) => self.event(o, at, Action::BlobWrite, false),
+            (Ack::Unknown, _) => self.event(o, at, Action::BlobWrite, true),
+            (Ack::Refused, Answer::Response(r)) if r.status == 202 && finish => {
+                if let Some(l) = r.header("location") {
+                    let url = with_query(&self.client.resolve(l), "digest", &d);
+                    let body = self.content.blobs[blob as usize].clone();
+                    let _ = self.close_upload_with(repo, blob, url, body);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn delete_manifest(&mut self, repo: u8, manifest: u8) {
+        let d = &self.content.manifest_digests[manifest as usize];
+        let path = format!("/v2/{}/manifests/{d}", self.repos[repo as usize]);
+        let (a, at) = self.send("delete-manifest", Req::new("DELETE", path));
+        let k = ack(&a, &[202]);
+        let o = Object::Manifests(repo);
+        match (a.status(), &k) {
+            (Some(202), _) | (_, Ack::Unknown) => {
+                let found = true;
+                let m = manifest;
+                self.delete_event(o, at, Action::DeleteManifest { m, found }, &k);
+                for t in 0..self.tags.len() as u8 {
+                    self.delete_event(o, at, Action::Untag { t, m }, &k);
+                }
+            }
+            (Some(404), _) if !self.features.lazy_deletes => self.event(
+                o,
+                at,
+                Action::DeleteManifest {
+                    m: manifest,
+                    found: false,
+                },
+                false,
+            ),
+            _ => {}
+        }
+    }
+
+    fn delete_tag(&mut self, repo: u8, tag: u8) {
+        let path = format!(
+            "/v2/{}/manifests/{}",
+            self.repos[repo as usize], self.tags[tag as usize]
+        );
+        let (a, at) = self.send("delete-tag", Req::new("DELETE", path));
+        let k = ack(&a, &[202]);
+        let o = Object::Manifests(repo);
+        match (a.status(), &k) {
+            (Some(202), _) | (_, Ack::Unknown) => self.delete_event(
+                o,
+                at,
+                Action::DeleteTag {
+                    t: tag,
+                    found: true,
+                },
+                &k,
+            ),
+            (Some(404), _) if !self.features.lazy_deletes => self.event(
+                o,
+                at,
+                Action::DeleteTag {
+                    t: tag,
+                    found: false,
+                },
+                false,
+            ),
+            _ => {}
+        }
+    }
+
+    fn open_session(&mut self, session: u8, repo: u8, blob: u8, chunks: u8) -> Result<(), String> {
+        let path = format!("/v2/{}/blobs/uploads/", self.repos[repo as usize]);
+        let (a, at) = self.send(
+            "post-upload",
+            Req::new("POST", path).header("Content-Length", "0"),
+        );
+        let Answer::Response(r) = &a else {
+            return Err(format!("POST upload: {}", a.describe()));
+        };
+        let (202, Some(l)) = (r.status, r.header("location")) else {
+            return Err(format!("POST upload: {} (no session)", r.status));
+        };
+        let min = r
+            .header("oci-chunk-min-length")
+            .and_then(|v| v.trim().parse().ok());
+        let len = self.content.blobs[blob as usize].len();
+        let s = Session {
+            location: self.client.resolve(l),
+            bounds: chunk_bounds(len, chunks, min),
+            repo,
+            blob,
+        };
+        *self.sessions[session as usize]
+            .lock()
+            .expect("session lock") = Some(s);
+        self.event(Object::Session(session), at, Action::Open, false);
+        Ok(())
+    }
+
+    fn patch_session(&mut self, session: u8, chunk: u8) {
+        let Some((loc, range, blob)) = self.session(session, |s| {
+            s.bounds
+                .get(chunk as usize)
+                .map(|&b| (s.location.clone(), b, s.blob))
+        }) else {
+            return; // the registry's minimum chunk made fewer chunks
+        };
+        let body = self.content.blobs[blob as usize][range.0..range.1].to_vec();
+        let (a, at) = self.send(
+            "patch-upload",
+            Req::new("PATCH", loc)
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Range", format!("{}-{}", range.0, range.1 - 1))
+                .body(body),
+        );
+        let o = Object::Session(session);
+        match &a {
+            Answer::Response(r) if r.status == 202 => {
+                if let Some(l) = r.header("location") {
+                    let l = self.client.resolve(l);
+                    self.session(session, |s| {
+                        s.location = l;
+                        Some(())
+                    });
+                }
+                let res = PatchResult::Accepted;
+                self.event(o, at, Action::Patch { chunk, res }, false);
+            }
+            Answer::Response(r) if r.status == 416 => {
+                let res = PatchResult::OutOfOrder;
+                self.event(o, at, Action::Patch { chunk, res }, false);
+            }
+            Answer::Response(r) if unknown_upload(r) => {
+                let res = PatchResult::Unknown;
+                self.event(o, at, Action::Patch { chunk, res }, false);
+            }
+            Answer::Response(r) if r.status < 500 => {}
+            _ => {
+                let res = PatchResult::Accepted;
+                self.event(o, at, Action::Patch { chunk, res }, true);
+            }
+        }
+    }
+
+    fn close_session(&mut self, session: u8) {
+        let Some((loc, chunks, repo, blob)) = self.session(session, |s| {
+            Some((s.location.clone(), s.bounds.len() as u8, s.repo, s.blob))
+        }) else {
+            return;
+        };
+        let d = self.content.blob_digests[blob as usize].clone();
+        let url = with_query(&loc, "digest", &d);
+        let (a, at) = self.send(
+            "put-upload",
+            Req::new("PUT", url).header("Content-Type", "application/octet-stream"),
+        );
+        let o = Object::Session(session);
+        match ack(&a, &[201]) {
+            Ack::Yes => {
+                self.event(o, at, Action::Close { chunks, done: true }, false);
+                self.event(Object::Blob(repo, blob), at, Action::BlobWrite, false);
+            }
+            Ack::Unknown => {
+                self.event(o, at, Action::Close { chunks, done: true }, true);
+                self.event(Object::Blob(repo, blob), at, Action::BlobWrite, true);
+            }
+            Ack::Refused => {
+                let done = false;
+                self.event(o, at, Action::Close { chunks, done }, false);
+            }
+        }
+    }
+
+    fn cancel_session(&mut self, session: u8) {
+        let Some(loc) = self.session(session, |s| Some(s.location.clone())) else {
+            return;
+        };
+        let (a, at) = self.send(
+            "cancel-upload",
+            Req::new("DELETE", loc).header("Content-Length", "0"),
+        );
+        let o = Object::Session(session);
+        match &a {
+            Answer::Response(r) if (200..300).contains(&r.status) => {
+                self.event(o, at, Action::Cancel { found: true }, false)
+            }
+            Answer::Response(r) if unknown_upload(r) => {
+                self.event(o, at, Action::Cancel { found: false }, false)
+            }
+            Answer::Response(r) if r.status < 500 => {}
+            _ => self.event(o, at, Action::Cancel { found: true }, true),
+        }
+    }
+
+    fn session_status(&mut self, session: u8) {
+        let Some(loc) = self.session(session, |s| Some(s.location.clone())) else {
+            return;
+        };
+        let (a, at) = self.send("get-upload", Req::new("GET", loc));
+        let o = Object::Session(session);
+        match &a {
+            Answer::Response(r) if r.status == 204 => {
+                self.event(o, at, Action::Status { open: true }, false)
+            }
+            Answer::Response(r) if unknown_upload(r) => {
+                self.event(o, at, Action::Status { open: false }, false)
+            }
+            _ => {}
         }
     }
 
