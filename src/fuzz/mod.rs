@@ -1,4 +1,4 @@
-//! Property-based fuzzing of a registry's endpoint handling (issue 4).
+//! Property-based fuzzing of a registry's endpoint handling.
 //!
 //! Two layers, both driven by proptest so every failure is shrunk before it is reported:
 //! * [`probe`]: single requests built from the spec's grammars, judged by a per-request oracle
