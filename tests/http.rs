@@ -133,7 +133,6 @@ async fn transport_failures_have_a_kind() {
         req.raw = raw;
         http.send(req).await
     }
-    let client = |url: &str| Http::new(url, Duration::from_millis(500), 1 << 20, None).unwrap();
 
     // Nothing listens on the port: no connection.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -148,6 +147,16 @@ async fn transport_failures_have_a_kind() {
             held.push(sock);
         }
     });
+    // Only the hanging server needs a short timeout; the others get a long one, so that on a
+    // loaded machine a slow answer is not taken for a timeout (each must fail for its own reason).
+    let client = |url: &str| {
+        let timeout = if url == hanging_url.as_str() {
+            500
+        } else {
+            10_000
+        };
+        Http::new(url, Duration::from_millis(timeout), 1 << 20, None).unwrap()
+    };
     // Closes without a byte: no answer. Promises 100 bytes and sends 5: broken.
     let (silent_url, _s) = recording_server("127.0.0.1", Vec::new()).await;
     let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello".to_vec();
