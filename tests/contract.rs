@@ -12,6 +12,9 @@ use oci_conformance::results::{CaseResult, Outcome};
 use oci_conformance::spec::{Level, SpecVersion, Suite};
 use std::sync::Arc;
 use std::time::Duration;
+use support::FaultyProxy;
+
+mod support;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Bug {
@@ -21,42 +24,12 @@ enum Bug {
     CloseOk,
 }
 
-struct Proxy {
-    bug: Bug,
-    upstream: String,
-    client: reqwest::Client,
-}
-
 async fn front(
-    axum::extract::State(p): axum::extract::State<Arc<Proxy>>,
+    axum::extract::State(p): axum::extract::State<Arc<FaultyProxy<Bug>>>,
     req: axum::extract::Request,
 ) -> axum::response::Response {
-    let (parts, body) = req.into_parts();
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map_or("/".to_string(), |x| x.as_str().to_string());
-    let body = axum::body::to_bytes(body, 64 << 20)
-        .await
-        .unwrap_or_default();
-    let mut rb = p
-        .client
-        .request(parts.method.clone(), format!("{}{pq}", p.upstream))
-        .body(body);
-    for (k, v) in &parts.headers {
-        if k != "host" && k != "content-length" {
-            rb = rb.header(k, v);
-        }
-    }
-    let up = rb.send().await.expect("upstream answers");
-    let mut status = up.status().as_u16();
-    let mut headers: Vec<(String, String)> = up
-        .headers()
-        .iter()
-        .filter(|(k, _)| *k != "transfer-encoding" && *k != "content-length")
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let out = up.bytes().await.unwrap_or_default();
+    let (parts, pq, body) = support::received(req).await;
+    let (mut status, mut headers, out) = p.forward(&parts.method, &pq, &parts.headers, body).await;
     let closing = parts.method == axum::http::Method::PUT
         && parts.uri.path().contains("/blobs/uploads/")
         && status == 201;
@@ -67,51 +40,12 @@ async fn front(
         Bug::CloseOk if closing => status = 200,
         _ => {}
     }
-    let mut r = axum::response::Response::new(axum::body::Body::from(out));
-    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
-    for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (
-            axum::http::HeaderName::from_bytes(k.as_bytes()),
-            axum::http::HeaderValue::from_str(&v),
-        ) {
-            r.headers_mut().append(k, v);
-        }
-    }
-    r
+    support::respond(&parts.method, (status, headers, out))
 }
 
 /// The reference server behind a proxy with `bug`; `f` gets the runtime and the proxy's URL.
 fn with_buggy_registry<T>(bug: Bug, f: impl FnOnce(&tokio::runtime::Runtime, &str) -> T) -> T {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt
-        .block_on(oci_reference_server::spawn(
-            oci_reference_server::Config::memory(),
-        ))
-        .expect("reference server");
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let proxy = Arc::new(Proxy {
-        bug,
-        upstream: server.url(),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-    });
-    let app = axum::Router::new().fallback(front).with_state(proxy);
-    let task = rt.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let out = f(&rt, &url);
-    task.abort();
-    rt.block_on(server.shutdown());
-    out
+    support::with_faulty_proxy(bug, front, f)
 }
 
 fn run_cases(rt: &tokio::runtime::Runtime, url: &str, ids: &[&str]) -> Vec<CaseResult> {

@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oci_conformance::fuzz::{self, FuzzConfig, Layer, ReplayOutcome};
+use support::FaultyProxy;
+
+mod support;
 
 /// Bugs the toy registry can be told to have.
 #[derive(Clone, Copy, Default)]
@@ -513,46 +516,6 @@ enum Bug {
     ChunkLost,
 }
 
-struct Buggy {
-    bug: Bug,
-    upstream: String,
-    client: reqwest::Client,
-}
-
-/// Status, headers and body of an answer, as the proxy handles them.
-type Answered = (u16, Vec<(String, String)>, bytes::Bytes);
-
-impl Buggy {
-    async fn forward(
-        &self,
-        method: &axum::http::Method,
-        path_query: &str,
-        headers: &axum::http::HeaderMap,
-        body: bytes::Bytes,
-    ) -> Answered {
-        let mut rb = self
-            .client
-            .request(method.clone(), format!("{}{path_query}", self.upstream))
-            .body(body);
-        for (k, v) in headers {
-            if k != "host" && k != "content-length" {
-                rb = rb.header(k, v);
-            }
-        }
-        let Ok(up) = rb.send().await else {
-            return (502, vec![], bytes::Bytes::new());
-        };
-        let status = up.status().as_u16();
-        let headers = up
-            .headers()
-            .iter()
-            .filter(|(k, _)| *k != "transfer-encoding")
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        (status, headers, up.bytes().await.unwrap_or_default())
-    }
-}
-
 /// The query's `digest` is `sha256:` and 64 lowercase hex digits.
 fn well_formed_digest(query: &str) -> bool {
     query
@@ -575,26 +538,19 @@ fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
 }
 
 async fn buggy_front(
-    axum::extract::State(p): axum::extract::State<Arc<Buggy>>,
+    axum::extract::State(p): axum::extract::State<Arc<FaultyProxy<Bug>>>,
     req: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::http::Method;
-    let (parts, body) = req.into_parts();
+    let (parts, pq, body) = support::received(req).await;
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map_or("/".to_string(), |x| x.as_str().to_string());
-    let body = axum::body::to_bytes(body, 64 << 20)
-        .await
-        .unwrap_or_default();
     let empty = axum::http::HeaderMap::new();
     let manifest_ref = path
         .rsplit_once("/manifests/")
         .map(|(_, r)| r.to_string())
         .filter(|_| path.starts_with("/v2/"));
-    let mut answer: Option<Answered> = None;
+    let mut answer: Option<support::Answered> = None;
     match p.bug {
         Bug::DeleteNotDone if method == Method::DELETE && manifest_ref.is_some() => {
             // Honest about what is absent, silent about what it keeps.
@@ -705,55 +661,12 @@ async fn buggy_front(
         }
         _ => {}
     }
-    let mut r = axum::response::Response::new(axum::body::Body::from(out));
-    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
-    // The body may have changed; only a HEAD keeps the upstream's length (of the GET body).
-    if method != Method::HEAD {
-        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
-    }
-    for (k, v) in headers {
-        if let (Ok(k), Ok(v)) = (
-            axum::http::HeaderName::from_bytes(k.as_bytes()),
-            axum::http::HeaderValue::from_str(&v),
-        ) {
-            r.headers_mut().append(k, v);
-        }
-    }
-    r
+    support::respond(&method, (status, headers, out))
 }
 
 /// The reference server behind a proxy with `bug`; `f` gets the proxy's URL.
 fn with_buggy_server<T>(bug: Bug, f: impl FnOnce(&str) -> T) -> T {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = rt
-        .block_on(oci_reference_server::spawn(
-            oci_reference_server::Config::memory(),
-        ))
-        .expect("spawn reference server");
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let front = Arc::new(Buggy {
-        bug,
-        upstream: server.url(),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-    });
-    let app = axum::Router::new().fallback(buggy_front).with_state(front);
-    let task = rt.spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let out = f(&format!("http://{addr}"));
-    task.abort();
-    rt.block_on(server.shutdown());
-    out
+    support::with_faulty_proxy(bug, buggy_front, |_, url| f(url))
 }
 
 /// Fuzz budget: each single-bug registry is caught within 300 cases at a fixed seed, with the

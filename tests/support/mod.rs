@@ -85,3 +85,123 @@ const OFFICIAL_VARS: [&str; 14] = [
     "OCI_TEST_CONTENT_MANAGEMENT",
     "OCI_VERSION",
 ];
+
+/// Status, headers and body of an answer, as a fault-injecting proxy handles them.
+pub type Answered = (u16, Vec<(String, String)>, bytes::Bytes);
+
+/// A proxy in front of the reference server (which stays correct behind it) that injects `bug`
+/// into what passes through: how the tests show a harness or fuzz check catches one deviation.
+pub struct FaultyProxy<B> {
+    pub bug: B,
+    upstream: String,
+    client: reqwest::Client,
+}
+
+impl<B> FaultyProxy<B> {
+    /// Sends the request on to the reference server; 502 when it cannot be reached.
+    pub async fn forward(
+        &self,
+        method: &axum::http::Method,
+        path_query: &str,
+        headers: &axum::http::HeaderMap,
+        body: bytes::Bytes,
+    ) -> Answered {
+        let mut rb = self
+            .client
+            .request(method.clone(), format!("{}{path_query}", self.upstream))
+            .body(body);
+        for (k, v) in headers {
+            if k != "host" && k != "content-length" {
+                rb = rb.header(k, v);
+            }
+        }
+        let Ok(up) = rb.send().await else {
+            return (502, vec![], bytes::Bytes::new());
+        };
+        let status = up.status().as_u16();
+        let headers = up
+            .headers()
+            .iter()
+            .filter(|(k, _)| *k != "transfer-encoding")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        (status, headers, up.bytes().await.unwrap_or_default())
+    }
+}
+
+/// A request as the proxy received it: its parts, its path with query, and its whole body.
+pub async fn received(
+    req: axum::extract::Request,
+) -> (axum::http::request::Parts, String, bytes::Bytes) {
+    let (parts, body) = req.into_parts();
+    let path_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/".to_string(), |x| x.as_str().to_string());
+    let body = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
+    (parts, path_query, body)
+}
+
+/// The answer the proxy sends back for a request with `method`.
+pub fn respond(method: &axum::http::Method, answer: Answered) -> axum::response::Response {
+    let (status, mut headers, body) = answer;
+    let mut r = axum::response::Response::new(axum::body::Body::from(body));
+    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+    // The body may have changed; only a HEAD keeps the upstream's length (of the GET body).
+    if method != axum::http::Method::HEAD {
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+    }
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            axum::http::HeaderValue::from_str(&v),
+        ) {
+            r.headers_mut().append(k, v);
+        }
+    }
+    r
+}
+
+/// The reference server behind a [`FaultyProxy`] with `bug`, whose requests `handler` serves;
+/// `f` gets the runtime and the proxy's URL.
+pub fn with_faulty_proxy<B, H, X, T>(
+    bug: B,
+    handler: H,
+    f: impl FnOnce(&tokio::runtime::Runtime, &str) -> T,
+) -> T
+where
+    B: Send + Sync + 'static,
+    H: axum::handler::Handler<X, std::sync::Arc<FaultyProxy<B>>>,
+    X: 'static,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(oci_reference_server::spawn(Config::memory()))
+        .expect("spawn reference server");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let proxy = std::sync::Arc::new(FaultyProxy {
+        bug,
+        upstream: server.url(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+    });
+    let app = axum::Router::new().fallback(handler).with_state(proxy);
+    let task = rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let out = f(&rt, &url);
+    task.abort();
+    rt.block_on(server.shutdown());
+    out
+}
